@@ -1,0 +1,1 @@
+"""Instructor tooling for cnnlab: nbgrader configuration, authoring helpers and the grading CLI."""
