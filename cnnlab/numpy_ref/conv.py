@@ -1,0 +1,219 @@
+"""Convolution layer (cross-correlation) on NCHW batches: a loop version, a vectorised one, and the backward pass.
+
+Shapes: x (N, C, H, W), w (F, C, KH, KW), b (F,), out (N, F, H', W') with
+``H' = (H + 2*ph - KH) / sh + 1`` and the same along W. The course's convolution is strict: when the
+windows do not tile the padded input exactly, a ValueError names H, KH, pad and stride.
+
+The vectorised forward pass is "im2col": ``sliding_window_view`` gives every window without
+copying, one copy lays them out as a (C*KH*KW, H'*W'*N) matrix, and a single matrix product with
+the (F, C*KH*KW) weight matrix computes every output at once. The backward pass reuses that matrix
+for ``dw`` and scatters ``dx`` back with one slice-add per kernel offset ("col2im").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._validate import as_float_array, as_pair, check_finite, check_ndim, check_shape, strict_output_size
+
+__all__ = ["conv_forward_naive", "conv_forward", "conv_backward", "conv_backward_naive"]
+
+Cache = dict[str, Any]
+
+
+def _check_conv_args(
+    x: Any, w: Any, b: Any, stride: Any, pad: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Validate conv inputs; return arrays in a common float dtype, stride, pad and output (H', W')."""
+    x = as_float_array(x, "x")
+    w = as_float_array(w, "w")
+    b = as_float_array(b, "b")
+    check_ndim(x, 4, "x", "(N, C, H, W)")
+    check_ndim(w, 4, "w", "(F, C, KH, KW)")
+    N, C, H, W = x.shape
+    F, Cw, KH, KW = w.shape
+    if Cw != C:
+        raise ValueError(f"channel mismatch: x has C={C} channels but w expects {Cw} (w shape {w.shape})")
+    if b.shape != (F,):
+        raise ValueError(f"bias shape mismatch: b has shape {b.shape} but w has F={F} filters, so b must be ({F},)")
+    if min(x.shape) == 0 or min(w.shape) == 0:
+        raise ValueError(f"x and w must be non-empty, got x {x.shape} and w {w.shape}")
+    sh, sw = as_pair(stride, "stride", minimum=1)
+    ph, pw = as_pair(pad, "pad", minimum=0)
+    Ho = strict_output_size(H, KH, ph, sh, "H")
+    Wo = strict_output_size(W, KW, pw, sw, "W")
+    check_finite(x, "x")
+    check_finite(w, "w")
+    check_finite(b, "b")
+    dtype = np.result_type(x.dtype, w.dtype, b.dtype)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False), (sh, sw), (ph, pw), (Ho, Wo)
+
+
+def _zero_pad(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, pad: Any = 0) -> tuple[np.ndarray, Cache]:
+    """Compute a convolution layer's output with explicit loops (readable, slow).
+
+    ``out[n, f, i, j] = b[f] + sum_{c, a, d} xp[n, c, i*sh + a, j*sw + d] * w[f, c, a, d]``
+    where ``xp`` is x zero-padded by (ph, pw).
+
+    Args:
+        x: (N, C, H, W) batch of images.
+        w: (F, C, KH, KW) filters.
+        b: (F,) one bias per filter.
+        stride: int or (sh, sw); at least 1.
+        pad: int or (ph, pw) zero padding on each side; non-negative.
+
+    Returns:
+        out: (N, F, H', W').
+        cache: dict for ``conv_backward`` (same format as ``conv_forward``'s, without the column matrix).
+    """
+    x, w, b, (sh, sw), (ph, pw), (Ho, Wo) = _check_conv_args(x, w, b, stride, pad)
+    N = x.shape[0]
+    F, _, KH, KW = w.shape
+    xp = _zero_pad(x, ph, pw)
+    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    cache = {"x": x, "w": w, "b": b, "stride": (sh, sw), "pad": (ph, pw)}
+    return out, cache
+
+
+def _to_chwn_padded(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Copy x (N, C, H, W) into a zero-padded (C, H + 2*ph, W + 2*pw, N) array (batch innermost)."""
+    N, C, H, W = x.shape
+    xt = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+    xt[:, ph : ph + H, pw : pw + W, :] = x.transpose(1, 2, 3, 0)
+    return xt
+
+
+def _im2col(x: np.ndarray, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, Ho: int, Wo: int) -> np.ndarray:
+    """Lay out every window of x (N, C, H, W), zero-padded, as columns: (C*KH*KW, Ho*Wo*N), C-contiguous.
+
+    Row ``(c, a, d)`` and column ``(i, j, n)`` hold ``xp[n, c, i*sh + a, j*sw + d]``. Keeping the batch
+    innermost makes both this copy and the col2im scatter in ``conv_backward`` read and write long
+    contiguous runs.
+    """
+    N, C = x.shape[:2]
+    xt = _to_chwn_padded(x, ph, pw)
+    win = sliding_window_view(xt, (KH, KW), axis=(1, 2))[:, ::sh, ::sw]  # (C, Ho, Wo, N, KH, KW) view
+    win = win.transpose(0, 4, 5, 1, 2, 3)  # (C, KH, KW, Ho, Wo, N) view
+    return np.ascontiguousarray(win).reshape(C * KH * KW, Ho * Wo * N)
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, pad: Any = 0) -> tuple[np.ndarray, Cache]:
+    """Compute a convolution layer's output with im2col and one matrix product (fast, pure NumPy).
+
+    Same result as ``conv_forward_naive``.
+
+    Args:
+        x: (N, C, H, W) batch of images.
+        w: (F, C, KH, KW) filters.
+        b: (F,) one bias per filter.
+        stride: int or (sh, sw); at least 1.
+        pad: int or (ph, pw) zero padding on each side; non-negative.
+
+    Returns:
+        out: (N, F, H', W'), C-contiguous, in the common dtype of x, w and b.
+        cache: dict for ``conv_backward`` (holds the (C*KH*KW, H'*W'*N) column matrix).
+    """
+    x, w, b, (sh, sw), (ph, pw), (Ho, Wo) = _check_conv_args(x, w, b, stride, pad)
+    N = x.shape[0]
+    F, C, KH, KW = w.shape
+    cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
+    out = w.reshape(F, C * KH * KW) @ cols  # (F, Ho*Wo*N)
+    out += b[:, None]
+    out = np.ascontiguousarray(out.reshape(F, Ho, Wo, N).transpose(3, 0, 1, 2))
+    cache = {"x": x, "w": w, "b": b, "stride": (sh, sw), "pad": (ph, pw), "cols": cols}
+    return out, cache
+
+
+def _unpack_cache(dout: Any, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int, int, int, int]:
+    if not isinstance(cache, dict) or not {"x", "w", "stride", "pad"} <= cache.keys():
+        raise ValueError("cache must be the dict returned by conv_forward or conv_forward_naive")
+    x, w = cache["x"], cache["w"]
+    (sh, sw), (ph, pw) = cache["stride"], cache["pad"]
+    N, _, H, W = x.shape
+    F, _, KH, KW = w.shape
+    Ho = (H + 2 * ph - KH) // sh + 1
+    Wo = (W + 2 * pw - KW) // sw + 1
+    dout = as_float_array(dout, "dout")
+    check_ndim(dout, 4, "dout", "(N, F, H', W')")
+    check_shape(dout, (N, F, Ho, Wo), "dout")
+    check_finite(dout, "dout")
+    return x, w, dout.astype(x.dtype, copy=False), sh, sw, ph, pw, Ho, Wo
+
+
+def conv_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compute the gradients of a convolution layer (vectorised; works with either forward's cache).
+
+    ``db[f] = sum_{n,i,j} dout[n,f,i,j]``; ``dw = dout_matrix @ cols.T``; ``dx`` scatters
+    ``w.T @ dout_matrix`` back onto the padded input, one slice-add per kernel offset (a, d).
+
+    Args:
+        dout: (N, F, H', W') upstream gradient.
+        cache: from ``conv_forward`` or ``conv_forward_naive``.
+
+    Returns:
+        dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+    """
+    x, w, dout, sh, sw, ph, pw, Ho, Wo = _unpack_cache(dout, cache)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    cols = cache.get("cols")
+    if cols is None:
+        cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
+    dout_mat = np.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(F, Ho * Wo * N)
+    db = dout_mat.sum(axis=1)
+    dw = (dout_mat @ cols.T).reshape(w.shape)
+    dcols = (w.reshape(F, C * KH * KW).T @ dout_mat).reshape(C, KH, KW, Ho, Wo, N)
+    # col2im in (C, Hp, Wp, N) layout: each slice-add moves contiguous runs of Wo*N numbers (stride 1).
+    dxp = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
+    for a in range(KH):
+        for d in range(KW):
+            dxp[:, a : a + sh * Ho : sh, d : d + sw * Wo : sw, :] += dcols[:, a, d]
+    dx = np.ascontiguousarray(dxp[:, ph : ph + H, pw : pw + W, :].transpose(3, 0, 1, 2))
+    return dx, dw, db
+
+
+def conv_backward_naive(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compute the gradients of a convolution layer with explicit loops (readable, slow).
+
+    Every output ``out[n, f, i, j]`` used the window ``xp[n, :, i*sh:i*sh+KH, j*sw:j*sw+KW]`` and the
+    filter ``w[f]``; its gradient ``dout[n, f, i, j]`` flows back to both, and to ``b[f]``.
+
+    Args:
+        dout: (N, F, H', W') upstream gradient.
+        cache: from ``conv_forward`` or ``conv_forward_naive``.
+
+    Returns:
+        dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+    """
+    x, w, dout, sh, sw, ph, pw, Ho, Wo = _unpack_cache(dout, cache)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = _zero_pad(x, ph, pw)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    db = np.zeros(F, dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    g = dout[n, f, i, j]
+                    hs, ws = i * sh, j * sw
+                    dxp[n, :, hs : hs + KH, ws : ws + KW] += g * w[f]
+                    dw[f] += g * xp[n, :, hs : hs + KH, ws : ws + KW]
+                    db[f] += g
+    return dxp[:, :, ph : ph + H, pw : pw + W].copy(), dw, db
