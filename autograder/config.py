@@ -3,12 +3,16 @@
 The repository holds the course material: ``solutions/<assignment>/`` (nbgrader's source step) and
 ``notebooks/<assignment>/`` (its release step).  Everything an instructor's grading produces
 (gradebook, submitted, autograded, feedback) lives in a separate work folder, ``course/`` by
-default, so the repository never fills with student data.
+default (or ``$CNNLAB_COURSE_DIR``), so the repository never fills with student data.
+
+All three folders are configurable through :class:`Course`, so tests and the demo can point the
+tool at a fixture course or a temporary work folder.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from traitlets.config import Config
@@ -18,21 +22,110 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 DEFAULT_WORKDIR = Path(os.environ.get("CNNLAB_COURSE_DIR", REPO / "course"))
+COURSE_ID = "cnnlab"
 
 
-def course_config(workdir: str | Path | None = None, db_url: str | None = None) -> Config:
-    """Return the nbgrader Config for the course, rooted at ``workdir``."""
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one grading kernel.
+
+    cell_timeout: seconds per cell; notebook_timeout: seconds for the whole notebook;
+    memory_mb: address-space limit (RLIMIT_AS) of the kernel process; 0 disables it.
+    """
+
+    cell_timeout: int = 60
+    notebook_timeout: int = 300
+    memory_mb: int = 6144
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where the course lives: sources, student versions, instructor work folder, gradebook.
+
+    ``db_url`` is any SQLAlchemy URL (``postgresql://...`` for several graders); by default the
+    SQLite file ``<workdir>/gradebook.db``.
+    """
+
+    solutions: Path = SOLUTIONS
+    notebooks: Path = NOTEBOOKS
+    workdir: Path = DEFAULT_WORKDIR
+    db_url: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        for name in ("solutions", "notebooks", "workdir"):
+            object.__setattr__(self, name, Path(getattr(self, name)).resolve())
+
+    def with_(self, **changes) -> "Course":
+        """Return a copy with some fields replaced."""
+        return replace(self, **changes)
+
+    @property
+    def gradebook_url(self) -> str:
+        """The gradebook's SQLAlchemy URL."""
+        return self.db_url or f"sqlite:///{self.workdir / 'gradebook.db'}"
+
+    @property
+    def submitted(self) -> Path:
+        return self.workdir / "submitted"
+
+    @property
+    def autograded(self) -> Path:
+        return self.workdir / "autograded"
+
+    @property
+    def feedback(self) -> Path:
+        return self.workdir / "feedback"
+
+    @property
+    def exports(self) -> Path:
+        return self.workdir / "exports"
+
+    def assignments(self) -> list[str]:
+        """Return the course's assignments (folders of solutions/ holding a notebook), in order."""
+        if not self.solutions.is_dir():
+            return []
+        return sorted(p.name for p in self.solutions.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb")))
+
+    def source_notebooks(self, assignment: str) -> list[Path]:
+        """Return the nbgrader source notebooks of ``assignment``."""
+        folder = self.solutions / assignment
+        if not folder.is_dir():
+            raise ValueError(f"unknown assignment {assignment!r}: no folder {folder}")
+        return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+
+    def config(self, **overrides) -> Config:
+        """Return the nbgrader Config for this course (see :func:`course_config`)."""
+        return course_config(self.workdir, self.db_url, solutions=self.solutions,
+                             notebooks=self.notebooks, **overrides)
+
+
+def course_config(workdir: str | Path | None = None, db_url: str | None = None, *,
+                  solutions: str | Path | None = None, notebooks: str | Path | None = None,
+                  release_directory: str | Path | None = None) -> Config:
+    """Return the nbgrader Config for the course, rooted at ``workdir``.
+
+    Loads ``autograder/nbgrader_config.py`` and points nbgrader's source step at ``solutions``
+    and its release step at ``notebooks`` (or ``release_directory`` when given).
+    """
+    from .preprocessors import NamedStubClearSolutions
+
     workdir = Path(workdir or DEFAULT_WORKDIR).resolve()
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(Path(__file__).parent)).load_config()
     cfg.CourseDirectory.root = str(workdir)
-    cfg.CourseDirectory.source_directory = str(SOLUTIONS)
-    cfg.CourseDirectory.release_directory = str(NOTEBOOKS)
-    cfg.CourseDirectory.course_id = "cnnlab"
-    if db_url:
-        cfg.CourseDirectory.db_url = db_url
+    cfg.CourseDirectory.source_directory = str(Path(solutions or SOLUTIONS).resolve())
+    cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks or NOTEBOOKS).resolve())
+    cfg.CourseDirectory.course_id = COURSE_ID
+    cfg.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    # uniform stubs naming the exercise: nbgrader's ClearSolutions, swapped for ours
+    from nbgrader.converters.generate_assignment import GenerateAssignment
+    pps = list(GenerateAssignment.class_traits()["preprocessors"].make_dynamic_default())
+    from nbgrader.preprocessors import ClearSolutions
+    cfg.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p for p in pps]
     return cfg
 
 
 def assignments() -> list[str]:
     """Return the course's assignments (folders of solutions/), in order."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return Course().assignments()

@@ -1,25 +1,187 @@
-"""Regenerate the student notebooks (notebooks/) from the nbgrader sources (solutions/)."""
+"""Regenerate the student notebooks (notebooks/) from the nbgrader sources (solutions/), leak-checked.
+
+``python -m autograder.release [ASSIGNMENT ...]`` (or ``python -m autograder release``).
+
+After nbgrader's ``generate_assignment`` the release folder is scanned: no solution or hidden-test
+delimiter, no line of a solution or hidden-test region, and no output may appear in it; otherwise
+:class:`LeakError` is raised (and the CLI exits non-zero).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import shutil
 import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import nbformat
 
 from . import config
+from .config import Course
+
+DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+              "BEGIN MARK SCHEME", "END MARK SCHEME")
+MIN_LEAK_LEN = 8  # shorter lines (``return x``, ``pass``) are too common to call a leak
 
 
-def release(names: list[str] | None = None, workdir=None) -> None:
-    """Run nbgrader's generate_assignment for each assignment, writing notebooks/<assignment>/."""
+class LeakError(RuntimeError):
+    """The student version contains solution or hidden-test material."""
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence nbgrader's logging and console output."""
+    buf = io.StringIO()
+    old = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield buf
+    finally:
+        logging.disable(old)
+
+
+def _env_path() -> None:
+    # nbgrader runs `alembic` from the environment's bin/ when it creates a gradebook
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, set[str]]:
+    """Return ``{"solution": lines, "hidden": lines}``: stripped lines inside the secret regions
+    of a source notebook that appear nowhere outside them (the lines whose presence is a leak)."""
+    inside = {"solution": set(), "hidden": set()}
+    outside: set[str] = set()
+    for cell in source_nb.cells:
+        region = None
+        for line in cell.source.split("\n"):
+            s = line.strip()
+            if "BEGIN SOLUTION" in s:
+                region = "solution"
+                continue
+            if "BEGIN HIDDEN TESTS" in s:
+                region = "hidden"
+                continue
+            if "END SOLUTION" in s or "END HIDDEN TESTS" in s:
+                region = None
+                continue
+            (inside[region] if region else outside).add(s)
+    return {k: {s for s in v - outside if len(s) >= MIN_LEAK_LEN and not s.startswith("#")}
+            for k, v in inside.items()}
+
+
+def find_leaks(source_dir: Path, release_dir: Path) -> list[str]:
+    """Return human-readable leak descriptions for one assignment (empty when clean)."""
+    secrets = {"solution": set(), "hidden": set()}
+    for src in sorted(Path(source_dir).glob("*.ipynb")):
+        for k, v in secret_lines(nbformat.read(src, as_version=4)).items():
+            secrets[k] |= v
+    problems: list[str] = []
+    for path in sorted(Path(release_dir).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        rel = path.relative_to(release_dir)
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)
+            for i, cell in enumerate(nb.cells):
+                if cell.get("outputs"):
+                    problems.append(f"{rel}: cell {i} has outputs")
+            text = "\n".join(c.source for c in nb.cells)
+        for d in DELIMITERS:
+            if d in text:
+                problems.append(f"{rel}: contains the delimiter {d!r}")
+        lines = {ln.strip() for ln in text.split("\n")}
+        for kind, secret in secrets.items():
+            for s in sorted(secret & lines):
+                problems.append(f"{rel}: contains {kind} line {s!r}")
+    return problems
+
+
+def generate(course: Course, names: list[str] | None = None, release_dir: Path | None = None,
+             db_url: str | None = None) -> list[str]:
+    """Run nbgrader's generate_assignment for ``names`` (default: all), writing ``release_dir``
+    (default: the course's notebooks/), registering them in the gradebook (``db_url`` or the
+    course's). Return the assignments generated."""
     from nbgrader.apps import NbGraderAPI
 
-    workdir = workdir or config.DEFAULT_WORKDIR
-    os.makedirs(workdir, exist_ok=True)
-    api = NbGraderAPI(config=config.course_config(workdir))
-    for name in names or config.assignments():
-        result = api.generate_assignment(name, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(f"nbgrader could not generate {name}:\n{result.get('error') or result.get('log')}")
+    _env_path()
+    names = list(names or course.assignments())
+    for name in names:
+        course.source_notebooks(name)  # raises ValueError for an unknown assignment
+    os.makedirs(course.workdir, exist_ok=True)
+    cfg = config.course_config(course.workdir, db_url or course.db_url, solutions=course.solutions,
+                               notebooks=course.notebooks, release_directory=release_dir)
+    with quiet() as log:
+        api = NbGraderAPI(config=cfg)
+        for name in names:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader could not generate {name}:\n"
+                                   f"{result.get('error') or result.get('log') or log.getvalue()}")
+    return names
+
+
+def release(names: list[str] | None = None, workdir=None, course: Course | None = None) -> list[str]:
+    """Regenerate ``notebooks/<assignment>/`` for each assignment and check it for leaks.
+
+    Raises LeakError listing every leak found.
+    """
+    course = course or Course(workdir=workdir or config.DEFAULT_WORKDIR)
+    names = generate(course, names)
+    problems = []
+    for name in names:
+        problems += [f"{name}/{p}" for p in find_leaks(course.solutions / name, course.notebooks / name)]
+    if problems:
+        raise LeakError("the student notebooks leak solution or hidden-test material:\n  " + "\n  ".join(problems))
+    return names
+
+
+def generate_to_temp(course: Course, name: str) -> Path:
+    """Generate the student version of ``name`` into a fresh temporary folder (with its own
+    throwaway gradebook) and return the assignment's folder there; the course is untouched."""
+    tmp = Path(tempfile.mkdtemp(prefix="cnnlab-release-"))
+    sub = course.with_(workdir=tmp / "work", notebooks=tmp / "release", db_url=None)
+    generate(sub, [name], release_dir=tmp / "release", db_url=f"sqlite:///{tmp / 'gb.db'}")
+    return tmp / "release" / name
+
+
+def remove_temp(folder: Path) -> None:
+    """Delete a folder made by :func:`generate_to_temp`."""
+    shutil.rmtree(Path(folder).parent.parent, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: release the given (or all) assignments; exit 1 on a leak."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="autograder release", description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignments", nargs="*", help="assignment folders of solutions/ (default: all)")
+    parser.add_argument("--solutions", type=Path, default=config.SOLUTIONS)
+    parser.add_argument("--notebooks", type=Path, default=config.NOTEBOOKS)
+    parser.add_argument("--workdir", type=Path, default=config.DEFAULT_WORKDIR)
+    parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite in the work folder)")
+    args = parser.parse_args(argv)
+    course = Course(solutions=args.solutions, notebooks=args.notebooks, workdir=args.workdir, db_url=args.db)
+    try:
+        names = release(args.assignments or None, course=course)
+    except (LeakError, RuntimeError, ValueError) as exc:
+        print(f"release failed: {exc}")
+        return 1
+    for n in names:
+        print(f"released {n} -> {course.notebooks / n}")
+    return 0
 
 
 if __name__ == "__main__":
-    release(sys.argv[1:] or None)
+    sys.exit(main())

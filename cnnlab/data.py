@@ -91,7 +91,7 @@ def resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         raise ValueError(f"shape must be a pair of positive ints (H, W), got {shape!r}")
     mh = _resample_matrix(img.shape[-2], int(shape[0]))
     mw = _resample_matrix(img.shape[-1], int(shape[1]))
-    return np.einsum("ih,...hw,jw->...ij", mh, img, mw)
+    return mh @ img @ mw.T  # (H', H) @ (..., H, W) @ (W, W') broadcasts over the leading axes
 
 
 # ----------------------------------------------------------------------------------------------

@@ -57,10 +57,9 @@ def expect_int(value: Any, expected: int, exercise: str, call_text: str,
     if got == expected:
         return
     msg = f"{exercise}: {call_text} returned {got:,}, expected {expected:,}."
-    for desc, wrong in (bugs or {}).items():
-        if wrong != expected and got == wrong:
-            msg += f" Likely bug: {desc}."
-            break
+    hits = [desc for desc, wrong in (bugs or {}).items() if wrong != expected and got == wrong]
+    if hits:
+        msg += " Likely bug: " + "; or ".join(hits) + "."
     raise AssertionError(msg)
 
 
@@ -136,3 +135,43 @@ def count_user_lines(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple
     finally:
         sys.settrace(previous)
     return result, lines
+
+
+def calls_into(fn: Callable[..., Any], module_file: str, *args: Any, **kwargs: Any) -> str | None:
+    """Call ``fn`` and return the qualified name of the first function of ``module_file`` it ran, or None.
+
+    The integrity guard of ``cnnlab.grading`` covers the references, torch and scipy; this covers
+    one more module (``cnnlab/shapes.py`` for the size exercises). Exceptions propagate unchanged.
+    """
+    target = os.path.abspath(module_file)
+    hit: list[str] = []
+
+    def global_trace(frame, event, arg):  # noqa: ANN001, ARG001 - sys.settrace protocol
+        if event == "call" and not hit and os.path.abspath(frame.f_code.co_filename) == target:
+            module = frame.f_globals.get("__name__", "")
+            hit.append(f"{module}.{frame.f_code.co_qualname}")
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(global_trace)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        sys.settrace(previous)
+    return hit[0] if hit else None
+
+
+def refuse_shapes(student_fn: Callable[..., Any], exercise: str, *args: Any, **kwargs: Any) -> None:
+    """Fail when the student's function runs code from ``cnnlab.shapes`` (the answer key for sizes and counts).
+
+    Exceptions from the student's code are ignored here: the value checks report them.
+    """
+    from cnnlab import shapes
+
+    try:
+        hit = calls_into(student_fn, shapes.__file__, *args, **kwargs)
+    except Exception:  # noqa: BLE001 - already reported by the value checks
+        return
+    if hit:
+        raise AssertionError(f"exercise {exercise}: your function called {hit}; write it yourself "
+                             f"(plain integer arithmetic is all it takes)")

@@ -7,6 +7,8 @@ The input ``w`` is never modified; a new array comes back.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any, Sequence
 
@@ -153,8 +155,6 @@ def train_numpy(
     steps = (n + batch_size - 1) // batch_size
 
     from tqdm.auto import tqdm
-    import os
-    import sys
 
     bar = tqdm(
         total=epochs * steps,

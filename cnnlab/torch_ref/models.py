@@ -71,13 +71,20 @@ class LeNet5(nn.Module):
         self.variant = variant
         self.in_channels = in_channels
         self.num_classes = num_classes
+        if seed is None:
+            self._build(in_channels, c1, c2, num_classes)
+        else:
+            # the layers' default init draws from the global generator: restore it afterwards
+            with torch.random.fork_rng(devices=[]):
+                self._build(in_channels, c1, c2, num_classes)
+            self.reset_parameters(seed)
+
+    def _build(self, in_channels: int, c1: int, c2: int, num_classes: int) -> None:
         self.conv1 = nn.Conv2d(in_channels, c1, 5)
         self.conv2 = nn.Conv2d(c1, c2, 5)
         self.fc1 = nn.Linear(c2 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, num_classes)
-        if seed is not None:
-            self.reset_parameters(seed)
 
     def reset_parameters(self, seed: int = 0) -> None:
         """Re-initialise every weight from a local generator: He normal (modern) or LeCun normal
@@ -161,19 +168,26 @@ class LeNet5(nn.Module):
         Raises:
             ValueError: a missing key or a shape that does not fit this module.
         """
+        missing = [key for key, _, _ in _PARAM_MAP if key not in params]
+        if missing:
+            raise ValueError(f"params is missing {missing}; create it with lenet_init")
+        staged: list[tuple[torch.Tensor, np.ndarray]] = []
+        for key, layer_name, attr in _PARAM_MAP:
+            value = np.asarray(params[key])
+            if layer_name.startswith("fc") and attr == "weight":
+                value = value.T
+            target: torch.Tensor = getattr(getattr(self, layer_name), attr)
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"params[{key!r}] has shape {np.asarray(params[key]).shape}, "
+                    f"which does not fit {layer_name}.{attr} {tuple(target.shape)}"
+                )
+            if np.isnan(value).any():
+                raise ValueError(f"params[{key!r}] contains NaN")
+            staged.append((target, value))
+        # copy only after every entry passed, so a failed load leaves the module unchanged
         with torch.no_grad():
-            for key, layer_name, attr in _PARAM_MAP:
-                if key not in params:
-                    raise ValueError(f"params is missing {key!r}")
-                value = np.asarray(params[key])
-                if layer_name.startswith("fc") and attr == "weight":
-                    value = value.T
-                target: torch.Tensor = getattr(getattr(self, layer_name), attr)
-                if tuple(value.shape) != tuple(target.shape):
-                    raise ValueError(
-                        f"params[{key!r}] has shape {np.asarray(params[key]).shape}, "
-                        f"which does not fit {layer_name}.{attr} {tuple(target.shape)}"
-                    )
+            for target, value in staged:
                 target.copy_(torch.as_tensor(np.ascontiguousarray(value)).to(target.dtype))
         return self
 

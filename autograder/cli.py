@@ -1,0 +1,329 @@
+"""``python -m autograder <command>`` / ``cnnlab-grade <command>``: the instructor's tool.
+
+Commands: release, collect, autograde, feedback, export, validate, demo (and gradescope-run, used
+inside the Gradescope autograder).  Every command takes ``--workdir`` (instructor work folder,
+default ``course/``), ``--solutions``, ``--notebooks`` and ``--db`` (a gradebook URL, e.g.
+``postgresql://user@host/db``; default SQLite in the work folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .config import Course, Limits
+
+
+def _course(args) -> Course:
+    lim = Limits(cell_timeout=getattr(args, "cell_timeout", None) or Limits.cell_timeout,
+                 notebook_timeout=getattr(args, "notebook_timeout", None) or Limits.notebook_timeout,
+                 memory_mb=Limits.memory_mb if getattr(args, "memory_mb", None) is None else args.memory_mb)
+    return Course(solutions=args.solutions, notebooks=args.notebooks, workdir=args.workdir,
+                  db_url=args.db, limits=lim)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", type=Path, default=config.DEFAULT_WORKDIR,
+                   help="instructor work folder (gradebook, submitted, autograded, feedback, exports)")
+    p.add_argument("--solutions", type=Path, default=config.SOLUTIONS, help="nbgrader source notebooks")
+    p.add_argument("--notebooks", type=Path, default=config.NOTEBOOKS, help="generated student notebooks")
+    p.add_argument("--db", default=None, help="gradebook URL (default sqlite:///<workdir>/gradebook.db)")
+
+
+def _limits(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default 60)")
+    p.add_argument("--notebook-timeout", type=int, default=None, help="seconds per notebook (default 300)")
+    p.add_argument("--memory-mb", type=int, default=None, help="memory limit of a grading kernel (default 6144; 0: none)")
+
+
+def cmd_release(args) -> int:
+    from .release import LeakError, release
+
+    course = _course(args)
+    try:
+        names = release(args.assignments or None, course=course)
+    except (LeakError, RuntimeError, ValueError) as exc:
+        print(f"release failed: {exc}")
+        return 1
+    for n in names:
+        print(f"released {n} -> {course.notebooks / n} (leak check passed)")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from . import collect
+
+    course = _course(args)
+    src = Path(args.source) if args.source else None
+    try:
+        if args.exchange:
+            got = collect.collect_exchange(course, args.assignments or course.assignments(), args.exchange_root)
+        elif src is None:
+            print("collect: give a folder, a zip, or --exchange")
+            return 2
+        elif src.suffix == ".zip":
+            got = collect.collect_zip(course, src, args.pattern, args.assignments or None)
+        else:
+            got = collect.collect_folder(course, src, args.assignments or None)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"collect failed: {exc}")
+        return 1
+    if args.due:
+        set_due_dates(course, args.due)
+    print(f"collected {len(got)} submission(s) into {course.submitted}")
+    return 0
+
+
+def set_due_dates(course: Course, dues: list[str]) -> None:
+    """Record ``ASSIGNMENT=ISO-DATETIME`` due dates in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    from .collect import parse_timestamp
+    from .engine import ensure_in_gradebook
+    from .release import quiet
+
+    pairs = [d.split("=", 1) for d in dues]
+    ensure_in_gradebook(course, [a for a, _ in pairs])
+    with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
+        for a, when in pairs:
+            ts = parse_timestamp(when)
+            if ts is None:
+                raise ValueError(f"unreadable due date {when!r} for {a}")
+            gb.update_or_create_assignment(a, duedate=ts)
+
+
+def cmd_autograde(args) -> int:
+    from .engine import autograde
+
+    course = _course(args)
+    (course.workdir / ".work").mkdir(parents=True, exist_ok=True)
+    try:
+        results = autograde(course, args.student or None, args.assignments or None, jobs=args.jobs,
+                            force=args.force, progress=not args.no_progress)
+    except ValueError as exc:
+        print(f"autograde: {exc}")
+        return 2
+    bad = [r for r in results if r.status != "graded"]
+    print(f"graded {len(results)} submission(s); {len(bad)} with problems recorded")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .feedback import generate_feedback
+
+    course = _course(args)
+    try:
+        files = generate_feedback(course, args.assignments or None, args.student or None)
+    except RuntimeError as exc:
+        print(str(exc))
+        return 1
+    print(f"wrote {len(files)} feedback file(s) under {course.feedback}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import export
+
+    course = _course(args)
+    path = export.export_csv(course, args.csv)
+    files = export.export_gradescope_results(course)
+    print(f"grades CSV: {path}")
+    print(f"Gradescope results.json: {len(files)} file(s) under {course.exports / 'gradescope'}")
+    for a in (args.gradescope_package or []):
+        print(f"Gradescope autograder: {export.gradescope_package(course, a)}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from nbgrader.validator import Validator
+
+    from .release import _env_path, quiet
+
+    _env_path()
+    course = _course(args)
+    cfg = course.config()
+    cfg.Execute.timeout = args.cell_timeout or 60
+    cfg.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"validate: no such notebook {path}")
+        return 2
+    try:
+        with quiet():
+            results = Validator(config=cfg, invert=args.invert).validate(str(path))
+    except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a failed validation
+        print(f"validate: {path.name} could not be validated: {type(exc).__name__}: {exc}")
+        return 1
+    if args.invert and results.get("passed"):
+        # hidden test cells are empty in a student's notebook: they "pass" trivially
+        results["passed"] = [p for p in results["passed"] if p.get("source", "").strip()]
+    problems = {k: v for k, v in results.items() if v}
+    if not problems:
+        print(f"{path.name}: " + ("every test fails, as a stub should" if args.invert else "all tests pass"))
+        return 0
+    for kind, items in problems.items():
+        for item in items:
+            first = item.get("source", "").splitlines()[:1]
+            err = item.get("raw_error", "").strip().splitlines()[-1:] if item.get("raw_error") else []
+            print(f"{kind}: {first[0] if first else ''} {('-> ' + err[0]) if err else ''}".rstrip())
+    return 1
+
+
+def cmd_gradescope_run(args) -> int:
+    from .export import gradescope_run
+
+    data = gradescope_run(args.assignment, args.solutions, args.submission, args.results)
+    print(f"score {data['score']} written to {args.results}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Fresh work folder -> release -> collect the sample class -> autograde -> feedback -> export."""
+    from . import export
+    from .collect import collect_folder
+    from .engine import autograde
+    from .feedback import generate_feedback
+    from .release import LeakError, release
+    from .sample_class import DUE, make_class
+
+    t0 = time.monotonic()
+    course = _course(args)
+    names = args.assignments or course.assignments()
+    if not names:
+        print(f"demo: no assignments in {course.solutions}")
+        return 1
+    if course.workdir.exists():
+        if (course.workdir / ".git").exists() or course.workdir in (config.REPO, Path.home(), Path("/")):
+            print(f"demo: refusing to wipe {course.workdir}; give another --workdir")
+            return 2
+        shutil.rmtree(course.workdir)
+    course.workdir.mkdir(parents=True)
+    print(f"1. release {', '.join(names)} -> {course.notebooks}")
+    try:
+        release(names, course=course)
+    except (LeakError, RuntimeError) as exc:
+        print(f"release failed: {exc}")
+        return 1
+    sample = course.workdir / "sample_class"
+    make_class(course.solutions, course.notebooks, sample, names)
+    print(f"2. sample class generated from solutions/ into {sample}")
+    collect_folder(course, sample, names)
+    set_due_dates(course, [f"{a}={DUE.isoformat()}" for a in names])
+    print(f"   collected into {course.submitted} (due {DUE:%Y-%m-%d %H:%M} UTC)")
+    print("3. autograde (parallel, limited kernels)")
+    results = autograde(course, None, names, jobs=args.jobs, force=True, progress=not args.no_progress)
+    print("4. feedback")
+    try:
+        files = generate_feedback(course, names)
+    except RuntimeError as exc:
+        print(str(exc))
+        return 1
+    print(f"   {len(files)} HTML file(s) under {course.feedback}")
+    print("5. export")
+    csv_path = export.export_csv(course)
+    gs = export.export_gradescope_results(course)
+    pkgs = [export.gradescope_package(course, a) for a in names]
+    assignments, table, maxes = export.grade_table(course)
+    print()
+    w = max([7] + [len(s) for s in table])
+    print("student".ljust(w) + "".join(f"{a[:18]:>20}" for a in assignments) + f"{'total':>10}")
+    for st in sorted(table):
+        row = [table[st].get(a, 0.0) for a in assignments]
+        print(st.ljust(w) + "".join(f"{v:>20.2f}" for v in row) + f"{sum(row):>10.2f}")
+    print("max".ljust(w) + "".join(f"{maxes[a]:>20.2f}" for a in assignments) + f"{sum(maxes.values()):>10.2f}")
+    print()
+    status = {r.status for r in results}
+    print(f"statuses: {sorted(status)}; {len(results)} submissions in {time.monotonic() - t0:.0f} s")
+    print(f"gradebook:   {course.gradebook_url}")
+    print(f"autograded:  {course.autograded}")
+    print(f"feedback:    {course.feedback}")
+    print(f"grades CSV:  {csv_path}")
+    print(f"Gradescope:  {len(gs)} results.json under {course.exports / 'gradescope'}; packages {', '.join(p.name for p in pkgs)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnlab-grade", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate notebooks/ from solutions/ and check for leaks")
+    _common(p)
+    p.add_argument("assignments", nargs="*")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", help="collect submissions from a folder, an LMS zip or nbgrader's exchange")
+    _common(p)
+    p.add_argument("source", nargs="?", help="folder <student>/<assignment>/*.ipynb or an LMS .zip")
+    p.add_argument("--assignments", nargs="*", default=[])
+    p.add_argument("--exchange", action="store_true", help="collect from nbgrader's exchange")
+    p.add_argument("--exchange-root", default=None)
+    p.add_argument("--pattern", default=None, help="regex with (?P<student>) and (?P<assignment>) for flat zips")
+    p.add_argument("--due", nargs="*", default=[], metavar="ASSIGNMENT=ISO", help="record due dates")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("autograde", help="grade submissions in parallel with limited kernels")
+    _common(p)
+    _limits(p)
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--student", nargs="*", default=[])
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: CPU cores)")
+    p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("feedback", help="HTML feedback per student and notebook (no hidden tests)")
+    _common(p)
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--student", nargs="*", default=[])
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="grades CSV, Gradescope results.json, Gradescope autograder zips")
+    _common(p)
+    p.add_argument("--csv", type=Path, default=None)
+    p.add_argument("--gradescope-package", nargs="*", metavar="ASSIGNMENT")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("validate", help="check one notebook; exit 1 when a test fails")
+    _common(p)
+    p.add_argument("notebook")
+    p.add_argument("--invert", action="store_true", help="expect every test to fail (stubs)")
+    p.add_argument("--cell-timeout", type=int, default=None)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="end-to-end demo on the bundled sample class in a fresh work folder")
+    _common(p)
+    _limits(p)
+    p.add_argument("assignments", nargs="*")
+    p.add_argument("--jobs", "-j", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo, workdir=config.DEFAULT_WORKDIR / "demo")
+
+    p = sub.add_parser("gradescope-run", help="(inside Gradescope) grade /autograder/submission")
+    p.add_argument("assignment")
+    p.add_argument("--solutions", type=Path, required=True)
+    p.add_argument("--submission", type=Path, required=True)
+    p.add_argument("--results", type=Path, required=True)
+    p.set_defaults(func=cmd_gradescope_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cnnlab-grade`` and ``python -m autograder``."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "pattern", "x") is None:
+        from .collect import DEFAULT_PATTERN
+
+        args.pattern = DEFAULT_PATTERN
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Export grades: a CSV for any LMS, Gradescope results.json files, a Gradescope autograder zip.
+
+- ``grades.csv``: one row per student, one column per assignment (its score: autograded points,
+  or the instructor's manual score where one was given), then ``total``; a last ``max`` row.
+- ``gradescope/<student>/<assignment>/results.json``: Gradescope's results format, one test per
+  graded cell (score, max_score, status, the check's message).
+- ``gradescope_<assignment>.zip``: a Gradescope autograder (``setup.sh``, ``run_autograder``, the
+  course packages and the assignment's source) that grades with this same tool.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+from . import config
+from .config import Course
+from .release import quiet
+
+
+def grade_table(course: Course) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
+    """Return (assignments, {student: {assignment: score}}, {assignment: max score})."""
+    from nbgrader.api import Gradebook
+
+    table: dict[str, dict[str, float]] = {}
+    maxes: dict[str, float] = {}
+    with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
+        names = sorted(a.name for a in gb.assignments)
+        for a in gb.assignments:
+            maxes[a.name] = float(a.max_score)
+        for st in gb.students:
+            table[st.id] = {}
+        for a in names:
+            for sub in gb.assignment_submissions(a):
+                table.setdefault(sub.student.id, {})[a] = round(float(sub.score), 4)
+    return names, table, maxes
+
+
+def export_csv(course: Course, path: Path | None = None) -> Path:
+    """Write the grade CSV (see the module docstring); return its path."""
+    names, table, maxes = grade_table(course)
+    path = Path(path or course.exports / "grades.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student", *names, "total"])
+        for st in sorted(table):
+            row = [table[st].get(a, 0.0) for a in names]
+            w.writerow([st, *row, round(sum(row), 4)])
+        w.writerow(["max", *[maxes[a] for a in names], sum(maxes[a] for a in names)])
+    return path
+
+
+def results_json(cells: dict, score: float | None = None, output: str = "", seconds: float = 0.0) -> dict:
+    """Gradescope's results.json for one submission from ``{"nb/grade_id": [score, max, msg]}``."""
+    tests = []
+    for key, (pts, mx, msg) in cells.items():
+        tests.append({"name": key.split("/", 1)[-1], "score": pts, "max_score": mx,
+                      "status": "passed" if pts >= mx else "failed",
+                      "output": msg or ("passed" if pts >= mx else ""), "visibility": "visible"})
+    total = sum(t["score"] for t in tests) if score is None else score
+    return {"score": total, "execution_time": round(seconds, 2), "output": output,
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+
+
+def export_gradescope_results(course: Course) -> list[Path]:
+    """Write one results.json per graded submission from the ledger; return the files."""
+    from .engine import read_ledger
+
+    files = []
+    for (student, assignment), res in sorted(read_ledger(course).items()):
+        out = course.exports / "gradescope" / student / assignment / "results.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        note = f"status: {res.status}" + (f"; {'; '.join(res.problems)}" if res.problems else "")
+        out.write_text(json.dumps(results_json(res.cells, res.score, note, res.seconds), indent=1))
+        files.append(out)
+    return files
+
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once when it builds the autograder image.
+set -euo pipefail
+cd /autograder/source
+apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv > /dev/null
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install -q --upgrade pip
+if [ -f requirements-lock.txt ]; then /autograder/venv/bin/pip install -q -r requirements-lock.txt; fi
+/autograder/venv/bin/pip install -q -e '.[course]'
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade it with the course's own autograder.
+set -uo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+PY="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
+export PATH="$(dirname "$PY"):$PATH"
+cd "$ROOT/source"
+"$PY" -m autograder gradescope-run {assignment} --solutions "$ROOT/source/solutions" \\
+    --submission "$ROOT/submission" --results "$ROOT/results/results.json"
+"""
+
+
+def gradescope_package(course: Course, assignment: str, path: Path | None = None) -> Path:
+    """Build the Gradescope autograder zip for ``assignment``; return its path."""
+    course.source_notebooks(assignment)
+    path = Path(path or course.exports / f"gradescope_{assignment}.zip")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = config.REPO
+
+    def add_tree(zf: zipfile.ZipFile, src: Path, arc: str) -> None:
+        for p in sorted(src.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc"):
+                zf.write(p, f"{arc}/{p.relative_to(src)}")
+
+    def add_exec(zf: zipfile.ZipFile, name: str, text: str) -> None:
+        info = zipfile.ZipInfo(name)
+        info.external_attr = (stat.S_IFREG | 0o755) << 16
+        zf.writestr(info, text)
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        add_exec(zf, "setup.sh", SETUP_SH)
+        add_exec(zf, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment))
+        for pkg in ("cnnlab", "autograder"):
+            add_tree(zf, repo / pkg, pkg)
+        for f in ("pyproject.toml", "requirements-lock.txt", "README.md"):
+            if (repo / f).is_file():
+                zf.write(repo / f, f)
+        add_tree(zf, course.solutions / assignment, f"solutions/{assignment}")
+    return path
+
+
+def gradescope_run(assignment: str, solutions: Path, submission: Path, results: Path) -> dict:
+    """Grade a Gradescope submission folder (any notebook in it) and write results.json."""
+    import tempfile
+
+    from .engine import grade_one
+
+    work = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    course = Course(solutions=solutions, notebooks=work / "release", workdir=work / "course")
+    sub = work / "sub"
+    sub.mkdir()
+    expected = [p.name for p in course.source_notebooks(assignment)]
+    found = sorted(Path(submission).rglob("*.ipynb"))
+    for name in expected:
+        match = [p for p in found if p.name == name] or found[:1]
+        if match:
+            shutil.copyfile(match[0], sub / name)
+    res = grade_one(course, assignment, sub, "gradescope")
+    note = f"status: {res.status}" + (f"; {'; '.join(res.problems)}" if res.problems else "")
+    data = results_json(res.cells, res.score, note, res.seconds)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(data, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+    return data
+
+
+__all__ = ["export_csv", "export_gradescope_results", "gradescope_package", "gradescope_run",
+           "grade_table", "results_json", "os"]

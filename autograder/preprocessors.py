@@ -1,0 +1,177 @@
+"""nbgrader preprocessors used by the course.
+
+- :class:`NamedStubClearSolutions`: the uniform stub names the exercise:
+  ``raise NotImplementedError("Exercise: <name>")``.
+- :class:`GuardedExecute`: nbgrader's Execute, with a grading kernel limited in memory
+  (RLIMIT_AS), time per cell and per notebook, sandboxed (see :mod:`autograder.kernel`), and a
+  kernel that dies (segfault, ``os._exit``, out of memory) recorded on the cell where it died,
+  the rest of the notebook marked "not run" instead of aborting the student's grading.
+- :class:`ScrubFeedback`: removes hidden-test code and reference-code frames from tracebacks.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
+from traitlets import Integer, List, Unicode
+
+EXERCISE_PREFIXES = ("exercise_", "ex_", "solution_", "sol_", "answer_", "impl_")
+
+
+def exercise_name(grade_id: str) -> str:
+    """Return the exercise named by a solution cell's grade_id (``ex_corr2d`` -> ``corr2d``)."""
+    name = grade_id
+    for prefix in EXERCISE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix):]
+            break
+    return name
+
+
+class NamedStubClearSolutions(ClearSolutions):
+    """ClearSolutions whose code stub names the exercise (from the cell's grade_id)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or not grade_id:
+            return super().preprocess_cell(cell, resources, cell_index)
+        saved = dict(self.code_stub)
+        stub = f'# YOUR CODE HERE\nraise NotImplementedError("Exercise: {exercise_name(grade_id)}")'
+        self.code_stub = {**saved, resources.get("language", "python"): stub}
+        try:
+            return super().preprocess_cell(cell, resources, cell_index)
+        finally:
+            self.code_stub = saved
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts ``python -m autograder.kernel`` (limits + sandbox)."""
+
+    cnnlab_args: list[str] = []
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        try:
+            conn = cmd[cmd.index("-f") + 1]
+        except (ValueError, IndexError):
+            return cmd
+        rest = [a for a in cmd[cmd.index("-f") + 2:]]
+        return [sys.executable, "-m", "autograder.kernel", *self.cnnlab_args, "--", "-f", conn, *rest]
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with limits, a sandboxed kernel and survival of kernel deaths."""
+
+    notebook_timeout = Integer(300, help="seconds for the whole notebook").tag(config=True)
+    memory_mb = Integer(6144, help="RLIMIT_AS of the kernel in MiB (0: none)").tag(config=True)
+    protect = List(Unicode(), help="paths the kernel may not write to").tag(config=True)
+    locked_file = Unicode("", help="JSON list of sha256 of locked cell sources").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        super().__init__(*args, **kwargs)
+        self._deadline = None
+        self._stopped = None
+        self.timeout_func = self._cell_timeout
+
+    def _cell_timeout(self, cell) -> int:
+        left = (self._deadline - time.monotonic()) if self._deadline else self.timeout
+        return max(1, int(min(self.timeout or 1e9, left) + 0.999))
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        args = ["--mem-mb", str(self.memory_mb)]
+        if self.protect:
+            args += ["--protect", ":".join(self.protect)]
+        if self.locked_file:
+            args += ["--locked", self.locked_file]
+        km.cnnlab_args = args
+        return km
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._stopped = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped is None and time.monotonic() > self._deadline:
+            self._stopped = f"not run: the notebook exceeded its time limit ({self.notebook_timeout} s)"
+        if self._stopped is not None:
+            cell.outputs = [_error("NotRun", self._stopped)]
+            cell.execution_count = None
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error("KernelDied", "the kernel died while running this cell (crash, os._exit, "
+                                     "or out of memory); later cells were not run")]
+            self._stopped = "not run: the kernel died in an earlier cell"
+            return cell, resources
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class ScrubFeedback(NbGraderPreprocessor):
+    """Remove hidden-test lines and reference-code frames from error tracebacks in feedback.
+
+    Every traceback entry that quotes a line of a hidden test (``hidden_lines``) or a frame from
+    a file of the course package is dropped; test cells keep only the final error line.
+    """
+
+    hidden_lines = List(Unicode()).tag(config=True)
+    hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        meta = cell.metadata.get("nbgrader", {})
+        is_test = bool(meta.get("grade")) and not meta.get("solution")
+        hidden = [h for h in self.hidden_lines if h.strip()]
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            tb = list(out.get("traceback", []))
+            if is_test:
+                tb = tb[-1:]
+            kept = []
+            for entry in tb:
+                plain = _ANSI.sub("", entry)
+                if any(h in plain for h in hidden):
+                    kept.append(self.hidden_marker)
+                elif re.search(r"(site-packages|cnnlab/|autograder/)[^\n]*\.py", plain) and entry is not tb[-1]:
+                    continue
+                else:
+                    kept.append(entry)
+            out["traceback"] = kept
+            for h in hidden:
+                if h in out.get("evalue", ""):
+                    out["evalue"] = out["evalue"].replace(h, self.hidden_marker)
+        return cell, resources
+
+
+class StderrNotFatal(NbGraderPreprocessor):
+    """Turn stderr output of test cells into stdout, so that a warning printed while a check
+    passes does not zero the cell (nbgrader fails any test cell with stderr output)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    out["name"] = "stdout"
+        return cell, resources

@@ -1,0 +1,228 @@
+"""Figures for notebook 02 (filters): annotated small arrays, the sliding window, kernel galleries, learning curves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["show_matrix", "plot_window_step", "show_images", "kernel_gallery", "plot_kernel_learning"]
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _signed_limits(a: np.ndarray) -> tuple[float, float]:
+    m = float(np.max(np.abs(a))) if a.size else 1.0
+    m = m or 1.0
+    return -m, m
+
+
+def show_matrix(a: np.ndarray, ax=None, title: str = "", fmt: str = "{:g}", highlight: tuple | None = None,
+                signed: bool | None = None, fontsize: int | None = None):
+    """Draw a small 2-D array as coloured cells with each value written in it.
+
+    Args:
+        a: (H, W) array, small enough to read (up to about 12 x 12).
+        ax: matplotlib Axes to draw into (a new figure when None).
+        title: Axes title.
+        fmt: format for each value.
+        highlight: optional (row, col, height, width) rectangle drawn in red.
+        signed: colour with a diverging map centred at 0 (default: when the array has negative values).
+        fontsize: value font size (default: scaled with the array size).
+
+    Returns:
+        The Axes.
+    """
+    plt = _plt()
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"show_matrix needs a 2-D array, got shape {a.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.5 * a.shape[1] + 1, 0.5 * a.shape[0] + 1))
+    signed = bool((a < 0).any()) if signed is None else signed
+    if signed:
+        vmin, vmax = _signed_limits(a)
+        cmap = "RdBu_r"
+    else:
+        vmin, vmax, cmap = min(0.0, float(a.min())), max(float(a.max()), 1e-12), "gray"  # bright = large
+    ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
+    fs = fontsize or (12 if max(a.shape) <= 6 else 9)
+    for (i, j), v in np.ndenumerate(a):
+        shade = (v - vmin) / (vmax - vmin + 1e-12)
+        dark = shade < 0.45 if not signed else abs(v) > 0.6 * vmax
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fs, color="white" if dark else "black")
+    ax.set_xticks(np.arange(a.shape[1]))
+    ax.set_yticks(np.arange(a.shape[0]))
+    ax.tick_params(length=0, labelsize=8)
+    ax.set_xticks(np.arange(-0.5, a.shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, a.shape[0]), minor=True)
+    ax.grid(which="minor", color="0.6", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    if highlight is not None:
+        from matplotlib.patches import Rectangle
+
+        r, c, h, w = highlight
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor="red", linewidth=3))
+    ax.set_title(title)
+    return ax
+
+
+def plot_window_step(x: np.ndarray, k: np.ndarray, out: np.ndarray, i: int = 0, j: int = 0):
+    """Show input, kernel and output side by side with the window for output (i, j) marked and the sum written out.
+
+    Args:
+        x: (H, W) input.  k: (KH, KW) kernel.  out: (H - KH + 1, W - KW + 1) cross-correlation of x with k.
+        i, j: the output position to explain.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    x, k, out = (np.asarray(v, dtype=float) for v in (x, k, out))
+    kh, kw = k.shape
+    if out.shape != (x.shape[0] - kh + 1, x.shape[1] - kw + 1):
+        raise ValueError(f"out has shape {out.shape}, but a valid cross-correlation of {x.shape} with {k.shape} "
+                         f"gives {(x.shape[0] - kh + 1, x.shape[1] - kw + 1)}")
+    if not (0 <= i < out.shape[0] and 0 <= j < out.shape[1]):
+        raise ValueError(f"(i, j) = ({i}, {j}) is outside the output of shape {out.shape}")
+    widths = [x.shape[1], k.shape[1], out.shape[1]]
+    fig, axes = plt.subplots(1, 3, figsize=(2.2 + 0.6 * sum(widths), 0.6 * x.shape[0] + 1.6),
+                             gridspec_kw={"width_ratios": widths})
+    show_matrix(x, axes[0], "input x", highlight=(i, j, kh, kw))
+    show_matrix(k, axes[1], "kernel k", highlight=(0, 0, kh, kw))
+    show_matrix(out, axes[2], "output", highlight=(i, j, 1, 1))
+    patch = x[i:i + kh, j:j + kw]
+    terms = " + ".join(f"{a:g}*{b:g}" for a, b in zip(patch.ravel(), k.ravel()))
+    if len(terms) > 110:
+        terms = terms[:107] + "..."
+    fig.suptitle(f"output[{i}, {j}] = {terms} = {out[i, j]:g}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int | None = None,
+                signed: bool | Sequence[bool] | None = None, size: float = 2.6, suptitle: str = ""):
+    """Show several 2-D images in a grid: grey for non-negative images, red/blue centred at 0 for signed ones.
+
+    Args:
+        images: list of (H, W) arrays.
+        titles: one title per image.
+        ncols: columns of the grid (default: all in one row, at most 6).
+        signed: per image or for all; default: signed when the image has negative values.
+        size: inches per panel.
+        suptitle: figure title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images needs at least one image")
+    ncols = ncols or min(n, 6)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for idx, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if idx >= n:
+            continue
+        img = np.asarray(images[idx], dtype=float)
+        s = signed[idx] if isinstance(signed, (list, tuple)) else signed
+        s = bool((img < 0).any()) if s is None else s
+        if s:
+            vmin, vmax = _signed_limits(img)
+            ax.imshow(img, cmap="RdBu_r", vmin=vmin, vmax=vmax)
+        else:
+            in_unit = img.min() >= 0.0 and img.max() <= 1.0
+            ax.imshow(img, cmap="gray", vmin=0.0 if in_unit else float(img.min()),
+                      vmax=1.0 if in_unit else float(img.max()))
+        if titles is not None:
+            ax.set_title(titles[idx], fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def kernel_gallery(img: np.ndarray, kernels: Mapping[str, np.ndarray],
+                   filt: Callable[[np.ndarray, np.ndarray], np.ndarray], ncols: int = 4, absolute: Sequence[str] = ()):
+    """Show each kernel (with its numbers) above the image filtered with it.
+
+    Args:
+        img: (H, W) grey image in [0, 1].
+        kernels: name -> (KH, KW) kernel.
+        filt: function (image, kernel) -> filtered image (e.g. a vectorised corr2d).
+        ncols: kernels per row.
+        absolute: names whose output is shown as an absolute value (edge strength).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    names = list(kernels)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(3.1 * ncols, 4.4 * nrows),
+                             gridspec_kw={"height_ratios": [1, 2.6] * nrows})
+    axes = np.atleast_2d(axes)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for idx, name in enumerate(names):
+        r, c = divmod(idx, ncols)
+        k = np.asarray(kernels[name], dtype=float)
+        kax, iax = axes[2 * r, c], axes[2 * r + 1, c]
+        kax.axis("on")
+        show_matrix(k, kax, name, fmt="{:.3g}" if np.any(k != np.round(k)) else "{:g}", fontsize=8)
+        kax.set_xticks([])
+        kax.set_yticks([])
+        out = filt(img, k)
+        if name in absolute:
+            iax.imshow(np.abs(out), cmap="gray", vmin=0, vmax=np.percentile(np.abs(out), 98) or 1)
+            iax.set_title("|output|", fontsize=9)
+        elif (out < -1e-9).any() and np.isclose(k.sum(), 0, atol=1e-9):
+            lim = np.percentile(np.abs(out), 98) or 1
+            iax.imshow(out, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            iax.set_title("output (red +, blue -)", fontsize=9)
+        else:
+            iax.imshow(np.clip(out, 0, 1), cmap="gray", vmin=0, vmax=1)
+            iax.set_title("output", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kernel_learning(losses: Sequence[float], k_learned: np.ndarray, k_true: np.ndarray,
+                         snapshots: Mapping[int, np.ndarray] | None = None, title: str = ""):
+    """Plot the loss curve (log scale) and the learned kernel next to the target kernel.
+
+    Args:
+        losses: loss per step.
+        k_learned: (KH, KW) kernel after training.
+        k_true: (KH, KW) kernel that made the targets.
+        snapshots: optional step -> kernel, shown between the curve and the final kernel.
+        title: figure title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    snaps = dict(snapshots or {})
+    n = 3 + len(snaps)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), gridspec_kw={"width_ratios": [1.6] + [1] * (n - 1)})
+    losses = np.asarray(losses, dtype=float)
+    axes[0].semilogy(np.arange(len(losses)), losses)
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss (mean squared error)")
+    axes[0].set_title("training loss")
+    axes[0].grid(True, which="both", alpha=0.3)
+    for ax, (step, k) in zip(axes[1:], sorted(snaps.items())):
+        show_matrix(np.asarray(k), ax, f"kernel at step {step}", fmt="{:.2f}", signed=True, fontsize=9)
+    show_matrix(np.asarray(k_learned), axes[-2], "learned kernel", fmt="{:.2f}", signed=True, fontsize=9)
+    show_matrix(np.asarray(k_true), axes[-1], "target kernel", fmt="{:g}", signed=True, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,238 @@
+"""The instructor tool on the toy course (tests/fixtures/toy): release, repair, collect, the demo,
+export, validate, the Gradescope package, the CLI."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.config import Course, Limits
+from autograder.release import LeakError, find_leaks, release
+from autograder.repair import read_submission, repair
+
+FIXTURES = Path(__file__).parent / "fixtures" / "toy" / "solutions"
+A = "00_toy"
+ENV = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    course = Course(solutions=FIXTURES, notebooks=root / "notebooks", workdir=root / "work",
+                    limits=Limits(cell_timeout=10, notebook_timeout=60, memory_mb=3072))
+    release([A], course=course)
+    return course
+
+
+def _release_nb(course):
+    return nbformat.read(course.notebooks / A / f"{A}.ipynb", as_version=4)
+
+
+def _gids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+# ----------------------------------------------------------------------------- release
+
+def test_release_has_named_stubs_and_no_leaks(toy):
+    nb = _release_nb(toy)
+    stubs = [c.source for c in nb.cells if "NotImplementedError" in c.source]
+    assert any('raise NotImplementedError("Exercise: scale")' in s for s in stubs)
+    assert any('raise NotImplementedError("Exercise: corr1d")' in s for s in stubs)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN" not in text and "check_scale(scale, tier='hidden')" not in text
+    assert find_leaks(FIXTURES / A, toy.notebooks / A) == []
+
+
+def test_leak_check_catches_solution_and_hidden_text(toy, tmp_path):
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    nb = _release_nb(toy)
+    nb.cells[-1].source += "\ntoycheck.check_scale(scale, tier='hidden')"
+    nb.cells[3].source += "\n    n_out = len(x) - len(k) + 1"
+    nbformat.write(nb, rel / f"{A}.ipynb")
+    problems = find_leaks(FIXTURES / A, rel)
+    assert any("hidden line" in p for p in problems) and any("solution line" in p for p in problems)
+
+
+def test_release_refuses_a_leaking_source(tmp_path):
+    sol = tmp_path / "solutions" / A
+    sol.mkdir(parents=True)
+    nb = nbformat.read(FIXTURES / A / f"{A}.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Hint: n_out = len(x) - len(k) + 1 is wrong here"))
+    nbformat.write(nb, sol / f"{A}.ipynb")
+    (sol / "toycheck.py").write_text((FIXTURES / A / "toycheck.py").read_text() + "\n# return x * a\n")
+    course = Course(solutions=tmp_path / "solutions", notebooks=tmp_path / "nb", workdir=tmp_path / "w")
+    # a solution line copied into a markdown cell outside the solution region is not secret
+    release([A], course=course)
+    (sol / "notes.txt").write_text("out_values = [float(np.dot(x[i:i + len(k)], k)) for i in range(n_out)]")
+    with pytest.raises(LeakError, match="notes.txt"):
+        release([A], course=course)
+
+
+def test_unknown_assignment_is_a_clear_error(toy):
+    with pytest.raises(ValueError, match="unknown assignment"):
+        release(["99_nope"], course=toy)
+
+
+# ----------------------------------------------------------------------------- repair
+
+def test_repair_keeps_a_well_formed_notebook(toy):
+    nb = _release_nb(toy)
+    fixed, report = repair(nb, nb)
+    assert report.problems == [] and _gids(fixed) == _gids(nb)
+
+
+def test_repair_restores_deleted_duplicated_reordered_and_retyped_cells(toy):
+    rel = _release_nb(toy)
+    nb = copy.deepcopy(rel)
+    i = _gids(nb).index("test_scale_public")
+    del nb.cells[i]                                           # deleted
+    dup = copy.deepcopy(nb.cells[_gids(nb).index("test_corr1d_public")])
+    nb.cells.append(dup)                                      # duplicated (same grade_id)
+    j = _gids(nb).index("test_corr1d_hidden")
+    nb.cells[j].metadata["nbgrader"]["solution"] = True       # edited metadata
+    nb.cells.insert(0, nb.cells.pop(_gids(nb).index("ex_corr1d")))  # reordered
+    fixed, report = repair(nb, rel)
+    graded = [g for g in _gids(fixed) if g]
+    assert sorted(graded) == sorted(g for g in _gids(rel) if g)
+    assert len(graded) == len(set(graded))
+    assert graded.index("test_scale_public") > graded.index("ex_scale")
+    assert graded.index("test_corr1d_hidden") > graded.index("ex_corr1d")
+    assert report.problems
+
+
+def test_read_submission_rejects_garbage(tmp_path):
+    p = tmp_path / "x.ipynb"
+    p.write_bytes(b"\x00\xffnot json")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        read_submission(p)
+    p.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a notebook"):
+        read_submission(p)
+
+
+# ----------------------------------------------------------------------------- collect
+
+def test_collect_from_lms_zip_flat_and_nested(toy, tmp_path):
+    from autograder.collect import collect_zip
+
+    course = toy.with_(workdir=tmp_path / "w")
+    z = tmp_path / "download.zip"
+    body = nbformat.writes(_release_nb(toy))
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr(f"alice_12345_{A}.ipynb", body)
+        zf.writestr(f"bob_{A}.ipynb", body)
+        zf.writestr(f"carol/{A}/{A}.ipynb", body)
+        zf.writestr("../evil.ipynb", body)
+    got = collect_zip(course, z)
+    assert got == [("alice", A), ("bob", A), ("carol", A)]
+    for s in ("alice", "bob", "carol"):
+        assert (course.submitted / s / A / f"{A}.ipynb").exists()
+        assert (course.submitted / s / A / "timestamp.txt").exists()
+    with pytest.raises(ValueError, match="not a zip"):
+        collect_zip(course, tmp_path / "w" / "submitted" / "bob" / A / "timestamp.txt")
+
+
+# ----------------------------------------------------------------------------- end to end
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    work = tmp_path / "demo"
+    out = _cli("demo", "--solutions", FIXTURES, "--notebooks", tmp_path / "nb", "--workdir", work,
+               "--no-progress", "--cell-timeout", "10")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stderr == ""
+    assert "reference" in out.stdout and "grades CSV" in out.stdout
+    rows = {r["student"]: r for r in csv.DictReader(open(work / "exports" / "grades.csv"))}
+    expected = {"reference": 6, "blank": 0, "partial": 3, "wrong": 0, "syntax": 3, "late": 6, "messy": 6,
+                "corrupt": 0, "max": 6}
+    assert {k: float(v[A]) for k, v in rows.items()} == expected
+    assert {k: float(v["total"]) for k, v in rows.items()} == expected
+    res = json.loads((work / "exports" / "gradescope" / "partial" / A / "results.json").read_text())
+    assert res["score"] == 3 and len(res["tests"]) == 4
+    assert {t["status"] for t in res["tests"]} == {"passed", "failed"}
+    html = (work / "feedback" / "wrong" / A / f"{A}.html").read_text()
+    assert "tier=&#39;hidden&#39;" not in html and "tier='hidden'" not in html
+    with zipfile.ZipFile(work / "exports" / f"gradescope_{A}.zip") as zf:
+        names = zf.namelist()
+    assert "setup.sh" in names and "run_autograder" in names
+    assert f"solutions/{A}/{A}.ipynb" in names and "autograder/engine.py" in names
+
+
+@pytest.mark.slow
+def test_gradescope_package_grades_a_submission(toy, tmp_path):
+    from autograder.export import gradescope_package
+    from autograder.testing import QuickGrader
+
+    pkg = gradescope_package(toy.with_(workdir=tmp_path / "w"), A)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(pkg) as zf:
+        zf.extractall(root / "source")
+    (root / "source" / "run_autograder").chmod(0o755)
+    g = QuickGrader(toy)
+    try:
+        nb = g.solution_notebook(A)
+        nb.cells[[c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells].index("ex_corr1d")].source = \
+            "def corr1d(x, k):\n    raise NotImplementedError"
+    finally:
+        g.close()
+    (root / "submission").mkdir()
+    nbformat.write(nb, root / "submission" / "homework.ipynb")
+    env = dict(ENV, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    out = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = json.loads((root / "results" / "results.json").read_text())
+    assert res["score"] == 3
+    assert [t["score"] for t in res["tests"]] == [1, 2, 0, 0]
+
+
+@pytest.mark.slow
+def test_validate_exit_codes(toy, tmp_path):
+    from autograder.testing import QuickGrader
+
+    g = QuickGrader(toy)
+    try:
+        good = g.solution_notebook(A)
+    finally:
+        g.close()
+    (tmp_path / "good").mkdir()
+    nbformat.write(good, tmp_path / "good" / f"{A}.ipynb")
+    shutil_copy = (FIXTURES / A / "toycheck.py").read_text()
+    (tmp_path / "good" / "toycheck.py").write_text(shutil_copy)
+    (tmp_path / "stub").mkdir()
+    nbformat.write(_release_nb(toy), tmp_path / "stub" / f"{A}.ipynb")
+    (tmp_path / "stub" / "toycheck.py").write_text(shutil_copy)
+    common = ["--solutions", FIXTURES, "--workdir", tmp_path / "w"]
+    ok = _cli("validate", tmp_path / "good" / f"{A}.ipynb", *common)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = _cli("validate", tmp_path / "stub" / f"{A}.ipynb", *common)
+    assert bad.returncode == 1 and "NotImplementedError" in bad.stdout
+    inv = _cli("validate", tmp_path / "stub" / f"{A}.ipynb", "--invert", *common)
+    assert inv.returncode == 0, inv.stdout
+    missing = _cli("validate", tmp_path / "nope.ipynb", *common)
+    assert missing.returncode == 2
+
+
+@pytest.mark.parametrize("cmd", ["release", "collect", "autograde", "feedback", "export", "validate", "demo"])
+def test_every_command_has_help(cmd):
+    from autograder.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([cmd, "--help"])
+    assert exc.value.code == 0

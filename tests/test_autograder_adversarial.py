@@ -1,0 +1,350 @@
+"""An adversarial class, graded once per session by the real tool, every grade asserted exactly.
+
+The toy assignment (tests/fixtures/toy) has two exercises: ``scale`` (3 points: public 1,
+hidden 2) and ``corr1d`` (3 points: public 1, hidden 2 with an integrity guard).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cnnlab
+from autograder import engine
+from autograder.collect import collect_folder
+from autograder.config import Course, Limits
+from autograder.release import release
+from autograder.sample_class import LATE, ON_TIME
+
+pytestmark = pytest.mark.slow
+FIXTURES = Path(__file__).parent / "fixtures" / "toy" / "solutions"
+A = "00_toy"
+LIMITS = Limits(cell_timeout=4, notebook_timeout=60, memory_mb=3072)
+
+SCALE_OK = "def scale(x, a):\n    return x * a"
+CORR_OK = ("def corr1d(x, k):\n    n_out = len(x) - len(k) + 1\n"
+           "    return np.array([float(np.dot(x[i:i + len(k)], k)) for i in range(n_out)])")
+CORR_WRONG = "def corr1d(x, k):\n    return np.zeros(len(x) - len(k) + 1) + 1.0"
+CANARY_NAME = "_adversarial_canary.txt"
+
+ATTACK_FILES = f'''
+import os, sqlite3, cnnlab
+report = []
+try:
+    with open(os.path.join(os.path.dirname(cnnlab.__file__), {CANARY_NAME!r}), "w") as fh:
+        fh.write("hacked")
+    report.append("cnnlab written")
+except OSError:
+    report.append("cnnlab blocked")
+d = os.getcwd()
+for _ in range(7):
+    d = os.path.dirname(d)
+    for name in ("gradebook.db", "template.db"):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            try:
+                con = sqlite3.connect(p)
+                con.execute("UPDATE grade SET auto_score = 99")
+                con.commit()
+                report.append("db written")
+            except Exception:
+                report.append("db blocked")
+try:
+    os.system("echo hacked")
+    report.append("shell ran")
+except OSError:
+    report.append("shell blocked")
+print(report)
+'''
+
+
+def _gid(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _index(nb, gid):
+    return next(i for i, c in enumerate(nb.cells) if _gid(c) == gid)
+
+
+def _code(src):
+    return nbformat.v4.new_code_cell(src)
+
+
+def build_class(release_nb) -> dict[str, tuple]:
+    """kind -> (notebook or bytes or None, expected score, timestamp, extra checks)."""
+
+    def nb_with(scale=SCALE_OK, corr=CORR_OK):
+        nb = copy.deepcopy(release_nb)
+        if scale is not None:
+            nb.cells[_index(nb, "ex_scale")].source = scale
+        if corr is not None:
+            nb.cells[_index(nb, "ex_corr1d")].source = corr
+        return nb
+
+    def insert_before(nb, gid, src):
+        nb.cells.insert(_index(nb, gid), _code(src))
+        return nb
+
+    kinds: dict[str, tuple] = {}
+    kinds["correct"] = (nb_with(), 6)
+    kinds["blank"] = (copy.deepcopy(release_nb), 0)
+    kinds["partial"] = (nb_with(corr=None), 3)
+    kinds["syntax_error"] = (nb_with(corr="def corr1d(x, k)\n    return x"), 3)
+    kinds["infinite_loop"] = (nb_with(corr="def corr1d(x, k):\n    while True:\n        pass"), 3)
+    kinds["memory_bomb"] = (nb_with(corr="def corr1d(x, k):\n    hog = np.ones(1 << 40)\n    return hog"), 3)
+    kinds["sys_exit"] = (insert_before(nb_with(), "ex_corr1d", "import sys\nsys.exit(1)"), 6)
+    kinds["os_exit"] = (insert_before(nb_with(), "ex_corr1d", "import os\nos._exit(3)"), 6)
+    kinds["segfault"] = (insert_before(nb_with(), "ex_corr1d", "import faulthandler\nfaulthandler._sigsegv()"), 3)
+    nb = nb_with()
+    del nb.cells[_index(nb, "test_corr1d_hidden")]
+    del nb.cells[_index(nb, "test_corr1d_public")]
+    kinds["deleted_tests"] = (nb, 6)
+    nb = nb_with()
+    nb.cells.append(copy.deepcopy(nb.cells[_index(nb, "test_scale_public")]))
+    nb.cells[-1]["id"] = "duplicate1"
+    kinds["duplicated_test"] = (nb, 6)
+    nb = nb_with()
+    dup = copy.deepcopy(nb.cells[_index(nb, "ex_scale")])
+    dup["id"] = "duplicate2"
+    nb.cells[_index(nb, "ex_scale")].source = copy.deepcopy(release_nb.cells[_index(release_nb, "ex_scale")].source)
+    nb.cells.insert(_index(nb, "ex_scale") + 1, dup)
+    kinds["duplicated_answer"] = (nb, 6)
+    nb = nb_with()
+    moved = [nb.cells.pop(_index(nb, g)) for g in ("test_corr1d_public", "test_corr1d_hidden")]
+    for c in reversed(moved):
+        nb.cells.insert(1, c)
+    kinds["reordered_tests"] = (nb, 6)
+    nb = nb_with(corr=CORR_WRONG)
+    for g in ("test_corr1d_public", "test_corr1d_hidden"):
+        nb.cells[_index(nb, g)].source = "pass"
+    kinds["edited_tests"] = (nb, 3)
+    nb = nb_with(corr=CORR_WRONG)
+    for g in ("test_corr1d_public", "test_corr1d_hidden"):
+        cell = nb.cells[_index(nb, g)]
+        cell.metadata["nbgrader"].update(solution=True, grade=False, locked=False)
+        cell.source = "print('all good')"
+    kinds["edited_metadata"] = (nb, 3)
+    nb = nb_with()
+    nb.cells[_index(nb, "test_scale_public")].metadata["nbgrader"]["points"] = 100
+    kinds["inflated_points"] = (nb, 6)
+    kinds["patch_allclose"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public",
+                                             "np.allclose = lambda *a, **k: True"), 3)
+    kinds["patch_allclose_in_call"] = (nb_with(corr="def corr1d(x, k):\n    np.allclose = lambda *a, **k: True\n"
+                                                    "    return np.zeros(len(x) - len(k) + 1)"), 3)
+    kinds["patch_check"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public",
+                                          "toycheck.check_corr1d = lambda *a, **k: None"), 3)
+    kinds["rebind_check_module"] = (insert_before(
+        nb_with(scale="def scale(x, a):\n    return x", corr=CORR_WRONG), "ex_scale",
+        "import types\ntoycheck = types.SimpleNamespace(check_scale=lambda *a, **k: None,\n"
+        "    check_corr1d=lambda *a, **k: None)"), 0)
+    kinds["swallow_errors"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public",
+                                             "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+                                             "import builtins\nbuiltins.AssertionError = Warning"), 3)
+    kinds["fake_passed"] = (nb_with(corr=CORR_WRONG + "\nprint('corr1d: all cases match (hidden)')"), 3)
+    kinds["delegate_scipy"] = (nb_with(corr="from scipy.signal import correlate\n\ndef corr1d(x, k):\n"
+                                            "    return correlate(x, k, mode='valid')"), 4)
+    kinds["delegate_torch"] = (nb_with(corr="import torch\n\ndef corr1d(x, k):\n"
+                                            "    t = torch.nn.functional.conv1d(torch.tensor(x)[None, None], "
+                                            "torch.tensor(k)[None, None])\n    return t[0, 0].numpy()"), 4)
+    kinds["delegate_numpy_ref"] = (nb_with(corr="from cnnlab import numpy_ref\n\ndef corr1d(x, k):\n"
+                                                "    return numpy_ref.corr2d(x[None, :], k[None, :])[0]"), 4)
+    kinds["write_files"] = (insert_before(nb_with(), "ex_corr1d", ATTACK_FILES), 6)
+    kinds["stderr_warnings"] = (nb_with(scale="import warnings, sys\n\ndef scale(x, a):\n"
+                                              "    warnings.warn('careful with dtypes')\n"
+                                              "    print('debug output', file=sys.stderr)\n    return x * a"), 6)
+    kinds["nan"] = (nb_with(corr="def corr1d(x, k):\n    return np.full(len(x) - len(k) + 1, np.nan)"), 3)
+    kinds["wrong_dtype"] = (nb_with(scale="def scale(x, a):\n    return (x * a).astype(int)"), 3)
+    kinds["wrong_shape"] = (nb_with(corr="def corr1d(x, k):\n    return np.convolve(x, k[::-1], mode='full')"), 3)
+    kinds["mutates_input"] = (nb_with(scale="def scale(x, a):\n    x *= a\n    return x"), 3)
+    kinds["huge_output"] = (nb_with(scale="for _i in range(20000):\n    print('spam', _i)\n\n" + SCALE_OK), 6)
+    other = nbformat.v4.new_notebook(cells=[copy.deepcopy(c) for c in release_nb.cells])
+    for c in other.cells:
+        if "nbgrader" in c.metadata:
+            c.metadata["nbgrader"]["grade_id"] = "other_" + c.metadata["nbgrader"]["grade_id"]
+    kinds["other_assignment"] = (other, 0)
+    kinds["corrupt"] = (b'{"cells": [ {"cell_type": "code", "sour', 0)
+    kinds["late"] = (nb_with(), 6)
+    kinds["missing_notebook"] = (None, 0)
+    return kinds
+
+
+def write_class(kinds: dict, dest: Path) -> None:
+    for kind, (nb, _) in kinds.items():
+        folder = dest / kind / A
+        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(nb, bytes):
+            (folder / f"{A}.ipynb").write_bytes(nb)
+        elif nb is None:
+            (folder / "my_homework.ipynb").write_text("{}")
+        else:
+            nbformat.write(nb, folder / f"{A}.ipynb")
+        when = LATE if kind == "late" else ON_TIME
+        (folder / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+
+
+def _canary() -> Path:
+    return Path(cnnlab.__file__).parent / CANARY_NAME
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adversarial")
+    course = Course(solutions=FIXTURES, notebooks=root / "notebooks", workdir=root / "work", limits=LIMITS)
+    release([A], course=course)
+    rel = nbformat.read(course.notebooks / A / f"{A}.ipynb", as_version=4)
+    kinds = build_class(rel)
+    write_class(kinds, root / "class")
+    collect_folder(course, root / "class")
+    from autograder.cli import set_due_dates
+    from autograder.sample_class import DUE
+
+    set_due_dates(course, [f"{A}={DUE.isoformat()}"])
+    before = _digest(Path(cnnlab.__file__).parent)
+    t0 = time.monotonic()
+    results = engine.autograde(course, jobs=2, progress=False, echo=lambda *_: None)
+    seconds = time.monotonic() - t0
+    return {"course": course, "kinds": kinds, "results": {r.student: r for r in results},
+            "root": root, "before": before, "seconds": seconds}
+
+
+def test_class_has_at_least_25_kinds(graded):
+    assert len(graded["kinds"]) >= 25
+    assert set(graded["results"]) == set(graded["kinds"])
+
+
+KIND_NAMES = list(build_class(nbformat.v4.new_notebook(cells=[
+    nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade_id": g}})
+    for g in ("ex_scale", "test_scale_public", "test_scale_hidden", "ex_corr1d",
+              "test_corr1d_public", "test_corr1d_hidden")])))
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_grade_is_exact(graded, kind):
+    res = graded["results"][kind]
+    expected = graded["kinds"][kind][1]
+    assert res.max_score == 6, res
+    assert res.score == expected, f"{kind}: {res.summary()} {res.cells}"
+
+
+def test_gradebook_matches_and_nothing_double_counted(graded):
+    from nbgrader.api import Gradebook
+
+    course = graded["course"]
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:
+        subs = gb.assignment_submissions(A)
+        by_student = {}
+        for s in subs:
+            by_student.setdefault(s.student.id, []).append(float(s.score))
+        assert sorted(by_student) == sorted(graded["kinds"])
+        for kind, scores in by_student.items():
+            assert scores == [graded["kinds"][kind][1]], kind
+        assert gb.find_assignment(A).max_score == 6
+
+
+def test_statuses_and_lateness(graded):
+    r = graded["results"]
+    assert r["corrupt"].status == "corrupt"
+    assert r["missing_notebook"].status == "missing"
+    assert r["late"].seconds_late > 0 and r["correct"].seconds_late == 0
+    assert r["segfault"].status == "graded"
+    died = [v for v in r["segfault"].cells.values() if v[2]]
+    assert died and all(v[0] == 0 for v in died)
+
+
+def test_sandbox_blocked_writes(graded):
+    assert not _canary().exists()
+    assert _digest(Path(cnnlab.__file__).parent) == graded["before"]
+    out = graded["course"].autograded / "write_files" / A / f"{A}.ipynb"
+    text = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
+    assert "cnnlab blocked" in text and "written" not in text and "shell ran" not in text
+
+
+def test_messages_name_the_problem(graded):
+    r = graded["results"]
+    assert "time" in r["infinite_loop"].cells[f"{A}/test_corr1d_public"][2].lower() or \
+        "interrupt" in r["infinite_loop"].cells[f"{A}/test_corr1d_public"][2].lower()
+    assert "MemoryError" in r["memory_bomb"].cells[f"{A}/test_corr1d_public"][2]
+    assert "scipy" in r["delegate_scipy"].cells[f"{A}/test_corr1d_hidden"][2]
+    assert "in place" in r["mutates_input"].cells[f"{A}/test_scale_public"][2]
+
+
+def test_feedback_hides_hidden_tests(graded):
+    from autograder.feedback import generate_feedback, hidden_lines, html_text
+
+    course = graded["course"]
+    files = generate_feedback(course, [A], ["correct", "partial", "delegate_scipy"])
+    assert len(files) == 3
+    secret = hidden_lines(course, A)
+    assert secret
+    for f in files:
+        text = html_text(f.read_text())
+        assert not any(s in text for s in secret)
+        assert "BEGIN HIDDEN" not in text
+    text = html_text((course.feedback / "delegate_scipy" / A / f"{A}.html").read_text())
+    assert "correlate(x, k, mode='valid')" in text          # their code
+    assert "write it with NumPy yourself" in text             # the check's message
+
+
+def test_regrading_gives_identical_grades(graded):
+    course = graded["course"]
+    subset = ["correct", "partial", "segfault", "delegate_scipy", "edited_metadata", "corrupt"]
+    again = engine.autograde(course, students=subset, jobs=2, force=True, progress=False, echo=lambda *_: None)
+    for r in again:
+        first = graded["results"][r.student]
+        assert (r.score, r.cells, r.status) == (first.score, first.cells, first.status), r.student
+    skipped = engine.autograde(course, students=subset, jobs=2, progress=False, echo=lambda *_: None)
+    assert [r.score for r in skipped] == [graded["results"][s].score for s in sorted(subset)]
+
+
+def test_killed_run_resumes_with_same_grades(graded, tmp_path):
+    course = graded["course"].with_(workdir=tmp_path / "work")
+    subset = ["correct", "partial", "blank", "nan", "wrong_dtype", "late", "duplicated_test", "reordered_tests"]
+    collect_folder(course, graded["root"] / "class")
+    for d in course.submitted.iterdir():
+        if d.name not in subset:
+            import shutil
+
+            shutil.rmtree(d)
+    cmd = [sys.executable, "-m", "autograder", "autograde", "--workdir", str(course.workdir),
+           "--solutions", str(FIXTURES), "--notebooks", str(course.notebooks), "-j", "2",
+           "--cell-timeout", "4", "--no-progress"]
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    ledger = course.workdir / ".ledger"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ledger.is_dir() and len(list(ledger.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.2)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(ledger.glob("*.json"))) if ledger.is_dir() else 0
+    assert done_before < len(subset), "the run finished before it could be killed"
+    rc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rc.returncode == 0, rc.stdout + rc.stderr
+    results = engine.read_ledger(course)
+    assert sorted(s for s, _ in results) == sorted(subset)
+    for (s, _), r in results.items():
+        assert r.score == graded["results"][s].score, s
+    from autograder.export import grade_table
+
+    _, table, _ = grade_table(course)
+    assert {s: table[s][A] for s in subset} == {s: graded["results"][s].score for s in subset}

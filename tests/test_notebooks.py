@@ -1,0 +1,203 @@
+"""The notebook contract, for every assignment present in solutions/.
+
+- the solution notebook executes without error and every test cell passes (NBGRADER_EXECUTION
+  unset), within its time budget;
+- through nbgrader (hidden tests, NBGRADER_EXECUTION set) the reference answers score full marks
+  quickly and the released stubs score zero, every check failing and no other error than the
+  stubs' NotImplementedError;
+- notebooks/ equals what nbgrader generates from solutions/ today; no solution or hidden-test
+  text in notebooks/; solutions/ saved without outputs;
+- a wrong answer to one exercise loses exactly that exercise's points (table in
+  autograder/sample_class/wrong_answers.py).
+
+Timings are recorded in .pytest_cache/cnnlab_notebook_timings.json and as junit properties.
+Budget factor for slow CI machines: CNNLAB_TIME_FACTOR (default 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.config import Course, Limits
+from autograder.release import find_leaks, generate_to_temp, remove_temp
+from autograder.sample_class.wrong_answers import WRONG
+
+COURSE = Course()
+ASSIGNMENTS = COURSE.assignments()
+FACTOR = float(os.environ.get("CNNLAB_TIME_FACTOR", "2"))
+TIMINGS = Path(__file__).resolve().parent.parent / ".pytest_cache" / "cnnlab_notebook_timings.json"
+
+pytestmark = pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")
+
+
+def _record(assignment: str, what: str, seconds: float, record_property) -> None:
+    record_property(f"{assignment}:{what}", round(seconds, 2))
+    TIMINGS.parent.mkdir(exist_ok=True)
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    data.setdefault(assignment, {})[what] = round(seconds, 2)
+    TIMINGS.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _is_test(cell) -> bool:
+    return bool(_meta(cell).get("grade")) and not _meta(cell).get("solution") and cell.cell_type == "code"
+
+
+def _errors(cell) -> list:
+    return [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.fixture(scope="module")
+def grader():
+    from autograder.testing import QuickGrader
+
+    g = QuickGrader(COURSE, Limits(cell_timeout=120, notebook_timeout=600, memory_mb=8192))
+    yield g
+    g.close()
+
+
+# ----------------------------------------------------------------------------- fast, static
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solutions_saved_without_outputs(assignment):
+    for path in COURSE.source_notebooks(assignment):
+        nb = nbformat.read(path, as_version=4)
+        dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_or_hidden_text_in_notebooks(assignment):
+    folder = COURSE.notebooks / assignment
+    assert folder.is_dir(), f"notebooks/{assignment} missing: run python -m autograder release {assignment}"
+    assert find_leaks(COURSE.solutions / assignment, folder) == []
+
+
+def _normalise(nb) -> list:
+    out = []
+    for c in nb.cells:
+        meta = {k: v for k, v in _meta(c).items() if k not in ("checksum",)}
+        out.append((c.cell_type, c.source, meta))
+    return out
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_notebooks_equal_what_nbgrader_generates(assignment):
+    fresh = generate_to_temp(COURSE, assignment)
+    try:
+        names = sorted(p.name for p in fresh.glob("*.ipynb"))
+        have = sorted(p.name for p in (COURSE.notebooks / assignment).glob("*.ipynb"))
+        assert have == names, f"notebooks/{assignment} holds {have}, nbgrader generates {names}"
+        for name in names:
+            a = _normalise(nbformat.read(fresh / name, as_version=4))
+            b = _normalise(nbformat.read(COURSE.notebooks / assignment / name, as_version=4))
+            assert len(a) == len(b), f"{name}: {len(b)} cells, nbgrader generates {len(a)}; re-run the release"
+            for i, (x, y) in enumerate(zip(a, b)):
+                assert x == y, f"{name}: cell {i} differs from what nbgrader generates; re-run the release"
+    finally:
+        remove_temp(fresh)
+
+
+# ----------------------------------------------------------------------------- executing
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_notebook_executes_and_passes(assignment, record_property, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    for path in COURSE.source_notebooks(assignment):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(path.parent)}})
+        t0 = time.monotonic()
+        client.execute()
+        seconds = time.monotonic() - t0
+        _record(assignment, "solution_full", seconds, record_property)
+        errors = [(i, e["ename"], e["evalue"][:200]) for i, c in enumerate(nb.cells) for e in _errors(c)]
+        assert not errors, f"{path.name}: cells raised {errors}"
+        assert seconds < 60 * FACTOR, f"{path.name} took {seconds:.0f} s (budget 60 s)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_through_nbgrader_solution_full_marks(assignment, grader, record_property):
+    t0 = time.monotonic()
+    res, nb = grader.grade(assignment, grader.solution_notebook(assignment))
+    seconds = time.monotonic() - t0
+    _record(assignment, "graded_solution", seconds, record_property)
+    lost = {k: v for k, v in res.cells.items() if v[0] < v[1]}
+    assert res.status == "graded" and not lost, f"reference answers lost points: {lost} {res.problems}"
+    assert res.score == res.max_score > 0
+    errors = [(i, e["ename"], e["evalue"][:200]) for i, c in enumerate(nb.cells) for e in _errors(c)]
+    assert not errors, f"cells raised under NBGRADER_EXECUTION: {errors}"
+    assert seconds < 20 * FACTOR + 10, f"grading the solution took {seconds:.0f} s (budget 20 s + overhead)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_through_nbgrader_stubs_score_zero(assignment, grader, record_property):
+    t0 = time.monotonic()
+    res, nb = grader.grade(assignment, grader.release_notebook(assignment))
+    _record(assignment, "graded_stubs", time.monotonic() - t0, record_property)
+    assert res.status == "graded", res.problems
+    assert res.score == 0, {k: v for k, v in res.cells.items() if v[0] > 0}
+    for i, c in enumerate(nb.cells):
+        errs = _errors(c)
+        if _is_test(c):
+            assert errs, f"test cell {_meta(c)['grade_id']} passes on the stubs"
+        else:
+            bad = [e for e in errs if e["ename"] != "NotImplementedError"]
+            assert not bad, f"cell {i} ({_meta(c).get('grade_id', 'ungraded')}) raised {bad[0]['ename']}: " \
+                            f"{bad[0]['evalue'][:200]} on the stubs"
+
+
+# ----------------------------------------------------------------------------- wrong answers
+
+def _exercise_tests(assignment: str, grade_id: str) -> list[str]:
+    """The test cells that follow answer ``grade_id`` up to the next answer."""
+    nb = nbformat.read(COURSE.source_notebooks(assignment)[0], as_version=4)
+    out, inside = [], False
+    for c in nb.cells:
+        m = _meta(c)
+        if m.get("solution") and c.cell_type == "code":
+            inside = m.get("grade_id") == grade_id
+        elif inside and _is_test(c):
+            out.append(m["grade_id"])
+    return out
+
+
+WRONG_CASES = [(a, gid, entry) for a in ASSIGNMENTS for gid, entries in WRONG.get(a, {}).items()
+               for entry in entries[:1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment,grade_id,entry", WRONG_CASES,
+                         ids=[f"{a}-{g}" for a, g, _ in WRONG_CASES])
+def test_wrong_answer_loses_exactly_its_points(assignment, grade_id, entry, grader):
+    description, code = entry[0], entry[1]
+    expected_lost = set(entry[2]) if len(entry) > 2 else set(_exercise_tests(assignment, grade_id))
+    assert expected_lost, f"{grade_id}: no test cells found after it"
+    points = grader.grade_variant(assignment, {grade_id: code})
+    lost = {gid for gid, p in points.items() if p == 0}
+    kept = {gid: p for gid, p in points.items() if p > 0}
+    assert lost == expected_lost, f"{description!r}: lost {sorted(lost)}, expected {sorted(expected_lost)}"
+    assert kept, "every test lost points"
+
+
+def test_wrong_answer_table_names_real_cells():
+    for a, table in WRONG.items():
+        if a not in ASSIGNMENTS:
+            continue
+        nb = nbformat.read(COURSE.source_notebooks(a)[0], as_version=4)
+        answers = {_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("solution")}
+        assert set(table) <= answers, f"{a}: unknown answer cells {sorted(set(table) - answers)}"
