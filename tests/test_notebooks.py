@@ -1,7 +1,7 @@
 """The notebook contract, for every assignment present in solutions/.
 
 - the solution notebook executes without error and every test cell passes (NBGRADER_EXECUTION
-  unset), within its time budget;
+  unset);
 - through nbgrader (hidden tests, NBGRADER_EXECUTION set) the reference answers score full marks
   quickly and the released stubs score zero, every check failing and no other error than the
   stubs' NotImplementedError;
@@ -10,8 +10,9 @@
 - a wrong answer to one exercise loses exactly that exercise's points (table in
   autograder/sample_class/wrong_answers.py).
 
-Timings are recorded in .pytest_cache/cnnlab_notebook_timings.json and as junit properties.
-Budget factor for slow CI machines: CNNLAB_TIME_FACTOR (default 2).
+Timings are recorded (not asserted: no timed unit tests) in
+.pytest_cache/cnnlab_notebook_timings.json and as junit properties; the budgets are 60 s per
+solution notebook and 20 s under NBGRADER_EXECUTION.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from autograder.sample_class.wrong_answers import WRONG
 
 COURSE = Course()
 ASSIGNMENTS = COURSE.assignments()
-FACTOR = float(os.environ.get("CNNLAB_TIME_FACTOR", "2"))
 TIMINGS = Path(__file__).resolve().parent.parent / ".pytest_cache" / "cnnlab_notebook_timings.json"
 
 pytestmark = pytest.mark.skipif(not ASSIGNMENTS, reason="no assignments in solutions/")
@@ -125,7 +125,6 @@ def test_solution_notebook_executes_and_passes(assignment, record_property, monk
         _record(assignment, "solution_full", seconds, record_property)
         errors = [(i, e["ename"], e["evalue"][:200]) for i, c in enumerate(nb.cells) for e in _errors(c)]
         assert not errors, f"{path.name}: cells raised {errors}"
-        assert seconds < 60 * FACTOR, f"{path.name} took {seconds:.0f} s (budget 60 s)"
 
 
 @pytest.mark.slow
@@ -140,7 +139,6 @@ def test_through_nbgrader_solution_full_marks(assignment, grader, record_propert
     assert res.score == res.max_score > 0
     errors = [(i, e["ename"], e["evalue"][:200]) for i, c in enumerate(nb.cells) for e in _errors(c)]
     assert not errors, f"cells raised under NBGRADER_EXECUTION: {errors}"
-    assert seconds < 20 * FACTOR + 10, f"grading the solution took {seconds:.0f} s (budget 20 s + overhead)"
 
 
 @pytest.mark.slow
