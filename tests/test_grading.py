@@ -509,3 +509,24 @@ class Layer:
         assert "import scipy.ndimage._not_there" in msg
     finally:
         del sys.modules[fake.__name__]
+
+
+def test_hidden_tier_messages_never_show_the_expected_array() -> None:
+    expected = np.arange(16.0).reshape(4, 4)
+    wrong = expected.copy()
+    wrong[1, 2] += 1
+    try:
+        G.set_tier("public")
+        with pytest.raises(AssertionError, match="expected: ") as public:
+            G.assert_close(wrong, expected)
+        assert "worst at index (1, 2)" in str(public.value)
+        G.set_tier("hidden")
+        with pytest.raises(AssertionError) as hidden:
+            G.assert_close(wrong, expected)
+        message = str(hidden.value)
+        assert "worst at index (1, 2)" in message and "expected: " not in message
+        assert "[12. 13. 14. 15.]" not in message
+    finally:
+        G.set_tier("public")
+    with pytest.raises(ValueError, match="tier must be"):
+        G.set_tier("secret")

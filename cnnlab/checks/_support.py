@@ -22,6 +22,9 @@ def check_tier(tier: str) -> str:
     """Return ``tier`` if it is "public" or "hidden", else raise ValueError naming it."""
     if tier not in TIERS:
         raise ValueError(f"tier must be 'public' or 'hidden', got {tier!r}")
+    from cnnlab import grading
+
+    grading.set_tier(tier)  # hidden-tier failure messages never print the expected arrays
     return tier
 
 

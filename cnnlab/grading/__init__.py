@@ -66,13 +66,13 @@ from .cases import (
     rng,
 )
 from .check import TIERS, Case, Check
-from .closeness import assert_close, describe, rel_error
+from .closeness import assert_close, describe, rel_error, set_tier
 from .gradients import assert_gradient, numeric_gradient
 from .guard import DEFAULT_FORBID, FORBID_GROUPS, guarded, run_guarded
 from .report import passed
 
 __all__ = [
-    "rel_error", "assert_close", "describe",
+    "rel_error", "assert_close", "describe", "set_tier",
     "numeric_gradient", "assert_gradient",
     "rng", "conv_case", "random_conv_case", "pool_case", "norm_case", "affine_case", "fit_input_size",
     "ConvCase", "PoolCase", "NormCase", "AffineCase",

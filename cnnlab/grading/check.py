@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .closeness import assert_close, describe
+from .closeness import assert_close, describe, set_tier
 from .guard import DEFAULT_FORBID, run_guarded
 from .report import passed
 
@@ -208,6 +208,7 @@ class Check:
     def __call__(self, fn: Callable[..., Any], tier: str = "public") -> None:
         """Run every case of ``tier``; print one line on success, raise AssertionError otherwise."""
         cases = self.cases_for(tier)
+        set_tier(tier)
         for i, case in enumerate(cases):
             self.run_case(fn, case, tier=tier, index=i, total=len(cases))
         if self.extra is not None:

@@ -188,6 +188,17 @@ def _value_hints(act: np.ndarray, exp: np.ndarray) -> list[str]:
     return hints
 
 
+_tier = {"name": "public"}
+
+
+def set_tier(tier: str) -> None:
+    """Tell ``assert_close`` which tier is being checked: hidden-tier messages show where and by how
+    much a result differs, but never the expected array itself (hidden cases stay hidden)."""
+    if tier not in ("public", "hidden"):
+        raise ValueError(f"tier must be 'public' or 'hidden', got {tier!r}")
+    _tier["name"] = tier
+
+
 def assert_close(
     actual: Any,
     expected: Any,
@@ -283,7 +294,7 @@ def assert_close(
     if act64.ndim >= 1:
         lead = where[:-2] if act64.ndim > 2 else ()
         plane_a, plane_e = act64[lead], exp64[lead]
-        if plane_a.size <= 25:
+        if plane_a.size <= 25 and _tier["name"] == "public":
             if lead:
                 lines.append(f"  in the plane [{', '.join(map(str, lead))}, :, :]:")
             lines.append("  got:      " + _excerpt(plane_a).replace("\n", "\n" + " " * 12))
