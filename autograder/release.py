@@ -162,25 +162,10 @@ def remove_temp(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: release the given (or all) assignments; exit 1 on a leak."""
-    import argparse
+    """``python -m autograder.release [A ...]``: the same as ``python -m autograder release``."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="autograder release", description=__doc__.split("\n\n")[0])
-    parser.add_argument("assignments", nargs="*", help="assignment folders of solutions/ (default: all)")
-    parser.add_argument("--solutions", type=Path, default=config.SOLUTIONS)
-    parser.add_argument("--notebooks", type=Path, default=config.NOTEBOOKS)
-    parser.add_argument("--workdir", type=Path, default=config.DEFAULT_WORKDIR)
-    parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite in the work folder)")
-    args = parser.parse_args(argv)
-    course = Course(solutions=args.solutions, notebooks=args.notebooks, workdir=args.workdir, db_url=args.db)
-    try:
-        names = release(args.assignments or None, course=course)
-    except (LeakError, RuntimeError, ValueError) as exc:
-        print(f"release failed: {exc}")
-        return 1
-    for n in names:
-        print(f"released {n} -> {course.notebooks / n}")
-    return 0
+    return cli_main(["release", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
