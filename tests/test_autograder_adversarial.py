@@ -312,6 +312,20 @@ def test_regrading_gives_identical_grades(graded):
     assert [r.score for r in skipped] == [graded["results"][s].score for s in sorted(subset)]
 
 
+def _kill_orphan_kernels(marker: str) -> None:
+    """Kill grading kernels that outlived the SIGKILLed tool (they run in sessions of their own)."""
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "autograder.kernel" in cmdline and marker in cmdline:
+            try:
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def test_killed_run_resumes_with_same_grades(graded, tmp_path):
     course = graded["course"].with_(workdir=tmp_path / "work")
     subset = ["correct", "partial", "blank", "nan", "wrong_dtype", "late", "duplicated_test", "reordered_tests"]
@@ -336,6 +350,7 @@ def test_killed_run_resumes_with_same_grades(graded, tmp_path):
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _kill_orphan_kernels(str(course.workdir))
     done_before = len(list(ledger.glob("*.json"))) if ledger.is_dir() else 0
     assert done_before < len(subset), "the run finished before it could be killed"
     rc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
