@@ -124,8 +124,3 @@ def course_config(workdir: str | Path | None = None, db_url: str | None = None, 
     from nbgrader.preprocessors import ClearSolutions
     cfg.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p for p in pps]
     return cfg
-
-
-def assignments() -> list[str]:
-    """Return the course's assignments (folders of solutions/), in order."""
-    return Course().assignments()

@@ -132,12 +132,12 @@ def generate(course: Course, names: list[str] | None = None, release_dir: Path |
     return names
 
 
-def release(names: list[str] | None = None, workdir=None, course: Course | None = None) -> list[str]:
+def release(names: list[str] | None = None, course: Course | None = None) -> list[str]:
     """Regenerate ``notebooks/<assignment>/`` for each assignment and check it for leaks.
 
     Raises LeakError listing every leak found.
     """
-    course = course or Course(workdir=workdir or config.DEFAULT_WORKDIR)
+    course = course or Course()
     names = generate(course, names)
     problems = []
     for name in names:
