@@ -165,12 +165,46 @@ def cmd_validate(args) -> int:
     if not problems:
         print(f"{path.name}: " + ("every test fails, as a stub should" if args.invert else "all tests pass"))
         return 0
+    labels = _exercise_labels(path)
     for kind, items in problems.items():
         for item in items:
-            first = item.get("source", "").splitlines()[:1]
-            err = item.get("raw_error", "").strip().splitlines()[-1:] if item.get("raw_error") else []
-            print(f"{kind}: {first[0] if first else ''} {('-> ' + err[0]) if err else ''}".rstrip())
+            print(_validate_entry(kind, item, labels))
     return 1
+
+
+def _exercise_labels(path: Path) -> dict[str, str]:
+    """Map each test cell's source to "exercise N: name" (from the cell's grade_id) for validate."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - labels are a nicety
+        return {}
+    labels, current = {}, ""
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("solution") and c.cell_type == "code":
+            current = meta.get("grade_id", "")
+        elif meta.get("grade") and c.cell_type == "code":
+            gid = meta.get("grade_id", "")
+            labels[c.source.strip()] = f"{current or gid} ({gid})"
+    return labels
+
+
+def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
+    """One failing cell for validate's output: its exercise, then the whole message, indented."""
+    import re
+
+    source = item.get("source", "").strip()
+    label = labels.get(source) or (source.splitlines()[:1] or ["a cell"])[0]
+    error = re.sub(r"\x1b\[[0-9;]*m", "", item.get("raw_error") or item.get("error") or "").strip()
+    if "CheckFailed: " in error:  # a course check: its message is the whole story
+        error = error[error.index("CheckFailed: ") + len("CheckFailed: "):]
+    elif error:
+        error = "\n".join(error.splitlines()[-15:])
+    head = {"failed": "FAILED", "passed": "PASSES ON A STUB", "changed": "CHANGED"}.get(kind, kind)
+    body = "\n".join("    " + ln for ln in error.splitlines()) if error else ""
+    return f"{head}: {label}" + (f"\n{body}" if body else "")
 
 
 def cmd_gradescope_run(args) -> int:

@@ -176,9 +176,24 @@ def _messages(nb) -> dict[str, str]:
             continue
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
-                msgs[meta["grade_id"]] = f"{out.get('ename')}: {out.get('evalue')}".strip()[:500]
+                msgs[meta["grade_id"]] = diagnosis_first(out.get("ename", ""), out.get("evalue", ""))
                 break
     return msgs
+
+
+MESSAGE_LIMIT = 2000  # characters of a test's message kept for Gradescope and the ledger
+
+
+def diagnosis_first(ename: str, evalue: str) -> str:
+    """A failed test's message for an instructor's export: the diagnosis ("Likely bug", "Try")
+    first, then the rest of a course check's message, cut only after the diagnosis."""
+    lines = str(evalue).strip().split("\n")
+    if ename != "CheckFailed":
+        return f"{ename}: {evalue}".strip()[:MESSAGE_LIMIT]
+    key = [ln.strip() for ln in lines if ln.strip().startswith(("Likely bug:", "Try:"))]
+    rest = [ln for ln in lines if ln.strip() not in key]
+    text = "\n".join(key + rest)
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 4] + " ..."
 
 
 def grade_submission(course: Course, template: Template, student: str, assignment: str,

@@ -407,61 +407,114 @@ def test_guard_captures_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == ""
 
 
-# ----------------------------------------------------------------------------- Check
-def _corr_check(**kw: object) -> G.Check:
-    gen = G.rng(11)
-    hidden = [G.Case((gen.standard_normal((5, 6)), gen.standard_normal(ks)), label=str(ks)) for ks in [(3, 2), (1, 1), (2, 3)]]
-    return G.Check(
-        "corr2d",
-        numpy_ref.corr2d,
-        {"public": [G.Case((np.arange(9.0).reshape(3, 3), np.arange(4.0).reshape(2, 2)), label="d2l")], "hidden": lambda: hidden},
-        bugs=lambda x, k: {"the kernel is flipped (true convolution)": numpy_ref.conv2d_true(x, k)},
-        **kw,
-    )
+# ----------------------------------------------------------------------------- Exercise records
+def _corr_notebook() -> "G.Notebook":
+    from cnnlab.numpy_ref import conv2d_true, corr2d
+
+    nb = G.Notebook("99_demo")
+
+    def public() -> list:
+        return [G.Case((np.arange(9.0).reshape(3, 3), np.array([[0.0, 1.0], [2.0, 3.0]])), label="the 3x3 example")]
+
+    def hidden() -> list:
+        gen = G.rng(11)
+        return [G.Case((gen.standard_normal((5, 6)), gen.standard_normal(ks)), label=f"a {ks} kernel")
+                for ks in [(3, 2), (1, 1), (2, 3)]]
+
+    nb.add(G.Exercise("corr2d", 1, corr2d, public, hidden, bugs=[
+        G.Bug("kernel flipped", "def corr2d(x, k):\n    k = k[::-1, ::-1]\n"
+              "    win = np.lib.stride_tricks.sliding_window_view(x, k.shape)\n"
+              "    return np.einsum('ijab,ab->ij', win, k)", fix="use k as it is"),
+        G.Bug("kernel transposed", "def corr2d(x, k):\n    k = k.T\n"
+              "    win = np.lib.stride_tricks.sliding_window_view(x, k.shape)\n"
+              "    return np.einsum('ijab,ab->ij', win, k)"),
+    ]))
+    nb.add(G.Exercise("conv2d_true", 2, conv2d_true, public, hidden, uses=("corr2d",), bugs=[
+        G.Bug("kernel not flipped", "def conv2d_true(x, k):\n    return corr2d(x, k)"),
+    ]))
+    return nb
 
 
-def test_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    check = _corr_check()
-    check(honest_corr2d)
-    check(honest_corr2d, tier="hidden")
-    out, err = capsys.readouterr()
-    assert out.splitlines() == ["\u2714 corr2d: 1 case matches (public)", "\u2714 corr2d: all 3 cases match (hidden)"]
-    assert err == ""
+OWN_CORR = ("def corr2d(x, k):\n    win = np.lib.stride_tricks.sliding_window_view(x, k.shape)\n"
+            "    return np.einsum('ijab,ab->ij', win, k)\n")
 
 
-def test_check_fails_with_located_message() -> None:
-    check = _corr_check()
-    msg = message(check, lambda x, k: honest_corr2d(x, k[::-1, ::-1]), tier="hidden")
-    assert msg.startswith("corr2d (hidden case 1 of 3 '(3, 2)'; inputs: shape (5, 6), shape (3, 2))")
-    assert "Likely bug: the kernel is flipped" in msg
-    assert "your function called" in message(check, numpy_ref.corr2d)
-    assert "not implemented yet" in message(check, lambda x, k: (_ for _ in ()).throw(NotImplementedError()))
-    msg = message(check, lambda x, k: x[10], tier="hidden")
-    assert "raised IndexError" in msg and "(hidden case 1 of 3 '(3, 2)'" in msg
-    with pytest.raises(ValueError, match="tier"):
-        check(honest_corr2d, tier="secret")
+def _student(code: str, **helpers: object):
+    ns: dict = {"np": np, **helpers}
+    exec(code, ns)  # noqa: S102
+    return ns
 
 
-def test_check_tuple_outputs_and_bug_per_output() -> None:
-    def ref(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+def test_exercise_passes_and_names_a_bug_only_when_the_output_matches() -> None:
+    nb = _corr_notebook()
+    ex = nb["corr2d"]
+    assert ex.run(_student(OWN_CORR)["corr2d"]).passed
+    flipped = ex.bug_function(ex.bug("kernel flipped"))
+    msg = ex.run(flipped).message
+    assert msg.startswith("\u2718 corr2d (Exercise 1), case 1 of 1: the 3x3 example")
+    assert "Likely bug: kernel flipped" in msg and "Try: use k as it is" in msg
+    # a different wrong answer: the message says where and how much, and names no bug
+    off = _student(OWN_CORR + "def off(x, k):\n    return corr2d(x, k) + 0.5")
+    msg = ex.run(off["off"], "public").message
+    assert "Likely bug" not in msg and "values differ" in msg
+    own = _student(OWN_CORR)["corr2d"]
+    msg = ex.run(lambda x, k: own(x, k) * 2.0).message
+    assert "every value is 2 times the expected one" in msg and "Likely bug" not in msg
+
+
+def test_hidden_tier_says_what_kind_of_case_and_never_the_expected_values() -> None:
+    ex = _corr_notebook()["corr2d"]
+    own = _student(OWN_CORR)["corr2d"]
+    msg = ex.run(lambda x, k: own(x, k) + 1.0, "hidden").message
+    assert "hidden case 1 of 3: a (3, 2) kernel" in msg
+    assert "expected:" not in msg and "got " not in msg and "inputs" not in msg
+
+
+def test_blame_names_the_helper_that_fails_its_own_check() -> None:
+    nb = _corr_notebook()
+    wrong_corr = nb["corr2d"].bug_function(nb["corr2d"].bug("kernel transposed"))
+    student = _student("def conv2d_true(x, k):\n    return corr2d(x, k[::-1, ::-1])", corr2d=wrong_corr)
+    msg = nb["conv2d_true"].run(student["conv2d_true"]).message
+    assert "calls your corr2d, which fails its own check (Exercise 1)" in msg
+    assert "fix corr2d first" in msg
+    # a helper that is right: the exercise's own bug is named
+    own = _student("def conv2d_true(x, k):\n    return corr2d(x, k)", corr2d=_student(OWN_CORR)["corr2d"])
+    msg = nb["conv2d_true"].run(own["conv2d_true"]).message
+    assert "Likely bug: kernel not flipped" in msg and "calls your" not in msg
+    # an unfinished helper is blamed too, not the finished exercise
+    def stub(x, k):
+        raise NotImplementedError("Exercise: corr2d")
+    finished = _student("def conv2d_true(x, k):\n    return corr2d(x, k[::-1, ::-1])", corr2d=stub)
+    msg = nb["conv2d_true"].run(finished["conv2d_true"]).message
+    assert "calls your corr2d" in msg and "not implemented yet" in msg
+
+
+def test_tuple_outputs_accept_a_list_and_only_compares_one() -> None:
+    def ref(x: np.ndarray, w: np.ndarray) -> tuple:
         return x @ w, x.sum(axis=0), {"x": x}
 
-    def student_bad(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-        return x @ w, x[0], {}
-
     gen = G.rng(0)
-    check = G.Check(
-        "pair",
-        ref,
-        {"public": [G.Case((gen.standard_normal((3, 2)), gen.standard_normal((2, 2))))], "hidden": []},
-        outputs=("out", "colsum", "cache"),
-        bugs=lambda x, w: {"sum over the batch missing": {"colsum": x[0]}},
-    )
-    msg = message(check, student_bad)
+    cases = lambda: [G.Case((gen.standard_normal((3, 2)), gen.standard_normal((2, 2))))]  # noqa: E731
+    ex = G.Exercise("pair", 1, ref, cases, cases, outputs=("out", "colsum", "cache"), bugs=[
+        G.Bug("sum over the batch missing", "def pair(x, w):\n    return x @ w, x[0], {}")])
+    assert ex.run(lambda x, w: list(ref(x, w))).passed
+    msg = ex.run(ex.bug_function(ex.bugs[0])).message
     assert "colsum:" in msg and "Likely bug: sum over the batch missing" in msg
-    msg = message(check, lambda x, w: x @ w)
-    assert "expected your function to return 3 values (out, colsum, cache)" in msg
-    check(ref)
+    assert ex.run(ex.bug_function(ex.bugs[0]), only="out").passed
+    msg = ex.run(lambda x, w: x @ w).message
+    assert "expected 3 return values (out, colsum, cache)" in msg
+    with pytest.raises(ValueError, match="tier must be"):
+        ex.run(ref, tier="secret")
+
+
+def test_failing_check_is_at_most_fifteen_lines() -> None:
+    ex = _corr_notebook()["corr2d"]
+
+    def noisy(x, k):
+        raise ValueError("\n".join(f"line {i}" for i in range(40)))
+
+    msg = ex.run(noisy).message
+    assert len(msg.splitlines()) <= 15 and "raised ValueError: line 0" in msg
 
 
 def test_fast_guard_traps_wrapped_functions_and_imports() -> None:

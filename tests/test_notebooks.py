@@ -7,8 +7,7 @@
   stubs' NotImplementedError;
 - notebooks/ equals what nbgrader generates from solutions/ today; no solution or hidden-test
   text in notebooks/; solutions/ saved without outputs;
-- a wrong answer to one exercise loses exactly that exercise's points (table in
-  autograder/sample_class/wrong_answers.py).
+- (wrong answers losing exactly their exercise's points: tests/test_exercise_records.py).
 
 Timings are recorded (not asserted: no timed unit tests) in
 .pytest_cache/cnnlab_notebook_timings.json and as junit properties; the budgets are 60 s per
@@ -27,7 +26,6 @@ import pytest
 
 from autograder.config import Course, Limits
 from autograder.release import find_leaks, generate_to_temp, remove_temp
-from autograder.sample_class.wrong_answers import WRONG
 
 COURSE = Course()
 ASSIGNMENTS = COURSE.assignments()
@@ -158,44 +156,4 @@ def test_through_nbgrader_stubs_score_zero(assignment, grader, record_property):
             assert not bad, f"cell {i} ({_meta(c).get('grade_id', 'ungraded')}) raised {bad[0]['ename']}: " \
                             f"{bad[0]['evalue'][:200]} on the stubs"
 
-
-# ----------------------------------------------------------------------------- wrong answers
-
-def _exercise_tests(assignment: str, grade_id: str) -> list[str]:
-    """The test cells that follow answer ``grade_id`` up to the next answer."""
-    nb = nbformat.read(COURSE.source_notebooks(assignment)[0], as_version=4)
-    out, inside = [], False
-    for c in nb.cells:
-        m = _meta(c)
-        if m.get("solution") and c.cell_type == "code":
-            inside = m.get("grade_id") == grade_id
-        elif inside and _is_test(c):
-            out.append(m["grade_id"])
-    return out
-
-
-WRONG_CASES = [(a, gid, entry) for a in ASSIGNMENTS for gid, entries in WRONG.get(a, {}).items()
-               for entry in entries[:1]]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment,grade_id,entry", WRONG_CASES,
-                         ids=[f"{a}-{g}" for a, g, _ in WRONG_CASES])
-def test_wrong_answer_loses_exactly_its_points(assignment, grade_id, entry, grader):
-    description, code = entry[0], entry[1]
-    expected_lost = set(entry[2]) if len(entry) > 2 else set(_exercise_tests(assignment, grade_id))
-    assert expected_lost, f"{grade_id}: no test cells found after it"
-    points = grader.grade_variant(assignment, {grade_id: code})
-    lost = {gid for gid, p in points.items() if p == 0}
-    kept = {gid: p for gid, p in points.items() if p > 0}
-    assert lost == expected_lost, f"{description!r}: lost {sorted(lost)}, expected {sorted(expected_lost)}"
-    assert kept, "every test lost points"
-
-
-def test_wrong_answer_table_names_real_cells():
-    for a, table in WRONG.items():
-        if a not in ASSIGNMENTS:
-            continue
-        nb = nbformat.read(COURSE.source_notebooks(a)[0], as_version=4)
-        answers = {_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("solution")}
-        assert set(table) <= answers, f"{a}: unknown answer cells {sorted(set(table) - answers)}"
+# Wrong answers: tests/test_exercise_records.py grades every bug of every exercise record.

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from .wrong_answers import WRONG
+from .wrong_answers import wrong_answers
 
 KINDS = ("reference", "blank", "partial", "wrong", "syntax", "late", "messy", "corrupt")
 DUE = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
@@ -81,7 +81,7 @@ def submission(kind: str, release_nb, solution_nb, assignment: str):
         if kind == "partial" and idx >= math.ceil(len(order) / 2):
             continue
         if kind == "wrong":
-            table = WRONG.get(assignment, {}).get(gid)
+            table = wrong_answers(assignment).get(gid)
             c.source = table[0][1] if table else generic_wrong(sols[gid])
         else:
             c.source = answer_code(sols[gid])

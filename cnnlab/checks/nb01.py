@@ -1,137 +1,130 @@
-"""Checks for notebook 01 (history): ``fc_params``, ``conv_params``, ``shift_image``, ``response_change``.
+"""Exercise records of notebook 01 (history): ``fc_params``, ``conv_params``, ``shift_image``, ``response_change``.
 
-Every check is ``check_<exercise>(student_fn, tier="public"|"hidden")``.  The public tier uses the
-notebook's own numbers; the hidden tier uses other sizes and the integrity guard (the counters may
-not call ``cnnlab.shapes``, whose answers they are compared with).  A passing check prints one
-line; a failing one raises AssertionError naming the likely bug.
+Test cells call ``nb01.check("fc_params", fc_params)`` and ``nb01.check(..., tier="hidden")``;
+the notebook's last cell calls ``nb01.summary(globals())``.  Each record below holds the
+reference, the public and hidden cases, and the bug table (the wrong code that makes each bug and
+the phrase its feedback contains).  The counters may not call ``cnnlab.shapes``, whose answers
+they are compared with.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
-from cnnlab import grading, shapes
-from cnnlab.checks._support import check_tier, close, expect_int
+from cnnlab import shapes
+from cnnlab.grading import rng
+from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook
+from cnnlab.grading.probes import refuse_module
+from cnnlab.shapes import conv_params as ref_conv_params
+from cnnlab.shapes import fc_params as ref_fc_params
 
-__all__ = ["check_fc_params", "check_conv_params", "check_shift_image", "check_response_change", "shift_reference"]
+__all__ = ["NOTEBOOK", "check", "summary", "ref_shift_image", "ref_response_change"]
 
-_SHAPES_FILE = os.path.realpath(shapes.__file__)
+NOTEBOOK = Notebook("01_history")
+check = NOTEBOOK.check
+summary = NOTEBOOK.summary
 
-
-def _uses_shapes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-    """Return True when calling ``fn`` runs code from ``cnnlab.shapes`` (the answers' source)."""
-    hit = False
-
-    def tracer(frame: Any, event: str, arg: Any) -> None:
-        nonlocal hit
-        if event == "call" and os.path.realpath(frame.f_code.co_filename) == _SHAPES_FILE:
-            hit = True
-        return None
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        fn(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - the guarded run already reported student errors
-        pass
-    finally:
-        sys.settrace(previous)
-    return hit
-
-
-def _no_shapes(exercise: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    if _uses_shapes(fn, *args, **kwargs):
-        raise AssertionError(f"exercise {exercise}: your function called cnnlab.shapes; "
-                             "count the parameters yourself with + and *")
+_NO_SHAPES = "count the parameters yourself with + and * (plain integer arithmetic is all it takes)"
 
 
 # --------------------------------------------------------------------------------------------
-# parameter counters
+# Exercise 1: fc_params
 # --------------------------------------------------------------------------------------------
 
-def check_fc_params(fc_params: Callable[..., int], tier: str = "public") -> None:
-    """Check a counter of fully connected parameters: n_in * n_out weights plus n_out biases.
-
-    Args:
-        fc_params: student function (n_in, n_out, bias=True) -> int.
-        tier: "public" (the notebook's image sizes) or "hidden" (other sizes, no calls to cnnlab.shapes).
-    """
-    check_tier(tier)
-    if tier == "public":
-        cases = [(128 * 128, 300, True), (128 * 128, 300, False), (128 * 128 * 3, 300, False),
-                 (1000 * 1000, 300, False), (4, 3, True)]
-    else:
-        cases = [(7, 5, True), (7, 5, False), (1, 1, True), (32 * 32 * 3, 10, True), (300 * 300 * 3, 100, True),
-                 (13, 1, False), (1, 9, True)]
-    for n_in, n_out, bias in cases:
-        call_text = f"fc_params({n_in}, {n_out}, bias={bias})"
-        got = grading.guarded(fc_params, n_in, n_out, bias=bias, exercise="fc_params")
-        expect_int(got, shapes.fc_params(n_in, n_out, bias=bias), "fc_params", call_text, bugs={
-            "the biases are missing: one bias per output unit (+ n_out)": n_in * n_out,
-            "a bias per input instead of per output unit (+ n_in instead of + n_out)": n_in * n_out + n_in,
-            "the bias argument is ignored: with bias=False there are no biases":
-                n_in * n_out + n_out if not bias else -1,
-            "a single shared bias (+ 1) instead of one per output unit": n_in * n_out + 1,
-            "only the biases are counted, not the n_in * n_out weights": n_out,
-            "n_in + n_out instead of n_in * n_out weights": n_in + n_out + (n_out if bias else 0),
-        })
-    if tier == "hidden":
-        _no_shapes("fc_params", fc_params, 7, 5)
-    grading.passed("fc_params", f"all {len(cases)} counts exact ({tier})")
+def _fc_public() -> list[Case]:
+    return [Case((128 * 128, 300), {"bias": True}, "128x128 grey image into 300 units"),
+            Case((128 * 128, 300), {"bias": False}, "the same, weights only"),
+            Case((128 * 128 * 3, 300), {"bias": False}, "128x128 RGB image, weights only"),
+            Case((1000 * 1000, 300), {"bias": False}, "a 1000x1000 image"),
+            Case((4, 3), {"bias": True}, "4 inputs, 3 units")]
 
 
-def check_conv_params(conv_params: Callable[..., int], tier: str = "public") -> None:
-    """Check a counter of conv-layer parameters: (c_in * kh * kw + 1) * c_out.
+def _fc_hidden() -> list[Case]:
+    return [Case((7, 5), {"bias": True}, "a small layer with bias"),
+            Case((7, 5), {"bias": False}, "a small layer without bias"),
+            Case((1, 1), {"bias": True}, "one input, one unit"),
+            Case((32 * 32 * 3, 10), {"bias": True}, "a CIFAR-sized image into 10 units"),
+            Case((300 * 300 * 3, 100), {"bias": True}, "the quiz's 300x300 RGB image"),
+            Case((13, 1), {"bias": False}, "one unit, no bias"),
+            Case((1, 9), {"bias": True}, "one input, nine units")]
 
-    Args:
-        conv_params: student function (c_in, c_out, kh, kw=None, bias=True) -> int; kw=None means kw = kh.
-        tier: "public" or "hidden".
-    """
-    check_tier(tier)
-    if tier == "public":
-        cases = [(1, 300, 5, None, True), (3, 300, 5, None, True), (3, 6, 5, 5, True), (3, 10, 5, 5, False),
-                 (2, 4, 3, 1, True)]
-    else:
-        cases = [(3, 100, 5, None, True), (2, 6, 5, 5, True), (16, 32, 7, 7, False), (1, 1, 1, None, True),
-                 (8, 16, 3, 2, True), (5, 3, 1, 4, False), (64, 128, 3, None, True)]
-    for c_in, c_out, kh, kw, bias in cases:
-        kw_eff = kh if kw is None else kw
-        args = (c_in, c_out, kh) if kw is None else (c_in, c_out, kh, kw)
-        call_text = f"conv_params({', '.join(map(str, args))}, bias={bias})"
-        try:
-            got = grading.guarded(conv_params, *args, bias=bias, exercise="conv_params")
-        except AssertionError as err:
-            if kw is None and "TypeError" in str(err):
-                raise AssertionError(f"{err}\nLikely bug: kw=None (the default) means a square kernel: "
-                                     "use kw = kh when kw is None") from None
-            raise
-        w = c_in * kh * kw_eff * c_out
-        expect_int(got, shapes.conv_params(c_in, c_out, kh, kw, bias=bias), "conv_params", call_text, bugs={
-            "the biases are missing: one bias per filter (+ c_out)": w,
-            "the input channels are missing: every filter has depth c_in (c_in * kh * kw weights per filter)":
-                kh * kw_eff * c_out + (c_out if bias else 0),
-            "the bias argument is ignored: with bias=False there are no biases": w + c_out if not bias else -1,
-            "a single shared bias (+ 1) instead of one per filter": w + 1,
-            "a bias per input channel and filter (+ c_in * c_out) instead of one per filter": w + c_in * c_out,
-            "kw ignored: the kernel is kh x kw, not kh x kh": c_in * kh * kh * c_out + (c_out if bias else 0)
-            if kw_eff != kh else -1,
-            "one bias per weight: the bias belongs to the filter, not to each weight": 2 * w,
-        })
-    if tier == "hidden":
-        _no_shapes("conv_params", conv_params, 3, 6, 5)
-    grading.passed("conv_params", f"all {len(cases)} counts exact ({tier})")
+
+NOTEBOOK.add(Exercise(
+    "fc_params", 1, ref_fc_params, _fc_public, _fc_hidden, kind="int",
+    extra=refuse_module(shapes, 7, 5, advice=_NO_SHAPES),
+    bugs=[
+        Bug("the biases are missing: one bias per output unit (+ n_out)",
+            "def fc_params(n_in, n_out, bias=True):\n    return n_in * n_out",
+            fix="add n_out when bias is True"),
+        Bug("the bias argument is ignored: with bias=False there are no biases",
+            "def fc_params(n_in, n_out, bias=True):\n    return n_in * n_out + n_out",
+            fix="add the biases only `if bias`"),
+        Bug("a bias per input instead of per output unit (+ n_in instead of + n_out)",
+            "def fc_params(n_in, n_out, bias=True):\n    return n_in * n_out + (n_in if bias else 0)"),
+        Bug("a single shared bias (+ 1) instead of one per output unit",
+            "def fc_params(n_in, n_out, bias=True):\n    return n_in * n_out + (1 if bias else 0)"),
+        Bug("n_in + n_out instead of n_in * n_out weights",
+            "def fc_params(n_in, n_out, bias=True):\n    return n_in + n_out + (n_out if bias else 0)",
+            fix="every input connects to every output unit: n_in * n_out weights"),
+        Bug("returned the float",
+            "def fc_params(n_in, n_out, bias=True):\n    return float(n_in * n_out + (n_out if bias else 0))",
+            by_output=False),
+    ],
+))
 
 
 # --------------------------------------------------------------------------------------------
-# the shift experiment
+# Exercise 2: conv_params
 # --------------------------------------------------------------------------------------------
 
-def shift_reference(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
+def _conv_public() -> list[Case]:
+    return [Case((1, 300, 5), {"bias": True}, "300 grey 5x5 filters (kw defaults to kh)"),
+            Case((3, 300, 5), {"bias": True}, "300 RGB 5x5 filters"),
+            Case((3, 6, 5, 5), {"bias": True}, "LeNet-style C1 on RGB: 6 filters 5x5x3"),
+            Case((3, 10, 5, 5), {"bias": False}, "10 filters 5x5x3, no bias"),
+            Case((2, 4, 3, 1), {"bias": True}, "a 3x1 kernel")]
+
+
+def _conv_hidden() -> list[Case]:
+    return [Case((3, 100, 5), {"bias": True}, "a square kernel given by kh alone"),
+            Case((2, 6, 5, 5), {"bias": True}, "a 2-channel input"),
+            Case((16, 32, 7, 7), {"bias": False}, "a deep input without bias"),
+            Case((1, 1, 1), {"bias": True}, "a 1x1 kernel"),
+            Case((8, 16, 3, 2), {"bias": True}, "a rectangular kernel"),
+            Case((5, 3, 1, 4), {"bias": False}, "a rectangular kernel without bias"),
+            Case((64, 128, 3), {"bias": True}, "a wide layer")]
+
+
+_CONV_HEAD = "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n    kw = kh if kw is None else kw\n"
+
+NOTEBOOK.add(Exercise(
+    "conv_params", 2, ref_conv_params, _conv_public, _conv_hidden, kind="int",
+    extra=refuse_module(shapes, 3, 6, 5, advice=_NO_SHAPES),
+    bugs=[
+        Bug("the input channels are missing: every filter has depth c_in (c_in * kh * kw weights per filter)",
+            _CONV_HEAD + "    return (kh * kw + (1 if bias else 0)) * c_out"),
+        Bug("the biases are missing: one bias per filter (+ c_out)",
+            _CONV_HEAD + "    return c_in * kh * kw * c_out", fix="add c_out when bias is True"),
+        Bug("the bias argument is ignored: with bias=False there are no biases",
+            _CONV_HEAD + "    return (c_in * kh * kw + 1) * c_out"),
+        Bug("a single shared bias (+ 1) instead of one per filter",
+            _CONV_HEAD + "    return c_in * kh * kw * c_out + (1 if bias else 0)"),
+        Bug("a bias per input channel and filter (+ c_in * c_out) instead of one per filter",
+            _CONV_HEAD + "    return c_in * kh * kw * c_out + (c_in * c_out if bias else 0)"),
+        Bug("kw ignored: the kernel is kh x kw, not kh x kh",
+            "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n"
+            "    return (c_in * kh * kh + (1 if bias else 0)) * c_out"),
+        Bug("one bias per weight: the bias belongs to the filter, not to each weight",
+            _CONV_HEAD + "    return c_in * kh * kw * c_out * (2 if bias else 1)"),
+    ],
+))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: the shift experiment
+# --------------------------------------------------------------------------------------------
+
+def ref_shift_image(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """Shift an image dx pixels right and dy pixels down (negative: left/up), filling with zeros.
 
     Args:
@@ -153,87 +146,93 @@ def shift_reference(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
-def check_shift_image(shift_image: Callable[[np.ndarray, int, int], np.ndarray], tier: str = "public") -> None:
-    """Check ``shift_image(img, dx, dy)``: content moves dx right and dy down, vacated pixels become 0.
-
-    Args:
-        shift_image: student function ((H, W) image, int, int) -> (H, W) image.
-        tier: "public" or "hidden".
-    """
-    check_tier(tier)
-    rng = grading.rng(1 if tier == "public" else 10_101)
-    if tier == "public":
-        cases = [(rng.random((6, 6)), 2, 1), (rng.random((5, 6)), 1, 0), (rng.random((5, 6)), 0, 1),
-                 (rng.random((6, 5)), -1, 0)]
-    else:
-        cases = [(rng.random((7, 9)), 3, -2), (rng.random((8, 4)), -3, 2), (rng.random((5, 5)), 0, 0),
-                 (rng.random((9, 7)), -2, -4), (rng.random((1, 6)), 4, 0), (rng.random((6, 1)), 0, -5),
-                 (rng.standard_normal((32, 32)), 1, 1)]
-    for i, (img, dx, dy) in enumerate(cases):
-        got = grading.guarded(shift_image, img.copy(), dx, dy, exercise="shift_image")
-        if got is None:
-            raise AssertionError("shift_image: your function returned None; return the shifted image "
-                                 "(and leave the input unchanged)")
-        got = np.asarray(got, dtype=float)
-        case = f"case {i + 1}: image {img.shape}, dx={dx}, dy={dy}"
-        if got.shape != img.shape:
-            raise AssertionError(f"shift_image ({case}): returned shape {got.shape}; the shifted image keeps the "
-                                 f"input's shape {img.shape} (pad the vacated pixels with zeros, drop what falls off)")
-        bugs = {
-            "wraps around (np.roll): pixels that fall off one side must not come back on the other; fill with zeros":
-                np.roll(img, (dy, dx), axis=(0, 1)),
-            "the shift goes the wrong way: positive dx moves the content right, positive dy moves it down":
-                shift_reference(img, -dx, -dy),
-            "dy moves the content up: rows grow downwards, so positive dy moves it down":
-                shift_reference(img, dx, -dy),
-            "dx moves the content left: positive dx moves it right": shift_reference(img, -dx, dy),
-        }
-        if abs(dy) < img.shape[1] and abs(dx) < img.shape[0]:
-            bugs["dx and dy swapped: dx is horizontal (columns), dy vertical (rows)"] = shift_reference(img, dy, dx)
-        close(got, shift_reference(img, dx, dy), exercise="shift_image", name="shifted image", case=case, bugs=bugs)
-    grading.passed("shift_image", f"all {len(cases)} shifts match ({tier})")
+def _shift_public() -> list[Case]:
+    g = rng(1)
+    return [Case((g.random((6, 6)), 2, 1), label="right 2, down 1"),
+            Case((g.random((5, 6)), 1, 0), label="right 1"),
+            Case((g.random((5, 6)), 0, 1), label="down 1"),
+            Case((g.random((6, 5)), -1, 0), label="left 1")]
 
 
-def _change_ref(before: np.ndarray, after: np.ndarray) -> float:
+def _shift_hidden() -> list[Case]:
+    g = rng(10_101)
+    return [Case((g.random((7, 9)), 3, -2), label="right and up, non-square"),
+            Case((g.random((8, 4)), -3, 2), label="left and down"),
+            Case((g.random((5, 5)), 0, 0), label="no shift"),
+            Case((g.random((9, 7)), -2, -4), label="left and up"),
+            Case((g.random((1, 6)), 4, 0), label="a one-row image"),
+            Case((g.random((6, 1)), 0, -5), label="a one-column image"),
+            Case((g.standard_normal((32, 32)), 1, 1), label="a 32x32 image")]
+
+
+_SHIFT_SLICES = ("    h, w = img.shape\n    out = np.zeros_like(img, dtype=float)\n"
+                 "    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \\\n"
+                 "        img[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]\n    return out\n")
+
+NOTEBOOK.add(Exercise(
+    "shift_image", 3, ref_shift_image, _shift_public, _shift_hidden,
+    bugs=[
+        Bug("wraps around (np.roll): pixels that fall off one side must not come back on the other",
+            "def shift_image(img, dx, dy):\n    return np.roll(img, (dy, dx), axis=(0, 1)).astype(float)",
+            fix="start from np.zeros_like(img) and copy the part that stays inside"),
+        Bug("the shift goes the wrong way: positive dx moves the content right, positive dy moves it down",
+            "def shift_image(img, dx, dy):\n    dx, dy = -dx, -dy\n" + _SHIFT_SLICES),
+        Bug("dy moves the content up: rows grow downwards, so positive dy moves it down",
+            "def shift_image(img, dx, dy):\n    dy = -dy\n" + _SHIFT_SLICES),
+        Bug("dx moves the content left: positive dx moves it right",
+            "def shift_image(img, dx, dy):\n    dx = -dx\n" + _SHIFT_SLICES),
+        Bug("dx and dy swapped: dx is horizontal (columns), dy vertical (rows)",
+            "def shift_image(img, dx, dy):\n    dx, dy = dy, dx\n" + _SHIFT_SLICES),
+        Bug("changed its input",
+            "def shift_image(img, dx, dy):\n    out = img\n    out[:] = np.roll(img, (dy, dx), axis=(0, 1))\n"
+            "    return out", by_output=False),
+    ],
+))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: response_change
+# --------------------------------------------------------------------------------------------
+
+def ref_response_change(before: np.ndarray, after: np.ndarray) -> float:
+    """Return ``||after - before|| / ||before||`` (Frobenius norms over all entries)."""
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     return float(np.linalg.norm(after - before) / np.linalg.norm(before))
 
 
-def check_response_change(response_change: Callable[[np.ndarray, np.ndarray], float], tier: str = "public") -> None:
-    """Check ``response_change(before, after) = ||after - before|| / ||before||`` (Frobenius norms, all entries).
+def _change_public() -> list[Case]:
+    g = rng(2)
+    v = g.standard_normal(10)
+    return [Case((np.array([3.0, 4.0]), np.array([3.0, 0.0])), label="by hand: |(0, -4)| / |(3, 4)| = 0.8"),
+            Case((v, v.copy()), label="no change"),
+            Case((v, 2 * v), label="doubled"),
+            Case((g.standard_normal((4, 5)), g.standard_normal((4, 5))), label="two 4x5 maps")]
 
-    Args:
-        response_change: student function (array, array of the same shape) -> float.
-        tier: "public" or "hidden".
-    """
-    check_tier(tier)
-    rng = grading.rng(2 if tier == "public" else 20_202)
-    if tier == "public":
-        v = rng.standard_normal(10)
-        cases = [(np.array([3.0, 4.0]), np.array([3.0, 0.0])), (v, v.copy()), (v, 2 * v),
-                 (rng.standard_normal((4, 5)), rng.standard_normal((4, 5)))]
-    else:
-        cases = [(rng.standard_normal(300), rng.standard_normal(300)), (rng.random((6, 7)), rng.random((6, 7))),
-                 (rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))),
-                 (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 5.0]])),
-                 (100 * rng.standard_normal(50), rng.standard_normal(50))]
-    for i, (before, after) in enumerate(cases):
-        got = grading.guarded(response_change, before.copy(), after.copy(), exercise="response_change")
-        case = f"case {i + 1}: arrays of shape {before.shape}"
-        arr = np.asarray(got, dtype=float) if got is not None else None
-        if arr is None or arr.ndim != 0:
-            what = "None" if arr is None else f"an array of shape {arr.shape}"
-            raise AssertionError(f"response_change ({case}): returned {what}; return one number, "
-                                 "||after - before|| / ||before|| over all entries (np.linalg.norm of the whole array)")
-        diff = np.linalg.norm(after - before)
-        close(arr, np.asarray(_change_ref(before, after)), exercise="response_change", name="relative change",
-              case=case, bugs={
-                  "not divided by ||before||: the change must be relative to the original response": np.asarray(diff),
-                  "divided by ||after|| instead of ||before||": np.asarray(diff / np.linalg.norm(after))
-                  if np.linalg.norm(after) else np.asarray(np.nan),
-                  "squared norms: use np.linalg.norm, not the sum of squares": np.asarray(diff ** 2
-                                                                                         / np.linalg.norm(before) ** 2),
-                  "norm of after minus norm of before: subtract the arrays first, then take the norm":
-                      np.asarray(abs(np.linalg.norm(after) - np.linalg.norm(before)) / np.linalg.norm(before)),
-                  "mean absolute difference instead of the norm ratio": np.asarray(np.mean(np.abs(after - before))),
-              })
-    grading.passed("response_change", f"all {len(cases)} cases match ({tier})")
+
+def _change_hidden() -> list[Case]:
+    g = rng(20_202)
+    return [Case((g.standard_normal(300), g.standard_normal(300)), label="long vectors"),
+            Case((g.random((6, 7)), g.random((6, 7))), label="2-D maps"),
+            Case((g.standard_normal((2, 3, 4)), g.standard_normal((2, 3, 4))), label="3-D volumes"),
+            Case((np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 5.0]])), label="one entry changed"),
+            Case((100 * g.standard_normal(50), g.standard_normal(50)), label="very different scales")]
+
+
+NOTEBOOK.add(Exercise(
+    "response_change", 4, ref_response_change, _change_public, _change_hidden, kind="float",
+    bugs=[
+        Bug("not divided by ||before||: the change must be relative to the original response",
+            "def response_change(before, after):\n    return float(np.linalg.norm(after - before))"),
+        Bug("divided by ||after|| instead of ||before||",
+            "def response_change(before, after):\n"
+            "    return float(np.linalg.norm(after - before) / np.linalg.norm(after))"),
+        Bug("squared norms: use np.linalg.norm, not the sum of squares",
+            "def response_change(before, after):\n"
+            "    return float(np.sum((after - before) ** 2) / np.sum(before ** 2))"),
+        Bug("norm of after minus norm of before: subtract the arrays first, then take the norm",
+            "def response_change(before, after):\n"
+            "    return float(abs(np.linalg.norm(after) - np.linalg.norm(before)) / np.linalg.norm(before))"),
+        Bug("mean absolute difference instead of the norm ratio",
+            "def response_change(before, after):\n    return float(np.mean(np.abs(after - before)))"),
+    ],
+))

@@ -1,41 +1,30 @@
 """What public and hidden notebook tests call: closeness, gradients, cases, the integrity guard.
 
-Writing an exercise's check (in ``cnnlab/checks/nbXX.py``)::
+Writing an exercise's check: one record per exercise, in ``cnnlab/checks/nbNN.py``
+(see :mod:`cnnlab.grading.exercise` and ``cnnlab/checks/nb01.py`` for a whole notebook)::
 
-    import numpy as np
+    from cnnlab.grading import rng
+    from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook
+    from cnnlab.numpy_ref import corr2d as ref_corr2d     # the reference, imported at the top
 
-    from cnnlab import grading as G
-    from cnnlab import numpy_ref as ref
+    NOTEBOOK = Notebook("02_filters")
+    check, summary = NOTEBOOK.check, NOTEBOOK.summary
 
-    def _corr2d_cases(seed, shapes):
-        gen = G.rng(seed)
-        return [G.Case((gen.standard_normal(xs), gen.standard_normal(ks)), label=f"{xs} * {ks}")
-                for xs, ks in shapes]
+    def _public():
+        return [Case((np.arange(9.0).reshape(3, 3), np.array([[0.0, 1], [2, 3]])), label="the 3x3 example")]
 
-    _corr2d = G.Check(
-        "corr2d",
-        reference=ref.corr2d,
-        cases={
-            "public": [G.Case((np.arange(9.0).reshape(3, 3), np.arange(4.0).reshape(2, 2)), label="d2l 3x3")],
-            "hidden": lambda: _corr2d_cases(123, [((5, 6), (3, 2)), ((4, 4), (1, 1)), ((7, 5), (3, 3))]),
-        },
-        outputs="out",                        # one returned value; ("out", "cache") for a tuple
-        bugs=lambda x, k: {"the kernel is flipped (that is true convolution)": ref.conv2d_true(x, k)},
-    )
+    def _hidden():
+        g = rng(123)
+        return [Case((g.standard_normal((5, 6)), g.standard_normal((3, 2))), label="a rectangular kernel")]
 
-    def check_corr2d(fn, tier="public"):
-        \"\"\"Check a student's corr2d(x, k) on the public or the hidden cases.\"\"\"
-        _corr2d(fn, tier)              # prints "✔ corr2d: 1 case matches (public)" or raises
+    NOTEBOOK.add(Exercise("corr2d", 2, ref_corr2d, _public, _hidden, bugs=[
+        Bug("kernel flipped: that is true convolution, not cross-correlation",
+            "def corr2d(x, k):\n    k = k[::-1, ::-1]\n    ...", fix="use k as it is"),
+    ]))
 
-For a forward function returning ``(out, cache)`` use ``outputs=("out", "cache")`` (only "out"
-is compared); for a backward one ``outputs=("dx", "dw", "db")`` and ``bugs`` may return
-``{description: {"dw": array}}``.  ``extra=lambda fn, tier: ...`` adds checks beyond values.
-Custom checks can use the building blocks directly::
-
-    out = G.guarded(fn, x, w, b, stride=2, exercise="conv_forward")   # guard + clear errors
-    G.assert_close(out[0], expected, name="out", bugs={"stride ignored": wrong})
-    G.assert_gradient(dx, lambda x_: ref.conv_forward(x_, w, b)[0], x, dout, name="dx")
-    G.passed("conv_backward", "gradients match (hidden)")
+A test cell is ``nb02.check("corr2d", corr2d)`` (or ``tier="hidden"``); the notebook's last cell
+``nb02.summary(globals())``.  The building blocks below remain available for ``extra`` and
+``custom`` properties.
 
 Contents:
 
@@ -49,7 +38,9 @@ Contents:
   scipy.ndimage) that runs during the call fails the exercise; student exceptions, in-place
   changes of inputs become AssertionError; warnings are captured.
 - :func:`passed` (``report``): the one success line.
-- :class:`Check`, :class:`Case` (``check``): the public/hidden tier framework above.
+- :class:`Exercise`, :class:`Bug`, :class:`Case`, :class:`Notebook`, :class:`Problem`,
+  :class:`CheckFailed` (``exercise``): one record per exercise, the one way to check;
+  :func:`count_user_lines`, :func:`calls_into`, :func:`refuse_module` (``probes``).
 """
 
 from .cases import (
@@ -65,9 +56,10 @@ from .cases import (
     random_conv_case,
     rng,
 )
-from .check import TIERS, Case, Check
 from .closeness import assert_close, describe, rel_error, set_tier
+from .exercise import TIERS, Bug, Case, CheckFailed, Exercise, Notebook, Outcome, Problem, under_nbgrader
 from .gradients import assert_gradient, numeric_gradient
+from .probes import calls_into, count_user_lines, refuse_module
 from .guard import DEFAULT_FORBID, FORBID_GROUPS, guarded, run_guarded
 from .report import passed
 
@@ -78,5 +70,6 @@ __all__ = [
     "ConvCase", "PoolCase", "NormCase", "AffineCase",
     "guarded", "run_guarded", "DEFAULT_FORBID", "FORBID_GROUPS",
     "passed",
-    "Case", "Check", "TIERS",
+    "Exercise", "Bug", "Case", "Notebook", "Outcome", "Problem", "CheckFailed", "TIERS", "under_nbgrader",
+    "count_user_lines", "calls_into", "refuse_module",
 ]  # fmt: skip

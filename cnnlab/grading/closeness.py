@@ -103,7 +103,7 @@ def _to_array(actual: Any, name: str, expected: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _shape_hints(got: tuple[int, ...], want: tuple[int, ...]) -> list[str]:
+def _shape_hints(got: tuple[int, ...], want: tuple[int, ...], guesses: bool = True) -> list[str]:
     hints: list[str] = []
     if len(got) == len(want):
         diffs = [g - w for g, w in zip(got, want, strict=True)]
@@ -111,6 +111,9 @@ def _shape_hints(got: tuple[int, ...], want: tuple[int, ...]) -> list[str]:
             hints.append("the shape is the expected one reversed: a transposed result?")
         elif sorted(got) == sorted(want):
             hints.append("same sizes in another order: axes swapped? (layout is NCHW)")
+        elif not guesses:
+            axes = [f"axis {i} by {d:+d}" for i, d in enumerate(diffs) if d]
+            hints.append("differs along " + ", ".join(axes))
         elif all(abs(d) <= 2 for d in diffs) and any(abs(d) == 1 for d in diffs):
             axes = [i for i, d in enumerate(diffs) if d]
             hints.append(
@@ -164,27 +167,29 @@ def _likely_bug(actual: np.ndarray, bugs: Mapping[str, Any] | None, rtol: float,
     return None
 
 
-def _value_hints(act: np.ndarray, exp: np.ndarray) -> list[str]:
+def _value_hints(act: np.ndarray, exp: np.ndarray, guesses: bool = True) -> list[str]:
     hints: list[str] = []
     with np.errstate(all="ignore"):
         if not np.any(act) and np.any(exp):
-            return ["all values are 0: the output was created but never filled?"]
+            return ["all values are 0" + (": the output was created but never filled?" if guesses else "")]
         if np.allclose(act, -exp, rtol=1e-6, atol=1e-9):
-            return ["the sign is flipped"]
+            return ["the sign is flipped: every value is the negative of the expected one"]
         if act.ndim >= 2 and act.shape[-1] == act.shape[-2] and np.allclose(
             np.swapaxes(act, -1, -2), exp, rtol=1e-6, atol=1e-9
         ):
-            return ["rows and columns are swapped: a transposed result (i and j exchanged)?"]
+            return ["rows and columns are swapped: the result is the expected one transposed"]
         scale = np.max(np.abs(exp))
         nz = np.abs(exp) > 1e-6 * max(scale, 1e-300)
         if np.count_nonzero(nz) >= 2:
             ratios = act[nz] / exp[nz]
             r = float(np.median(ratios))
             if r != 0 and np.allclose(ratios, r, rtol=1e-6) and not np.isclose(r, 1.0):
-                return [f"every value is {r:.6g} times the expected one: a missing or extra scale factor?"]
+                return [f"every value is {r:.6g} times the expected one" + (": a missing or extra scale factor?"
+                                                                              if guesses else "")]
         diff = act - exp
         if diff.size >= 2 and np.allclose(diff, diff.flat[0], rtol=1e-6, atol=1e-9 * max(scale, 1.0)):
-            return [f"every value is off by the same amount ({float(diff.flat[0]):.6g}): bias or offset?"]
+            return [f"every value is off by the same amount ({float(diff.flat[0]):.6g})"
+                    + (": bias or offset?" if guesses else "")]
     return hints
 
 
@@ -207,6 +212,8 @@ def assert_close(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     bugs: Mapping[str, Any] | None = None,
+    guesses: bool = True,
+    show_values: bool | None = None,
 ) -> None:
     """Assert that ``actual`` equals ``expected`` up to tolerance, explaining any difference.
 
@@ -219,6 +226,10 @@ def assert_close(
             resolution (a float32 answer is not wrong).
         bugs: optional ``{description: array the bug would produce}``; when the student's
             result matches one of them, "Likely bug: <description>" is appended.
+        guesses: False keeps the message to facts (what differs, where, by how much): no
+            guessed cause such as "stride ignored?" (the exercise records name bugs instead).
+        show_values: print small planes of the result and the expected values (default: on in
+            the public tier, see :func:`set_tier`); never on for hidden cases.
 
     Raises:
         AssertionError: and only that, with a message of a few lines.
@@ -244,7 +255,7 @@ def assert_close(
 
     if act.shape != exp.shape and not (exp.shape == () and act.size == 1):
         lines.append(f"{name}: wrong shape {act.shape}; expected {exp.shape}")
-        lines += ["  hint: " + h for h in _shape_hints(act.shape, exp.shape)]
+        lines += ["  hint: " + h for h in _shape_hints(act.shape, exp.shape, guesses)]
         bug = _likely_bug(act, bugs, rtol, atol)
         if bug:
             lines.append(f"Likely bug: {bug}")
@@ -286,15 +297,19 @@ def assert_close(
     worst = np.unravel_index(int(np.argmax(excess)), act64.shape)
     where = tuple(int(i) for i in worst)
     max_abs = float(np.nanmax(np.where(bad, diff, 0.0)))
+    show = (_tier["name"] == "public") if show_values is None else show_values
     lines.append(f"{name}: {count} of {act64.size} values differ from the expected ones")
-    lines.append(
-        f"  worst at index {where}: got {act64[worst]:.6g}, expected {exp64[worst]:.6g} "
-        f"(max abs diff {max_abs:.3g}, rel error {rel_error(act64, exp64):.3g})"
-    )
-    if act64.ndim >= 1:
+    if show:
+        lines.append(
+            f"  worst at index {where}: got {act64[worst]:.6g}, expected {exp64[worst]:.6g} "
+            f"(max abs diff {max_abs:.3g}, rel error {rel_error(act64, exp64):.3g})"
+        )
+    else:
+        lines.append(f"  worst at index {where} (max abs diff {max_abs:.3g}, rel error {rel_error(act64, exp64):.3g})")
+    if act64.ndim >= 1 and show:
         lead = where[:-2] if act64.ndim > 2 else ()
         plane_a, plane_e = act64[lead], exp64[lead]
-        if plane_a.size <= 25 and _tier["name"] == "public":
+        if plane_a.size <= 25:
             if lead:
                 lines.append(f"  in the plane [{', '.join(map(str, lead))}, :, :]:")
             lines.append("  got:      " + _excerpt(plane_a).replace("\n", "\n" + " " * 12))
@@ -303,5 +318,5 @@ def assert_close(
     if bug:
         lines.append(f"Likely bug: {bug}")
     else:
-        lines += ["  hint: " + h for h in _value_hints(act64, exp64)]
+        lines += [("  hint: " if guesses else "  ") + h for h in _value_hints(act64, exp64, guesses)]
     raise AssertionError("\n".join(lines))

@@ -1,0 +1,51 @@
+"""Find the exercise records of an assignment: ``exercises("02_filters")``.
+
+Assignment ``NN_topic`` has its records in ``cnnlab.checks.nbNN`` (a :class:`~cnnlab.grading.Notebook`
+named ``NOTEBOOK``).  The grader, the sample class and the tests read the records through here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from cnnlab.grading.exercise import Exercise, Notebook
+
+__all__ = ["assignments", "exercises", "notebook"]
+
+
+def _module_name(assignment: str) -> str:
+    number = assignment.split("_", 1)[0]
+    if not number.isdigit():
+        raise ValueError(f"assignment names start with their number (01_history), got {assignment!r}")
+    return f"cnnlab.checks.nb{int(number):02d}"
+
+
+def notebook(assignment: str) -> Notebook:
+    """Return the :class:`Notebook` of exercise records for ``assignment``."""
+    try:
+        module = importlib.import_module(_module_name(assignment))
+    except ModuleNotFoundError as exc:
+        raise KeyError(f"no checks module for assignment {assignment!r} ({_module_name(assignment)})") from exc
+    nb = module.NOTEBOOK
+    if nb.assignment != assignment:
+        raise KeyError(f"{_module_name(assignment)} holds the checks of {nb.assignment!r}, not {assignment!r}")
+    return nb
+
+
+def exercises(assignment: str) -> list[Exercise]:
+    """Return the exercise records of ``assignment`` in notebook order."""
+    return list(notebook(assignment).exercises.values())
+
+
+def assignments() -> list[str]:
+    """Return the assignments that have a checks module, in order."""
+    import cnnlab.checks as package
+
+    names = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("nb") and info.name[2:].isdigit():
+            module = importlib.import_module(f"cnnlab.checks.{info.name}")
+            if hasattr(module, "NOTEBOOK"):
+                names.append(module.NOTEBOOK.assignment)
+    return names

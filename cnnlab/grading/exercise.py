@@ -1,0 +1,602 @@
+"""One record per exercise, and the one way a notebook checks a student's function.
+
+An :class:`Exercise` holds everything about one exercise: the reference it is compared with, its
+public and hidden cases, and its table of known bugs (:class:`Bug`), each with the wrong code that
+makes it and the phrase the feedback must contain.  The check, the sample class
+(``autograder.sample_class``) and the tests all read that one record.
+
+A notebook's checks module (``cnnlab/checks/nbNN.py``) collects its records in a
+:class:`Notebook`; its test cells call ``nbNN.check("corr2d", corr2d)`` (public tier) and
+``nbNN.check("corr2d", corr2d, tier="hidden")``, and its last cell ``nbNN.summary(globals())``.
+
+How a check behaves (as Otter-Grader's ``grader.check`` does):
+
+- outside nbgrader, a failing check *shows* a red box (exercise, case, what differs, the likely
+  bug when the output matches a known bug's output, what to try) and returns, so Run All goes on;
+  a passing one shows one green line;
+- under nbgrader (``NBGRADER_EXECUTION`` is set by validate and autograde) a failing check raises
+  :class:`CheckFailed`, an AssertionError with the same short message, so the cell scores zero;
+  the course's own frames are hidden from the traceback (``__tracebackhide__``).
+
+Messages are right or they say less: a bug is named only when the student's output equals that
+bug's output on the case; otherwise the message says where and by how much the output differs.
+Hidden-tier messages say which property failed and on what kind of case, never the expected value
+or array, nor the hidden inputs' values.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .closeness import assert_close, describe, matches
+from .guard import DEFAULT_FORBID, run_guarded
+
+__all__ = ["Bug", "Case", "CheckFailed", "Exercise", "Notebook", "Outcome", "Problem", "TIERS", "under_nbgrader"]
+
+TIERS: tuple[str, ...] = ("public", "hidden")
+MAX_LINES = 15  # a failing check's whole output, first line included
+_MARK = {True: "\u2714", False: "\u2718"}
+
+
+def under_nbgrader() -> bool:
+    """Return True inside a grading kernel (nbgrader's validate or autograde)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+class CheckFailed(AssertionError):
+    """A check failed: the message is the whole feedback (under nbgrader it scores the cell zero)."""
+
+
+class Problem(Exception):
+    """Raised by an exercise's own code (``extra``, ``custom``) to fail the check with ``message``.
+
+    ``bug`` is the known bug's phrase when the property that failed identifies it.
+    """
+
+    def __init__(self, message: str, bug: str | None = None, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.bug = bug
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's function.
+
+    Args:
+        args, kwargs: the arguments (plain NumPy arrays, numbers, tuples); copied before each call.
+        label: the kind of case, shown in messages of both tiers ("a strided stack, pad 2").
+        expect: optional ``expect(*args, **kwargs)`` giving the expected result instead of the
+            exercise's reference (central differences for a gradient, say).
+        rtol, atol: this case's tolerances, when not the exercise's.
+    """
+
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    expect: Callable[..., Any] | None = None
+    rtol: float | None = None
+    atol: float | None = None
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A mistake students really make, as the exercise's bug table records it.
+
+    Args:
+        says: the diagnosis; the feedback for this bug must contain it ("the biases are missing").
+        code: a wrong answer cell (the whole cell's code) that makes exactly this bug.  The tests
+            and the sample class run it as a student's answer, and the check runs it on a failing
+            case: the bug is named only when the student's output equals what this code returns.
+            It may use ``np`` and the exercise's helpers (``uses``, bound to their references).
+        fix: what to try, shown after the diagnosis.
+        loses: the other exercises whose checks fail too because they call this one.
+        by_output: False for a bug that another part of the check recognises (a guard message,
+            a dtype test, a property in ``extra``) rather than by comparing outputs.
+    """
+
+    says: str
+    code: str
+    fix: str = ""
+    loses: tuple[str, ...] = ()
+    by_output: bool = True
+
+
+@dataclass
+class Outcome:
+    """The result of running one tier of a check: ``passed``, and the short ``message``."""
+
+    exercise: str
+    tier: str
+    passed: bool
+    message: str
+    bug: str | None = None
+
+    def _repr_html_(self) -> str:
+        return _html(self.message, self.passed)
+
+    def __repr__(self) -> str:
+        return self.message
+
+
+def _html(text: str, ok: bool) -> str:
+    colour, back, cls = ("#2e7d32", "#edf7ee", "cnnlab-pass") if ok else ("#c62828", "#fdecea", "cnnlab-fail")
+    return (f'<div class="cnnlab-check {cls}" style="border-left:4px solid {colour};background:{back};'
+            f'padding:4px 10px;margin:2px 0;font-family:var(--jp-code-font-family,monospace);'
+            f'font-size:var(--jp-code-font-size,13px);white-space:pre-wrap">{html.escape(text)}</div>')
+
+
+def _shorten(message: str, limit: int = MAX_LINES) -> str:
+    lines = message.rstrip().split("\n")
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join(lines[: limit - 1] + ["  (... shortened)"])
+
+
+def _summary(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    def one(a: Any) -> str:
+        if isinstance(a, np.ndarray):
+            return f"shape {a.shape}" if a.ndim else repr(a.item())
+        if isinstance(a, bool | int | float | str | tuple) and len(repr(a)) <= 20:
+            return repr(a)
+        return type(a).__name__
+    parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+class Exercise:
+    """One exercise's record: reference, cases, bug table; ``run`` checks a student's function.
+
+    Args:
+        name: the student function's name, also its answer cell's grade_id ("corr2d").
+        number: the exercise's number in its notebook ("Exercise 2").
+        reference: the correct function, called with each case's arguments.
+        public, hidden: zero-argument functions returning each tier's list of :class:`Case`
+            (built only when that tier runs).
+        bugs: the bug table.
+        outputs: the names of what the function returns: "out" for one value, ("out", "cache")
+            or ("dx", "dw", "db") for a tuple (a list of the same values is accepted).
+        compare: which outputs are compared (default: all but "cache").
+        kind: "array" (assert_close), "int" (exact whole number) or "float" (one number).
+        uses: names of the student's other functions this one calls; when it fails and one of
+            them fails its own check, the message says so and names it.
+        extra: ``extra(fn, tier)`` checks properties beyond the cases' values (vectorised,
+            running statistics, ...); it raises :class:`Problem`.
+        custom: ``custom(fn, tier) -> str`` replaces the case loop for checks that are not a
+            call-and-compare (a training loop); it raises :class:`Problem` or returns the detail
+            of the success line.
+        forbid, allow, guard_mode: the integrity guard's settings (see ``grading.guarded``).
+        grade_ids: the test cells that check this exercise (default ``test_<name>_public`` and
+            ``test_<name>_hidden``).
+        rtol, atol: tolerances.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        number: int,
+        reference: Callable[..., Any] | None,
+        public: Callable[[], Sequence[Case]] | None = None,
+        hidden: Callable[[], Sequence[Case]] | None = None,
+        *,
+        bugs: Sequence[Bug] = (),
+        outputs: str | Sequence[str] = "out",
+        compare: Sequence[str] | None = None,
+        kind: str = "array",
+        uses: Sequence[str] = (),
+        extra: Callable[[Callable[..., Any], str], None] | None = None,
+        custom: Callable[[Callable[..., Any], str], str] | None = None,
+        forbid: Sequence[str] = DEFAULT_FORBID,
+        allow: Sequence[Any] = (),
+        guard_mode: str = "fast",
+        grade_ids: Sequence[str] | None = None,
+        rtol: float = 1e-6,
+        atol: float = 1e-9,
+    ) -> None:
+        if kind not in ("array", "int", "float"):
+            raise ValueError(f"{name}: kind must be 'array', 'int' or 'float', got {kind!r}")
+        if custom is None and (reference is None or public is None or hidden is None):
+            raise ValueError(f"{name}: give reference, public and hidden cases, or a custom check")
+        self.name = name
+        self.number = number
+        self.reference = reference
+        self._cases = {"public": public, "hidden": hidden}
+        self.bugs = tuple(bugs)
+        self.single = isinstance(outputs, str)
+        self.outputs: tuple[str, ...] = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        self.compare = tuple(compare) if compare is not None else tuple(o for o in self.outputs if o != "cache")
+        unknown = set(self.compare) - set(self.outputs)
+        if unknown:
+            raise ValueError(f"{name}: compare names {sorted(unknown)} are not among outputs {self.outputs}")
+        self.kind = kind
+        self.uses = tuple(uses)
+        self.extra = extra
+        self.custom = custom
+        self.forbid = tuple(forbid)
+        self.allow = tuple(allow)
+        self.guard_mode = guard_mode
+        self.grade_ids = tuple(grade_ids) if grade_ids else (f"test_{name}_public", f"test_{name}_hidden")
+        self.rtol = rtol
+        self.atol = atol
+        self.notebook: Notebook | None = None
+        self._bug_fns: dict[str, Callable[..., Any]] = {}
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def title(self) -> str:
+        """ "corr2d (Exercise 2)"."""
+        return f"{self.name} (Exercise {self.number})"
+
+    def cases(self, tier: str) -> list[Case]:
+        """Return the list of cases of ``tier`` ("public" or "hidden"); empty for custom checks."""
+        _tier(tier)
+        make = self._cases[tier]
+        return [] if make is None else list(make())
+
+    def run(self, fn: Any, tier: str = "public", *, only: str | None = None, blame: bool = True) -> Outcome:
+        """Check ``fn`` on the cases of ``tier``; return an :class:`Outcome` (nothing is shown).
+
+        ``only`` restricts the comparison to one of the outputs (a test cell per gradient).
+        """
+        _tier(tier)
+        if only is not None and only not in self.compare:
+            raise ValueError(f"{self.name}: only={only!r} is not one of {self.compare}")
+        try:
+            detail = self._run(fn, tier, only)
+        except Problem as p:
+            text = p.message
+            if blame:
+                text = self._blame(fn, tier) or text
+            return Outcome(self.name, tier, False, _shorten(f"\u2718 {text}"), bug=p.bug)
+        return Outcome(self.name, tier, True, f"\u2714 {self.name}: {detail} ({tier})")
+
+    def check(self, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
+        """Run the check and show its outcome; under nbgrader, raise :class:`CheckFailed` on failure.
+
+        Use :meth:`run` to get the :class:`Outcome` without showing it.
+        """
+        __tracebackhide__ = True
+        outcome = self.run(fn, tier, only=only)
+        if not outcome.passed and under_nbgrader():
+            _short_tracebacks()
+            raise CheckFailed(outcome.message) from None
+        _show(outcome)
+
+    def verify(self, result: Any, case: Case) -> str | None:
+        """Compare a result computed elsewhere (plain data) with the reference on ``case``.
+
+        Returns None when they agree, else a short message; used by the grader's trusted verifier.
+        Custom checks cannot be verified this way and return None.
+        """
+        if self.custom is not None:
+            return None
+        try:
+            self._compare(result, case, "hidden", None, caught=[])
+        except Problem as p:
+            return p.message
+        return None
+
+    def bug(self, says: str) -> Bug:
+        """Return the bug-table entry whose ``says`` starts with ``says``."""
+        for b in self.bugs:
+            if b.says.startswith(says):
+                return b
+        raise KeyError(f"{self.name}: no bug starting with {says!r}")
+
+    # ------------------------------------------------------------------ internals
+    def _run(self, fn: Any, tier: str, only: str | None) -> str:
+        if not callable(fn):
+            raise Problem(f"{self.title}: expected your function, got {describe(fn)} "
+                          "(run the cell that defines it first)")
+        if self.custom is not None:
+            detail = self.custom(fn, tier)
+        else:
+            cases = self.cases(tier)
+            for i, case in enumerate(cases):
+                self._one(fn, case, tier, i, len(cases), only)
+            n = len(cases)
+            detail = f"all {n} cases match" if n != 1 else "1 case matches"
+        if self.extra is not None:
+            extra_detail = self.extra(fn, tier)
+            if extra_detail:
+                detail = f"{detail}, {extra_detail}"
+        return detail
+
+    def _where(self, case: Case, tier: str, index: int, total: int) -> str:
+        label = f": {case.label}" if case.label else ""
+        if tier == "hidden":
+            return f"hidden case {index + 1} of {total}{label}"
+        return f"case {index + 1} of {total}{label}; inputs {_summary(case.args, case.kwargs)}"
+
+    def _one(self, fn: Callable[..., Any], case: Case, tier: str, index: int, total: int,
+             only: str | None) -> None:
+        args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
+        try:
+            result, caught = run_guarded(fn, *args, exercise=self.name, allow=self.allow, forbid=self.forbid,
+                                         guard_mode=self.guard_mode, **kwargs)
+        except AssertionError as exc:  # the student's exception, a forbidden call, an input changed in place
+            text = str(exc)
+            if text.startswith(f"{self.name}: "):
+                text = text[len(self.name) + 2:]
+            elif text.startswith(f"exercise {self.name}: "):
+                text = text[len(self.name) + 11:]
+            if text.startswith("not implemented yet"):
+                raise Problem(f"{self.title}: {text}") from None
+            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n  {text}") from None
+        try:
+            self._compare(result, case, tier, only, caught=caught)
+        except Problem as p:
+            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n{p.message}",
+                          bug=p.bug) from None
+
+    def _expected(self, case: Case) -> Any:
+        args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
+        make = case.expect or self.reference
+        return make(*args, **kwargs)
+
+    def _split(self, value: Any, what: str) -> dict[str, Any]:
+        if self.single:
+            return {self.outputs[0]: value}
+        k = len(self.outputs)
+        if not isinstance(value, tuple | list) or len(value) != k:
+            raise Problem(f"  expected {k} return values ({', '.join(self.outputs)}); "
+                          f"{what} returned {describe(value)}")
+        return dict(zip(self.outputs, value, strict=True))
+
+    def namespace(self) -> dict[str, Any]:
+        """The globals a bug's code runs in: NumPy and the references of the helpers it uses."""
+        ns: dict[str, Any] = {"np": np, "__name__": f"cnnlab_bug_{self.name}"}
+        for name in self.uses:
+            record = self.notebook.exercises.get(name) if self.notebook else None
+            if record is not None and record.reference is not None:
+                ns[name] = record.reference
+        return ns
+
+    def bug_function(self, bug: Bug) -> Callable[..., Any]:
+        """Compile a bug's code and return the (wrong) function it defines."""
+        cached = self._bug_fns.get(bug.says)
+        if cached is None:
+            ns = self.namespace()
+            exec(compile(bug.code, f"<bug of {self.name}>", "exec"), ns)  # noqa: S102 - the course's own table
+            if not callable(ns.get(self.name)):
+                raise ValueError(f"{self.name}: the code of bug {bug.says!r} defines no function {self.name}")
+            cached = self._bug_fns[bug.says] = ns[self.name]
+        return cached
+
+    def _bug_results(self, case: Case) -> list[tuple[Bug, dict[str, Any]]]:
+        found = []
+        for bug in self.bugs:
+            if not bug.by_output:
+                continue
+            args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
+            try:
+                value = self.bug_function(bug)(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - a bug that does not apply to this case
+                continue
+            try:
+                found.append((bug, self._split(value, "the bug")))
+            except Problem:
+                continue
+        return found
+
+    def _compare(self, result: Any, case: Case, tier: str, only: str | None, caught: list) -> None:
+        got = self._split(result, "your function")
+        want = self._split(self._expected(case), "the reference")
+        rtol = self.rtol if case.rtol is None else case.rtol
+        atol = self.atol if case.atol is None else case.atol
+        names = (only,) if only else self.compare
+        for output in names:
+            label = "result" if self.single else output
+            problem = self._differs(got[output], want[output], label, tier, rtol, atol)
+            if problem is None:
+                continue
+            bug = self._match_bug(case, output, got[output], want[output], rtol, atol)
+            lines = [problem]
+            if bug is not None:
+                lines.append(f"  Likely bug: {bug.says}")
+                if bug.fix:
+                    lines.append(f"  Try: {bug.fix}")
+            if caught:
+                first = caught[0]
+                lines.append(f"  NumPy warned: {first.category.__name__}: {first.message}")
+            raise Problem("\n".join(lines), bug=bug.says if bug else None)
+
+    def _differs(self, got: Any, want: Any, output: str, tier: str, rtol: float, atol: float) -> str | None:
+        what = "returned" if output == "result" else f"{output} is"
+        if self.kind == "int":
+            if _is_int(got) and int(got) == int(want):
+                return None
+            if isinstance(got, bool | np.bool_):
+                return f"  {what} a bool; return an int"
+            if not _is_int(got):
+                if isinstance(got, float | np.floating) and float(got).is_integer():
+                    shown = f"the float {got!r}" if tier == "public" else "a float"
+                    return f"  {what} {shown}; return an int (use // for whole-number division, or int(...))"
+                return f"  {what} {describe(got) if tier == 'public' else 'not a whole number'}; return an int"
+            if tier == "hidden":
+                side = "too large" if int(got) > int(want) else "too small"
+                return f"  the count is wrong ({side})"
+            return f"  {what} {int(got):,}, expected {int(want):,}"
+        if self.kind == "float" and _numeric(got) and np.ndim(got) == 0 and np.isfinite(float(got)):
+            g, w = float(got), float(want)
+            if abs(g - w) <= atol + rtol * abs(w):
+                return None
+            rel = abs(g - w) / max(abs(w), 1e-300)
+            if tier == "hidden":
+                return f"  the value is wrong (relative error {rel:.3g})"
+            return f"  {what} {g:.6g}, expected {w:.6g} (relative error {rel:.3g})"
+        try:
+            assert_close(got, want, name=f"  {output}", rtol=rtol, atol=atol, guesses=False,
+                         show_values=(tier == "public"))
+        except AssertionError as exc:
+            return str(exc)
+        return None
+
+    def _match_bug(self, case: Case, output: str, got: Any, want: Any, rtol: float, atol: float) -> Bug | None:
+        for bug, values in self._bug_results(case):
+            if output not in values:
+                continue
+            wrong = values[output]
+            if self.kind == "int":
+                if _is_int(got) and _is_int(wrong) and int(wrong) != int(want) and int(got) == int(wrong):
+                    return bug
+                continue
+            try:
+                differs_from_reference = not matches(np.asarray(want, dtype=float), wrong, rtol, atol)
+            except (TypeError, ValueError):
+                continue
+            if differs_from_reference and matches(np.asarray(got, dtype=float) if _numeric(got) else got,
+                                                  wrong, max(rtol, 1e-6), max(atol, 1e-9)):
+                return bug
+        return None
+
+    def _blame(self, fn: Callable[..., Any], tier: str) -> str | None:
+        """When ``fn`` calls a helper of the student's that fails its own check, say so."""
+        if not self.uses or self.notebook is None:
+            return None
+        namespace = getattr(fn, "__globals__", {})
+        for helper_name in self.uses:
+            helper = namespace.get(helper_name)
+            record = self.notebook.exercises.get(helper_name)
+            if record is None or not callable(helper):
+                continue
+            outcome = record.run(helper, "public", blame=True)
+            if outcome.passed:
+                continue
+            first = outcome.message.split("\n", 1)
+            rest = first[1] if len(first) > 1 else ""
+            body = "\n".join(rest.split("\n")[:MAX_LINES - 4])
+            return (f"{self.title} calls your {helper_name}, which fails its own check (Exercise "
+                    f"{record.number}); fix {helper_name} first, then run this check again.\n"
+                    f"  {helper_name}: {first[0].lstrip(chr(0x2718) + ' ')}\n{body}").rstrip()
+        return None
+
+
+def _numeric(value: Any) -> bool:
+    try:
+        np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise ValueError(f"tier must be 'public' or 'hidden', got {tier!r}")
+    return tier
+
+
+def _short_tracebacks() -> None:
+    """In IPython, show a :class:`CheckFailed` as its message alone, with no frame of the course's code."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_cnnlab_short_tracebacks", False):
+        return
+
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+        stb = [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+        shell._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((CheckFailed,), handler)
+    shell._cnnlab_short_tracebacks = True
+
+
+def _show(outcome: Outcome) -> None:
+    """Show an outcome as the cell's output: HTML where a front end renders it, text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python
+        print(outcome.message)
+        return
+    if get_ipython() is None:
+        print(outcome.message)
+        return
+    display({"text/plain": outcome.message, "text/html": _html(outcome.message, outcome.passed)}, raw=True)
+
+
+class Notebook:
+    """The exercises of one notebook, in order: ``check``, ``summary`` and the registry read it."""
+
+    def __init__(self, assignment: str) -> None:
+        self.assignment = assignment
+        self.exercises: dict[str, Exercise] = {}
+
+    def add(self, exercise: Exercise) -> Exercise:
+        """Register ``exercise`` (names are unique within a notebook) and return it."""
+        if exercise.name in self.exercises:
+            raise ValueError(f"{self.assignment}: exercise {exercise.name!r} is defined twice")
+        exercise.notebook = self
+        self.exercises[exercise.name] = exercise
+        return exercise
+
+    def __getitem__(self, name: str) -> Exercise:
+        try:
+            return self.exercises[name]
+        except KeyError:
+            raise KeyError(f"{self.assignment} has no exercise {name!r}; it has {list(self.exercises)}") from None
+
+    def check(self, name: str, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
+        """Check the student's ``fn`` for exercise ``name`` (see :meth:`Exercise.check`)."""
+        __tracebackhide__ = True
+        self[name].check(fn, tier, only=only)
+
+    def summary(self, namespace: Mapping[str, Any]) -> None:
+        """Re-run every public check on the functions in ``namespace`` and show a table.
+
+        Under nbgrader the table is skipped (the graded cells have already scored).
+        """
+        if under_nbgrader():
+            print("Summary skipped while grading.")
+            return
+        self._summary(namespace)
+
+    def _summary(self, namespace: Mapping[str, Any]) -> list[Outcome]:
+        outcomes = []
+        rows = []
+        for ex in self.exercises.values():
+            fn = namespace.get(ex.name)
+            outcome = ex.run(fn, "public") if callable(fn) else Outcome(ex.name, "public", False,
+                                                                        "not defined yet")
+            outcomes.append(outcome)
+            first = outcome.message.split("\n", 1)[0]
+            state = "pass" if outcome.passed else ("not started" if "not implemented yet" in outcome.message
+                                                   or "not defined" in first else "fails")
+            rows.append((ex.number, ex.name, state))
+        done = sum(o.passed for o in outcomes)
+        text = [f"{self.assignment}: {done} of {len(outcomes)} public checks pass"]
+        text += [f"  {_MARK[s == 'pass']} Exercise {n}: {name:<24} {s}" for n, name, s in rows]
+        message = "\n".join(text)
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+            if get_ipython() is None:
+                raise ImportError
+        except ImportError:
+            print(message)
+            return outcomes
+        cells = "".join(
+            f"<tr><td>Exercise {n}</td><td><code>{html.escape(name)}</code></td>"
+            f"<td style='color:{'#2e7d32' if s == 'pass' else '#c62828'}'>"
+            f"{_MARK[s == 'pass']} {s}</td></tr>" for n, name, s in rows)
+        table = (f'<div class="cnnlab-summary"><b>{html.escape(text[0])}</b>'
+                 f"<table>{cells}</table></div>")
+        display({"text/plain": message, "text/html": table}, raw=True)
+        return outcomes
+

@@ -1,0 +1,203 @@
+"""Every exercise record of every notebook, read the way students meet it.
+
+For each exercise in ``cnnlab.checks`` (one record per exercise, see ``cnnlab.grading.exercise``):
+
+- the solution notebook's answer passes both tiers;
+- every entry of its bug table fails its own check, public and hidden, and the public message
+  contains the entry's phrase; every message is at most 15 lines and names no file of the course;
+- hidden-tier messages never show the expected values;
+- through nbgrader (slow), each bug's code in place of the answer loses exactly that exercise's
+  points and those of the exercises listed in ``loses``, and no others.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import matplotlib
+import nbformat
+import pytest
+
+from autograder.config import Course
+from autograder.sample_class import answer_code
+from cnnlab.checks import registry
+from cnnlab.grading.exercise import MAX_LINES, under_nbgrader
+
+matplotlib.use("Agg")
+
+COURSE = Course()
+ASSIGNMENTS = [a for a in COURSE.assignments() if a in registry.assignments()]
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+_NAMESPACES: dict[str, dict] = {}
+
+
+def solution_namespace(assignment: str) -> dict:
+    """The globals a student who answered everything right has: the set-up cell, then every answer."""
+    if assignment not in _NAMESPACES:
+        nb = nbformat.read(COURSE.source_notebooks(assignment)[0], as_version=4)
+        ns: dict = {"__name__": "__main__"}
+        for cell in nb.cells:
+            m = _meta(cell)
+            if cell.cell_type != "code" or not (m.get("grade_id") == "setup" or m.get("solution")):
+                continue
+            exec(compile(answer_code(cell.source), f"<{assignment}:{m['grade_id']}>", "exec"), ns)  # noqa: S102
+        _NAMESPACES[assignment] = ns
+    return _NAMESPACES[assignment]
+
+
+def with_answer(assignment: str, code: str) -> dict:
+    ns = dict(solution_namespace(assignment))
+    exec(compile(code, "<answer>", "exec"), ns)  # noqa: S102 - the course's own bug table
+    return ns
+
+
+EXERCISES = [(a, ex.name) for a in ASSIGNMENTS for ex in registry.exercises(a)]
+BUGS = [(a, ex.name, i) for a in ASSIGNMENTS for ex in registry.exercises(a) for i in range(len(ex.bugs))]
+
+
+def _record(assignment: str, name: str):
+    return registry.notebook(assignment)[name]
+
+
+def _readable(message: str) -> None:
+    assert len(message.split("\n")) <= MAX_LINES, f"{len(message.splitlines())} lines:\n{message}"
+    assert "cnnlab/" not in message and "site-packages" not in message, message
+
+
+@pytest.fixture(autouse=True)
+def _outside_nbgrader(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+
+
+@pytest.mark.parametrize("assignment,name", EXERCISES, ids=[f"{a}-{n}" for a, n in EXERCISES])
+@pytest.mark.parametrize("tier", ["public", "hidden"])
+def test_solution_answer_passes(assignment, name, tier):
+    ex = _record(assignment, name)
+    outcome = ex.run(solution_namespace(assignment)[name], tier)
+    assert outcome.passed, outcome.message
+    assert outcome.message.startswith("\u2714 ") and "\n" not in outcome.message
+
+
+@pytest.mark.parametrize("assignment,name,index", BUGS, ids=[f"{a}-{n}-{i}" for a, n, i in BUGS])
+def test_bug_fails_its_own_check_with_its_phrase(assignment, name, index):
+    ex = _record(assignment, name)
+    bug = ex.bugs[index]
+    ns = with_answer(assignment, bug.code)
+    public = ex.run(ns[name], "public")
+    assert not public.passed, f"{bug.says!r}: the public check passes"
+    assert bug.says in public.message, f"expected {bug.says!r} in:\n{public.message}"
+    _readable(public.message)
+    hidden = ex.run(ns[name], "hidden")
+    assert not hidden.passed, f"{bug.says!r}: the hidden check passes"
+    _readable(hidden.message)
+    assert "expected:" not in hidden.message and not re.search(r"expected -?[0-9]", hidden.message), \
+        f"the hidden tier shows an expected value:\n{hidden.message}"
+
+
+def test_every_exercise_has_bugs_and_distinct_phrases():
+    for a in ASSIGNMENTS:
+        for ex in registry.exercises(a):
+            assert ex.bugs, f"{a}/{ex.name} has an empty bug table"
+            phrases = [b.says for b in ex.bugs]
+            assert len(set(phrases)) == len(phrases), f"{a}/{ex.name}: repeated phrases"
+            for b in ex.bugs:
+                assert set(b.loses) <= set(registry.notebook(a).exercises), f"{a}/{ex.name}: unknown loses {b.loses}"
+
+
+def test_check_shows_instead_of_raising_outside_nbgrader(capsys):
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    fn = with_answer(a, bug.code)[name]
+    assert registry.notebook(a).check(name, fn) is None  # shows, does not raise
+    outcome = ex.run(fn)
+    assert not outcome.passed and not under_nbgrader()
+    assert outcome.message.split("\n")[0] in capsys.readouterr().out
+    assert 'class="cnnlab-check cnnlab-fail"' in outcome._repr_html_()
+
+
+def test_check_raises_under_nbgrader(monkeypatch):
+    from cnnlab.grading.exercise import CheckFailed
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    fn = with_answer(a, ex.bugs[0].code)[name]
+    with pytest.raises(CheckFailed) as info:
+        registry.notebook(a).check(name, fn, tier="hidden")
+    assert ex.bugs[0].says in str(info.value) or "hidden case" in str(info.value)
+
+
+def test_unknown_tier_and_exercise_are_clear_errors():
+    a, name = EXERCISES[0]
+    nb = registry.notebook(a)
+    with pytest.raises(ValueError, match="tier must be 'public' or 'hidden'"):
+        nb.check(name, solution_namespace(a)[name], tier="secret")
+    with pytest.raises(KeyError, match="has no exercise"):
+        nb.check("no_such_exercise", print)
+
+
+# ----------------------------------------------------------------------------- through nbgrader
+
+def _lost_by(assignment: str, name: str, index: int) -> set[str]:
+    nb = registry.notebook(assignment)
+    ex = nb[name]
+    lost = set(ex.grade_ids)
+    for other in ex.bugs[index].loses:
+        lost |= set(nb[other].grade_ids)
+    return lost
+
+
+def _rounds(assignment: str) -> list[dict[str, tuple[int, set[str]]]]:
+    """Group bugs of different exercises into as few submissions as possible, so that the cells
+    each bug should lose are disjoint within a submission (each loss is then attributable)."""
+    todo = [(ex.name, i) for ex in registry.exercises(assignment) for i in range(len(ex.bugs))]
+    rounds: list[dict[str, tuple[int, set[str]]]] = []
+    for name, i in todo:
+        lost = _lost_by(assignment, name, i)
+        for r in rounds:
+            if name not in r and all(not (lost & other) for _, other in r.values()):
+                r[name] = (i, lost)
+                break
+        else:
+            rounds.append({name: (i, lost)})
+    return rounds
+
+
+ROUNDS = [(a, k) for a in ASSIGNMENTS for k in range(len(_rounds(a)))]
+
+
+@pytest.fixture(scope="module")
+def grader():
+    from autograder.config import Limits
+    from autograder.testing import QuickGrader
+
+    g = QuickGrader(COURSE, Limits(cell_timeout=120, notebook_timeout=600, memory_mb=8192))
+    yield g
+    g.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment,k", ROUNDS, ids=[f"{a}-round{k}" for a, k in ROUNDS])
+def test_bugs_lose_exactly_their_exercises_points(assignment, k, grader):
+    round_ = _rounds(assignment)[k]
+    nb = registry.notebook(assignment)
+    replacements = {name: nb[name].bugs[i].code for name, (i, _) in round_.items()}
+    points = grader.grade_variant(assignment, replacements)
+    expected = set().union(*(lost for _, lost in round_.values()))
+    lost = {gid for gid, p in points.items() if p == 0}
+    partial = {gid: p for gid, p in points.items() if 0 < p}
+    described = {name: nb[name].bugs[i].says for name, (i, _) in round_.items()}
+    assert lost == expected, (f"bugs {described}: lost {sorted(lost)}, expected {sorted(expected)}")
+    assert set(partial) == set(points) - expected
+
+
+if os.environ.get("CNNLAB_PRINT_ROUNDS"):  # pragma: no cover - a look at the grouping
+    for _a in ASSIGNMENTS:
+        print(_a, [sorted(r) for r in _rounds(_a)])
