@@ -201,3 +201,17 @@ def test_bugs_lose_exactly_their_exercises_points(assignment, k, grader):
 if os.environ.get("CNNLAB_PRINT_ROUNDS"):  # pragma: no cover - a look at the grouping
     for _a in ASSIGNMENTS:
         print(_a, [sorted(r) for r in _rounds(_a)])
+
+
+def test_gradescope_message_puts_the_diagnosis_first_and_keeps_it():
+    from autograder.engine import MESSAGE_LIMIT, diagnosis_first
+
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    message = ex.run(with_answer(a, bug.code)[name]).message
+    padded = message.replace("\n  Likely bug", "\n" + "  filler line\n" * 400 + "  Likely bug")
+    text = diagnosis_first("CheckFailed", padded)
+    assert text.startswith(f"Likely bug: {bug.says}"), text[:200]
+    assert len(text) <= MESSAGE_LIMIT
+    assert diagnosis_first("ZeroDivisionError", "division by zero") == "ZeroDivisionError: division by zero"

@@ -123,6 +123,72 @@ def test_solution_notebook_executes_and_passes(assignment, record_property, monk
         _record(assignment, "solution_full", seconds, record_property)
         errors = [(i, e["ename"], e["evalue"][:200]) for i, c in enumerate(nb.cells) for e in _errors(c)]
         assert not errors, f"{path.name}: cells raised {errors}"
+        # outside nbgrader a failing check shows a box instead of raising: every check must pass
+        for c in nb.cells:
+            if _is_test(c) and c.source.strip() and "BEGIN HIDDEN TESTS" not in c.source:
+                text = _shown(c)
+                assert "\u2714" in text and "\u2718" not in text, f"{_meta(c)['grade_id']}: {text[:300]}"
+
+
+def _shown(cell) -> str:
+    """The text a cell showed (streams and the plain-text form of displays)."""
+    parts = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            parts.append(o.get("text", ""))
+        elif o.get("output_type") in ("display_data", "execute_result"):
+            parts.append(o.get("data", {}).get("text/plain", ""))
+        elif o.get("output_type") == "error":
+            parts.append(f"{o.get('ename')}: {o.get('evalue')}")
+    return "".join(parts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_notebook_runs_top_to_bottom_with_every_stub(assignment, record_property, monkeypatch):
+    """What a student sees after Run All on the untouched notebook: every cell runs (no error at
+    all), and each check shows a short failure that names no file of the course."""
+    from nbclient import NotebookClient
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    for path in sorted((COURSE.notebooks / assignment).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
+                                resources={"metadata": {"path": str(path.parent)}})
+        t0 = time.monotonic()
+        client.execute()  # raises CellExecutionError on the first cell that fails
+        _record(assignment, "student_stubs", time.monotonic() - t0, record_property)
+        checks = 0
+        for c in nb.cells:
+            text = _shown(c)
+            assert "cnnlab/" not in text and "site-packages" not in text, f"{path.name}: {text[:400]}"
+            if _is_test(c) and c.source.strip():
+                checks += 1
+                fails = [ln for ln in text.split("\n") if ln.startswith("\u2718")]
+                assert fails, f"{_meta(c)['grade_id']} shows no failure on the stub: {text[:300]}"
+                assert len(text.strip().split("\n")) <= 15, f"{_meta(c)['grade_id']}: {len(text.splitlines())} lines"
+        assert checks, f"{path.name}: no check ran"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_validate_names_each_failing_exercise(assignment):
+    """``python -m autograder validate`` on the untouched student notebook: exit 1, and each failing
+    exercise printed by name with its whole message."""
+    import subprocess
+    import sys
+
+    from cnnlab.checks import registry
+
+    path = sorted((COURSE.notebooks / assignment).glob("*.ipynb"))[0]
+    env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
+    proc = subprocess.run([sys.executable, "-m", "autograder", "validate", str(path)], capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    names = [ex.name for ex in registry.exercises(assignment)] if assignment in registry.assignments() else []
+    for name in names:
+        assert f"FAILED: {name} (" in proc.stdout, f"{name} missing from:\n{proc.stdout}"
+    assert "\u2718" in proc.stdout and "Traceback" not in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow
