@@ -49,3 +49,20 @@ def assignments() -> list[str]:
             if hasattr(module, "NOTEBOOK"):
                 names.append(module.NOTEBOOK.assignment)
     return names
+
+
+def index_markdown() -> str:
+    """The README's exercise index: exercise -> notebook, check, reference, bug table (generated)."""
+    rows = ["| exercise | notebook | check (test cells) | reference | bug table |", "|---|---|---|---|---|"]
+    for assignment in assignments():
+        module = _module_name(assignment).rsplit(".", 1)[1]
+        for ex in exercises(assignment):
+            ref = ex.reference
+            where = f"`{ref.__module__}.{ref.__qualname__}`" if ref is not None else "custom check"
+            rows.append(f"| `{ex.name}` (Ex. {ex.number}) | {assignment} | `{module}.check(\"{ex.name}\", ...)` "
+                        f"({len(ex.grade_ids)}) | {where} | `cnnlab/checks/{module}.py`, {len(ex.bugs)} bugs |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m cnnlab.checks.registry: print the README's exercise index
+    print(index_markdown())
