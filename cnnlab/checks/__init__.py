@@ -1,7 +1,9 @@
-"""One check per notebook exercise, ``check_<exercise>(student_fn, tier="public"|"hidden")``.
+"""The exercise records of every notebook: ``cnnlab.checks.nbNN`` for assignment ``NN_topic``.
 
-The public tier uses the notebook's own cases; the hidden tier uses new seeds, shapes, strides and
-paddings and the integrity guard.  A check prints one line when it passes and raises
-AssertionError with a message naming the likely bug when it fails.  Checks depend on
-``cnnlab.grading`` and the references (``numpy_ref``, ``torch_ref``), never the other way round.
+Each module holds one :class:`~cnnlab.grading.exercise.Exercise` per exercise (reference, public
+and hidden cases, bug table) in ``NOTEBOOK``; test cells call ``nbNN.check("name", fn)`` and
+``nbNN.check("name", fn, tier="hidden")``, the last cell ``nbNN.summary(globals())``.
+:mod:`cnnlab.checks.registry` finds the records for the grader, the sample class and the tests.
+Checks depend on ``cnnlab.grading`` and the references (``numpy_ref``, ``torch_ref``, ``shapes``),
+never the other way round.
 """
