@@ -88,16 +88,19 @@ def conv_output_size(n: int, f: int, pad: int = 0, stride: int = 1, strict: bool
         f: filter size along the same axis, >= 1 and at most ``n + 2*pad``.
         pad: zero padding added on each side, >= 0.
         stride: step between window positions, >= 1.
-        strict: if True (the course's default), refuse a stride that does not fit, i.e. when
-            ``(n + 2*pad - f)`` is not a multiple of ``stride``, because the last rows/columns of
-            the input would then be silently ignored. If False, floor like PyTorch and TensorFlow.
+        strict: if True (the course's default), refuse a stride that skips input pixels. The last
+            window ends ``(n + 2*pad - f) % stride`` rows/columns before the end of the padded
+            input; when all of them are padding (at most ``pad``), no pixel of the input is lost
+            and the size is accepted (the usual stride-2 "same" layers: 56 with f=3, pad=1 -> 28;
+            224 with f=7, pad=3 -> 112). When some are input pixels, they would be silently
+            ignored, so strict mode raises. If False, floor like PyTorch and TensorFlow.
 
     Returns:
         The number of window positions along the axis (an int >= 1).
 
     Raises:
         ValueError: non-integer or out-of-range arguments, a filter larger than the padded input,
-            or (strict only) a stride that does not fit; the message names n, f, pad and stride.
+            or (strict only) a stride that skips input pixels; the message names n, f, pad and stride.
     """
     n = _as_int("n", n, 1)
     f = _as_int("f", f, 1)
@@ -110,11 +113,14 @@ def conv_output_size(n: int, f: int, pad: int = 0, stride: int = 1, strict: bool
             f"(n={n}, f={f}, pad={pad}, stride={stride})"
         )
     span = padded - f
-    if strict and span % stride != 0:
+    unread = span % stride
+    if strict and unread > pad:
+        skipped = unread - pad
         raise ValueError(
-            f"stride {stride} does not fit: n + 2*pad - f = {n} + 2*{pad} - {f} = {span} is not a multiple "
-            f"of the stride (n={n}, f={f}, pad={pad}, stride={stride}); the last {span % stride} row(s)/column(s) "
-            f"would be ignored. Change pad or stride, or pass strict=False to floor like PyTorch does."
+            f"stride {stride} does not fit: n + 2*pad - f = {n} + 2*{pad} - {f} = {span} leaves {unread} "
+            f"row(s)/column(s) after the last window, {skipped} of them input pixels that no window reads "
+            f"(n={n}, f={f}, pad={pad}, stride={stride}). Change pad or stride, or pass strict=False to floor "
+            f"like PyTorch does."
         )
     return span // stride + 1
 
@@ -128,7 +134,7 @@ def pool_output_size(n: int, f: int = 2, stride: int | None = None, pad: int = 0
         stride: step of the window; ``None`` (default) means ``stride = f`` (non-overlapping windows).
         pad: padding on each side, >= 0 and at most ``f // 2`` (the limit PyTorch enforces; padding
             is rare in pooling).
-        strict: refuse a stride that does not fit (see ``conv_output_size``); False floors.
+        strict: refuse a stride that skips input pixels (see ``conv_output_size``); False floors.
 
     Returns:
         The number of window positions along the axis.
@@ -421,7 +427,7 @@ def layer_table(spec: Net | Iterable[Layer], input_shape: Sequence[int] | None =
             (``Conv``, ``Pool``, ``Flatten``, ``FC``, ``RBF``, ``Act``).
         input_shape: (C, H, W) of one input image (overrides ``spec.input_shape``); required for a
             plain sequence.
-        strict: passed to ``conv_output_size`` / ``pool_output_size`` (refuse strides that do not fit).
+        strict: passed to ``conv_output_size`` / ``pool_output_size`` (refuse strides that skip input pixels).
 
     Returns:
         A list of ``LayerRow(name, kind, out_shape, activations, params)``, starting with an "input"

@@ -148,7 +148,7 @@ def test_unknown_tier_and_exercise_are_clear_errors():
 def _lost_by(assignment: str, name: str, index: int) -> set[str]:
     nb = registry.notebook(assignment)
     ex = nb[name]
-    lost = set(ex.grade_ids)
+    lost = set(ex.cells_lost_by(ex.bugs[index]))
     for other in ex.bugs[index].loses:
         lost |= set(nb[other].grade_ids)
     return lost

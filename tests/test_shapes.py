@@ -133,8 +133,32 @@ def test_stride_that_does_not_fit_names_everything():
     with pytest.raises(ValueError) as err:
         conv_output_size(7, 3, stride=3)
     msg = str(err.value)
-    for part in ("stride 3 does not fit", "n=7", "f=3", "pad=0", "stride=3", "strict=False"):
+    for part in ("stride 3 does not fit", "n=7", "f=3", "pad=0", "stride=3", "strict=False",
+                 "1 of them input pixels"):
         assert part in msg, msg
+
+
+@pytest.mark.parametrize("n, f, pad, stride, out", [
+    (56, 3, 1, 2, 28),     # ResNet-style stride-2 "same" 3x3: the one unread row is padding
+    (224, 7, 3, 2, 112),   # the 7x7 stride-2 stem
+    (64, 3, 1, 2, 32),     # notebook 03's photo
+    (10, 3, 1, 4, 3),      # (10 + 2 - 3) % 4 = 1 <= pad
+    (7, 3, 2, 3, 3),       # (7 + 4 - 3) % 3 = 2 <= pad: both leftover columns are padding
+])
+def test_strict_accepts_a_stride_that_leaves_only_padding_unread(n, f, pad, stride, out):
+    assert conv_output_size(n, f, pad, stride) == out == conv_output_size(n, f, pad, stride, strict=False)
+    assert (n + 2 * pad - f) % stride != 0  # the windows do not tile the padded input exactly
+
+
+@pytest.mark.parametrize("n, f, pad, stride, skipped", [
+    (7, 3, 0, 3, 1), (8, 3, 0, 2, 1), (11, 3, 1, 4, 1), (12, 3, 1, 4, 2), (57, 3, 1, 2, 0),
+])
+def test_strict_refuses_a_stride_that_skips_input_pixels(n, f, pad, stride, skipped):
+    if skipped == 0:
+        assert conv_output_size(n, f, pad, stride) == conv_output_size(n, f, pad, stride, strict=False)
+        return
+    with pytest.raises(ValueError, match=f"{skipped} of them input pixels"):
+        conv_output_size(n, f, pad, stride)
 
 
 def test_valid_and_same():
@@ -265,7 +289,9 @@ def test_strict_agrees_with_floor_when_stride_fits(case):
     n, f, pad, stride = case
     floor = conv_output_size(n, f, pad, stride, strict=False)
     assert floor == (n + 2 * pad - f) // stride + 1
-    if (n + 2 * pad - f) % stride == 0:
+    # strict accepts exactly when the last window reaches the last input pixel (padded index pad + n - 1)
+    last_read = (floor - 1) * stride + f - 1
+    if last_read >= pad + n - 1:
         assert conv_output_size(n, f, pad, stride) == floor
     else:
         with pytest.raises(ValueError, match="does not fit"):

@@ -32,7 +32,7 @@ def wrong_answers(assignment: str) -> dict[str, list[tuple[str, str, list[str]]]
     for ex in nb.exercises.values():
         rows = []
         for bug in ex.bugs:
-            lost = list(ex.grade_ids) + [g for other in bug.loses for g in nb[other].grade_ids]
+            lost = list(ex.cells_lost_by(bug)) + [g for other in bug.loses for g in nb[other].grade_ids]
             rows.append((bug.says, bug.code, lost))
         if rows:
             table[ex.name] = rows

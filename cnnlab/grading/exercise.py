@@ -101,6 +101,8 @@ class Bug:
         loses: the other exercises whose checks fail too because they call this one.
         by_output: False for a bug that another part of the check recognises (a guard message,
             a dtype test, a property in ``extra``) rather than by comparing outputs.
+        outputs: where the exercise's test cells check one output each (``only=``, with
+            ``grade_ids`` given per output), the outputs this bug gets wrong ("dx"); empty: all.
     """
 
     says: str
@@ -108,6 +110,7 @@ class Bug:
     fix: str = ""
     loses: tuple[str, ...] = ()
     by_output: bool = True
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -179,7 +182,8 @@ class Exercise:
             of the success line.
         forbid, allow, guard_mode: the integrity guard's settings (see ``grading.guarded``).
         grade_ids: the test cells that check this exercise (default ``test_<name>_public`` and
-            ``test_<name>_hidden``).
+            ``test_<name>_hidden``); a mapping ``{output: cells}`` where each cell checks one
+            output (``only=``), so that a bug's ``outputs`` say which cells it loses.
         rtol, atol: tolerances.
     """
 
@@ -201,7 +205,7 @@ class Exercise:
         forbid: Sequence[str] = DEFAULT_FORBID,
         allow: Sequence[Any] = (),
         guard_mode: str = "fast",
-        grade_ids: Sequence[str] | None = None,
+        grade_ids: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-9,
     ) -> None:
@@ -227,7 +231,17 @@ class Exercise:
         self.forbid = tuple(forbid)
         self.allow = tuple(allow)
         self.guard_mode = guard_mode
+        self.output_cells: dict[str, tuple[str, ...]] = {}
+        if isinstance(grade_ids, Mapping):
+            self.output_cells = {o: tuple(cells) for o, cells in grade_ids.items()}
+            if set(self.output_cells) - set(self.compare):
+                raise ValueError(f"{name}: grade_ids names outputs {sorted(set(self.output_cells) - set(self.compare))} "
+                                 f"that are not compared")
+            grade_ids = [c for cells in self.output_cells.values() for c in cells]
         self.grade_ids = tuple(grade_ids) if grade_ids else (f"test_{name}_public", f"test_{name}_hidden")
+        for bug in self.bugs:
+            if set(bug.outputs) - set(self.compare):
+                raise ValueError(f"{name}: bug {bug.says!r} names outputs {bug.outputs} not among {self.compare}")
         self.rtol = rtol
         self.atol = atol
         self.notebook: Notebook | None = None
@@ -288,6 +302,12 @@ class Exercise:
             return p.message
         return None
 
+    def cells_lost_by(self, bug: Bug) -> tuple[str, ...]:
+        """The test cells of this exercise that ``bug`` loses: those of its ``outputs``, else all."""
+        if not bug.outputs or not self.output_cells:
+            return self.grade_ids
+        return tuple(c for o in bug.outputs for c in self.output_cells.get(o, ()))
+
     def bug(self, says: str) -> Bug:
         """Return the bug-table entry whose ``says`` starts with ``says``."""
         for b in self.bugs:
@@ -334,7 +354,14 @@ class Exercise:
                 text = text[len(self.name) + 11:]
             if text.startswith("not implemented yet"):
                 raise Problem(f"{self.title}: {text}") from None
-            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n  {text}") from None
+            lines = [f"  {text}"]
+            bug = self._match_error(case, exc.__cause__)
+            if bug is not None:
+                lines.append(f"  Likely bug: {bug.says}")
+                if bug.fix:
+                    lines.append(f"  Try: {bug.fix}")
+            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n" + "\n".join(lines),
+                          bug=bug.says if bug else None) from None
         try:
             self._compare(result, case, tier, only, caught=caught)
         except Problem as p:
@@ -390,6 +417,21 @@ class Exercise:
             except Problem:
                 continue
         return found
+
+    def _match_error(self, case: Case, error: BaseException | None) -> Bug | None:
+        """The bug whose code raises the very exception (type and message) the student's code raised."""
+        if not isinstance(error, Exception) or isinstance(error, NotImplementedError):
+            return None
+        for bug in self.bugs:
+            if not bug.by_output:
+                continue
+            args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
+            try:
+                self.bug_function(bug)(*args, **kwargs)
+            except Exception as wrong:  # noqa: BLE001 - the bug's own error, compared below
+                if type(wrong) is type(error) and str(wrong) == str(error):
+                    return bug
+        return None
 
     def _compare(self, result: Any, case: Case, tier: str, only: str | None, caught: list) -> None:
         got = self._split(result, "your function")
