@@ -17,6 +17,7 @@ Modules, one concept each:
 - ``lenet``    LeNet-5 built from these layers; ``optim``: SGD (with momentum) and a training loop
 """
 
+from .. import _runtime
 from .conv import conv_backward, conv_backward_naive, conv_forward, conv_forward_naive
 from .corr import conv2d_true, corr2d
 from .fold import fold_batchnorm
@@ -56,6 +57,8 @@ from .pool import (
 # lenet.py and optim.py are H3's (imported last: they build on the layers above)
 from .lenet import LENET_VARIANTS, lenet_features, lenet_init, lenet_loss
 from .optim import lenet_predict, sgd, sgd_momentum, train_numpy
+
+_runtime.apply()  # allocator and BLAS thread settings for training (see cnnlab._runtime)
 
 __all__ = [
     "LENET_VARIANTS",

@@ -90,26 +90,81 @@ def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any 
     return out, cache
 
 
-def _to_chwn_padded(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Copy x (N, C, H, W) into a zero-padded (C, H + 2*ph, W + 2*pw, N) array (batch innermost)."""
-    N, C, H, W = x.shape
-    xt = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
-    xt[:, ph : ph + H, pw : pw + W, :] = x.transpose(1, 2, 3, 0)
-    return xt
+def _pad_chwn(xt: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Copy xt (C, H, W, N), any strides, into a C-contiguous, zero-padded (C, H + 2*ph, W + 2*pw, N) array.
+
+    ``_pad_chwn(x.transpose(1, 2, 3, 0), ph, pw)`` turns an NCHW batch into this layout in one copy.
+    Without padding a C-contiguous xt is returned as it is.
+    """
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(xt)
+    C, H, W, N = xt.shape
+    xp = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=xt.dtype)
+    xp[:, ph : ph + H, pw : pw + W, :] = xt
+    return xp
+
+
+def _cols_chwn(xp: np.ndarray, KH: int, KW: int, sh: int, sw: int, Ho: int, Wo: int) -> np.ndarray:
+    """Lay out every window of a padded (C, Hp, Wp, N) array as columns: (C*KH*KW, Ho*Wo*N), C-contiguous.
+
+    Row ``(c, a, d)`` and column ``(i, j, n)`` hold ``xp[c, i*sh + a, j*sw + d, n]``. With the batch
+    innermost, this copy (and the col2im scatter in the backward pass) moves long contiguous runs.
+    """
+    C, N = xp.shape[0], xp.shape[3]
+    win = sliding_window_view(xp, (KH, KW), axis=(1, 2))[:, ::sh, ::sw]  # (C, Ho, Wo, N, KH, KW) view
+    win = win.transpose(0, 4, 5, 1, 2, 3)  # (C, KH, KW, Ho, Wo, N) view
+    return np.ascontiguousarray(win).reshape(C * KH * KW, Ho * Wo * N)
 
 
 def _im2col(x: np.ndarray, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int, Ho: int, Wo: int) -> np.ndarray:
-    """Lay out every window of x (N, C, H, W), zero-padded, as columns: (C*KH*KW, Ho*Wo*N), C-contiguous.
+    """Lay out every window of x (N, C, H, W), zero-padded, as columns: (C*KH*KW, Ho*Wo*N), C-contiguous."""
+    return _cols_chwn(_pad_chwn(x.transpose(1, 2, 3, 0), ph, pw), KH, KW, sh, sw, Ho, Wo)
 
-    Row ``(c, a, d)`` and column ``(i, j, n)`` hold ``xp[n, c, i*sh + a, j*sw + d]``. Keeping the batch
-    innermost makes both this copy and the col2im scatter in ``conv_backward`` read and write long
-    contiguous runs.
+
+def _conv_forward_cols(w: np.ndarray, b: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The convolution as one matrix product: (F, C*KH*KW) @ (C*KH*KW, Ho*Wo*N) + b -> (F, Ho*Wo*N)."""
+    out = w.reshape(w.shape[0], -1) @ cols
+    out += b[:, None]
+    return out
+
+
+def _conv_backward_cols(
+    dout_mat: np.ndarray,
+    cols: np.ndarray,
+    w: np.ndarray,
+    x_shape_chwn: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    need_dx: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of the convolution in the batch-innermost layout.
+
+    Args:
+        dout_mat: (F, Ho*Wo*N) upstream gradient, C-contiguous, columns ordered (i, j, n).
+        cols: (C*KH*KW, Ho*Wo*N) column matrix of the forward pass.
+        w: (F, C, KH, KW) filters.
+        x_shape_chwn: (C, H, W, N), the unpadded input's shape in this layout.
+        stride, pad: (sh, sw) and (ph, pw).
+        need_dx: False skips the input gradient (a network's first layer does not need it).
+
+    Returns:
+        dx (C, H, W, N) (a view of a padded array; None when not needed), dw (F, C, KH, KW), db (F,).
     """
-    N, C = x.shape[:2]
-    xt = _to_chwn_padded(x, ph, pw)
-    win = sliding_window_view(xt, (KH, KW), axis=(1, 2))[:, ::sh, ::sw]  # (C, Ho, Wo, N, KH, KW) view
-    win = win.transpose(0, 4, 5, 1, 2, 3)  # (C, KH, KW, Ho, Wo, N) view
-    return np.ascontiguousarray(win).reshape(C * KH * KW, Ho * Wo * N)
+    F, C, KH, KW = w.shape
+    _, H, W, N = x_shape_chwn
+    (sh, sw), (ph, pw) = stride, pad
+    Ho, Wo = (H + 2 * ph - KH) // sh + 1, (W + 2 * pw - KW) // sw + 1
+    db = dout_mat.sum(axis=1)
+    dw = (dout_mat @ cols.T).reshape(w.shape)
+    if not need_dx:
+        return None, dw, db
+    dcols = (w.reshape(F, C * KH * KW).T @ dout_mat).reshape(C, KH, KW, Ho, Wo, N)
+    # col2im: each slice-add moves contiguous runs of Wo*N numbers (stride 1).
+    dxp = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=dout_mat.dtype)
+    for a in range(KH):
+        for d in range(KW):
+            dxp[:, a : a + sh * Ho : sh, d : d + sw * Wo : sw, :] += dcols[:, a, d]
+    return dxp[:, ph : ph + H, pw : pw + W, :], dw, db
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, pad: Any = 0) -> tuple[np.ndarray, Cache]:
@@ -132,8 +187,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, p
     N = x.shape[0]
     F, C, KH, KW = w.shape
     cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
-    out = w.reshape(F, C * KH * KW) @ cols  # (F, Ho*Wo*N)
-    out += b[:, None]
+    out = _conv_forward_cols(w, b, cols)  # (F, Ho*Wo*N)
     out = np.ascontiguousarray(out.reshape(F, Ho, Wo, N).transpose(3, 0, 1, 2))
     cache = {"x": x, "w": w, "b": b, "stride": (sh, sw), "pad": (ph, pw), "cols": cols}
     return out, cache
@@ -175,15 +229,8 @@ def conv_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarra
     if cols is None:
         cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
     dout_mat = np.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(F, Ho * Wo * N)
-    db = dout_mat.sum(axis=1)
-    dw = (dout_mat @ cols.T).reshape(w.shape)
-    dcols = (w.reshape(F, C * KH * KW).T @ dout_mat).reshape(C, KH, KW, Ho, Wo, N)
-    # col2im in (C, Hp, Wp, N) layout: each slice-add moves contiguous runs of Wo*N numbers (stride 1).
-    dxp = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=x.dtype)
-    for a in range(KH):
-        for d in range(KW):
-            dxp[:, a : a + sh * Ho : sh, d : d + sw * Wo : sw, :] += dcols[:, a, d]
-    dx = np.ascontiguousarray(dxp[:, ph : ph + H, pw : pw + W, :].transpose(3, 0, 1, 2))
+    dxt, dw, db = _conv_backward_cols(dout_mat, cols, w, (C, H, W, N), (sh, sw), (ph, pw))
+    dx = np.ascontiguousarray(dxt.transpose(3, 0, 1, 2))
     return dx, dw, db
 
 

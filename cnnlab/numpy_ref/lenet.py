@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .conv import conv_backward, conv_forward
+from ._validate import check_finite
+from .conv import _conv_backward_cols, _conv_forward_cols, _cols_chwn, conv_backward, conv_forward
 from .layers import (
     affine_backward,
     affine_forward,
@@ -43,7 +44,16 @@ from .layers import (
     tanh_backward,
     tanh_forward,
 )
-from .pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+from .pool import (
+    _avg_sum,
+    _max_first,
+    _max_scatter,
+    _window_views,
+    avg_pool_backward,
+    avg_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
 
 __all__ = ["LENET_VARIANTS", "lenet_init", "lenet_loss", "lenet_features"]
 
@@ -131,6 +141,9 @@ def lenet_features(params: dict[str, np.ndarray], X: np.ndarray, variant: str = 
         'pool2' (N, 16, 5, 5), 'fc1' (N, 120), 'fc2' (N, 84) (conv and fc after the activation)
         and 'scores' (N, K).
     """
+    fast = _fast_inputs(params, X, variant)
+    if fast is not None:
+        return _fast_loss(*fast, variant, None, features=True)[1]
     _, caches = _forward(params, X, variant)
     return caches["features"]
 
@@ -185,6 +198,9 @@ def lenet_loss(
         ValueError: unknown variant, missing parameters, X not (N, C, 32, 32), channel mismatch,
             bad labels (from softmax_loss).
     """
+    fast = _fast_inputs(params, X, variant)
+    if fast is not None:
+        return _fast_loss(*fast, variant, y)[0]
     scores, c = _forward(params, X, variant)
     if y is None:
         return scores
@@ -205,3 +221,139 @@ def lenet_loss(
     d = act_b(d, c["act1"])
     _, grads["W1"], grads["b1"] = conv_backward(d, c["conv1"])
     return float(loss), {k: grads[k] for k in PARAM_KEYS}
+
+
+# ----------------------------------------------------------------------------- the fast path
+#
+# ``lenet_loss`` computes exactly what the layer-by-layer version above computes (``_forward`` and
+# the backward chain), with four changes that only save time:
+#
+# 1. Activations stay in the batch-innermost layout (C, H, W, N) from conv1 to conv2's pooling:
+#    the conv layers' matrix products produce it and the next im2col reads it, so no layer
+#    transposes its input or output (the public ``conv_forward`` transposes NCHW in and out).
+# 2. Modern variant: ReLU is applied after max pooling, on a 4 times smaller array.
+#    max(relu(v)) == relu(max(v)), and the gradient is the same: when a window's maximum is
+#    positive, the first maximum is the same element before and after the ReLU; when it is not,
+#    the ReLU's gradient is zero either way.
+# 3. conv1's input gradient is not computed (nothing uses it).
+# 4. Inputs are validated once, here: X, then every parameter's shape and finiteness. Anything
+#    unusual (other shapes, NaN, other dtypes) goes down the layer-by-layer path, whose layers
+#    raise the usual errors.
+
+
+def _fast_inputs(params: Any, X: Any, variant: str) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """(params, X) in one float dtype when they make the standard network, else None."""
+    if variant not in LENET_VARIANTS or not isinstance(params, dict):
+        return None
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf" or X.ndim != 4 or X.shape[0] == 0 or X.shape[2:] != (32, 32):
+        return None
+    try:
+        p = {k: np.asarray(params[k]) for k in PARAM_KEYS}
+    except KeyError:
+        return None
+    if any(v.dtype.kind not in "biuf" for v in p.values()):
+        return None
+    c1, c2 = p["W1"].shape[0] if p["W1"].ndim == 4 else -1, p["W2"].shape[0] if p["W2"].ndim == 4 else -1
+    h3 = p["W3"].shape[1] if p["W3"].ndim == 2 else -1
+    h4 = p["W4"].shape[1] if p["W4"].ndim == 2 else -1
+    k = p["W5"].shape[1] if p["W5"].ndim == 2 else -1
+    expected = {
+        "W1": (c1, X.shape[1], 5, 5), "b1": (c1,), "W2": (c2, c1, 5, 5), "b2": (c2,),
+        "W3": (c2 * 25, h3), "b3": (h3,), "W4": (h3, h4), "b4": (h4,), "W5": (h4, k), "b5": (k,),
+    }  # fmt: skip
+    if min(c1, c2, h3, h4, k) <= 0 or any(p[key].shape != shape for key, shape in expected.items()):
+        return None
+    # like the layers: integers count as float64, then the common float type of all the arrays
+    dtype = np.result_type(*(a.dtype if a.dtype.kind == "f" else np.float64 for a in (X, *p.values())))
+    X = X.astype(dtype, copy=False)
+    p = {key: v.astype(dtype, copy=False) for key, v in p.items()}
+    try:
+        check_finite(X, "X")
+        for v in p.values():
+            check_finite(v, "params")
+    except ValueError:
+        return None
+    return p, X
+
+
+def _fast_loss(
+    p: dict[str, np.ndarray], X: np.ndarray, variant: str, y: Any, features: bool = False
+) -> tuple[Any, dict[str, np.ndarray] | None]:
+    """Scores (y None) or (loss, grads), and the features when asked; see the notes above."""
+    modern = variant == "modern"
+    N, C = X.shape[:2]
+    c1, c2 = p["W1"].shape[0], p["W2"].shape[0]
+    feats: dict[str, np.ndarray] = {}
+
+    def nchw(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a.transpose(3, 0, 1, 2))
+
+    # conv1 -> act -> pool, in (C, H, W, N)
+    cols1 = _cols_chwn(np.ascontiguousarray(X.transpose(1, 2, 3, 0)), 5, 5, 1, 1, 28, 28)
+    h1 = _conv_forward_cols(p["W1"], p["b1"], cols1).reshape(c1, 28, 28, N)
+    if modern:
+        z1, arg1 = _max_first(_window_views(h1, 2, 2, 2, 2, 14, 14, axes=(1, 2)))
+        a1 = np.maximum(z1, 0)
+    else:
+        t1 = np.tanh(h1)
+        a1 = _avg_sum(_window_views(t1, 2, 2, 2, 2, 14, 14, axes=(1, 2)))
+    if features:
+        feats["conv1"] = nchw(np.maximum(h1, 0) if modern else t1)
+        feats["pool1"] = nchw(a1)
+    # conv2 -> act -> pool
+    cols2 = _cols_chwn(a1, 5, 5, 1, 1, 10, 10)
+    h2 = _conv_forward_cols(p["W2"], p["b2"], cols2).reshape(c2, 10, 10, N)
+    if modern:
+        z2, arg2 = _max_first(_window_views(h2, 2, 2, 2, 2, 5, 5, axes=(1, 2)))
+        a2 = np.maximum(z2, 0)
+    else:
+        t2 = np.tanh(h2)
+        a2 = _avg_sum(_window_views(t2, 2, 2, 2, 2, 5, 5, axes=(1, 2)))
+    if features:
+        feats["conv2"] = nchw(np.maximum(h2, 0) if modern else t2)
+        feats["pool2"] = nchw(a2)
+    # flatten: row n of a2.reshape(c2*25, N).T is image n's (c, i, j) values, NCHW's flatten order
+    flat = a2.reshape(c2 * 25, N).T
+    act = (lambda v: np.maximum(v, 0)) if modern else np.tanh
+    h3 = flat @ p["W3"] + p["b3"]
+    a3 = act(h3)
+    h4 = a3 @ p["W4"] + p["b4"]
+    a4 = act(h4)
+    scores = a4 @ p["W5"] + p["b5"]
+    if features:
+        feats.update(fc1=a3, fc2=a4, scores=scores)
+    if y is None:
+        return scores, feats
+
+    loss, d = softmax_loss(scores, y)
+
+    def act_back(dout: np.ndarray, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+        return np.where(pre > 0, dout, 0) if modern else dout * (1 - post * post)
+
+    g: dict[str, np.ndarray] = {}
+    g["W5"], g["b5"], d = a4.T @ d, d.sum(axis=0), d @ p["W5"].T
+    d = act_back(d, h4, a4)
+    g["W4"], g["b4"], d = a3.T @ d, d.sum(axis=0), d @ p["W4"].T
+    d = act_back(d, h3, a3)
+    g["W3"], g["b3"], d = flat.T @ d, d.sum(axis=0), d @ p["W3"].T
+    d2 = d.T.reshape(c2, 5, 5, N)
+    dh2 = np.empty((c2, 10, 10, N), dtype=X.dtype)  # the 2x2 windows cover it
+    if modern:
+        _max_scatter(np.where(z2 > 0, d2, 0), arg2, _window_views(dh2, 2, 2, 2, 2, 5, 5, axes=(1, 2)), overlap=False)
+    else:
+        for view in _window_views(dh2, 2, 2, 2, 2, 5, 5, axes=(1, 2)):
+            np.divide(d2, 4, out=view)
+        dh2 *= 1 - t2 * t2
+    da1, g["W2"], g["b2"] = _conv_backward_cols(dh2.reshape(c2, -1), cols2, p["W2"], (c1, 14, 14, N), (1, 1), (0, 0))
+    dh1 = np.empty((c1, 28, 28, N), dtype=X.dtype)
+    if modern:
+        _max_scatter(np.where(z1 > 0, da1, 0), arg1, _window_views(dh1, 2, 2, 2, 2, 14, 14, axes=(1, 2)), overlap=False)
+    else:
+        for view in _window_views(dh1, 2, 2, 2, 2, 14, 14, axes=(1, 2)):
+            np.divide(da1, 4, out=view)
+        dh1 *= 1 - t1 * t1
+    _, g["W1"], g["b1"] = _conv_backward_cols(
+        dh1.reshape(c1, -1), cols1, p["W1"], (C, 32, 32, N), (1, 1), (0, 0), need_dx=False
+    )
+    return (float(loss), {k: g[k] for k in PARAM_KEYS}), None

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ._validate import as_float_array, as_pair, check_finite, check_ndim, check_shape, strict_output_size
 
@@ -47,9 +46,59 @@ def _check_pool_args(x: Any, size: Any, stride: Any) -> tuple[np.ndarray, tuple[
     return x, (kh, kw), (sh, sw), (Ho, Wo)
 
 
-def _windows(x: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
-    """View of every pooling window: (N, C, Ho, Wo, kh, kw)."""
-    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+def _window_views(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: int, axes: tuple[int, int] = (2, 3)) -> list[np.ndarray]:
+    """The kh*kw strided views ``x[..., a::sh, d::sw]`` (Ho by Wo positions), in row-major window order.
+
+    View ``a*kw + d`` holds, for every window, its element at offset (a, d): an elementwise operation
+    on these views treats every window at once, without copying x. ``axes`` are the H and W axes
+    ((2, 3) for NCHW, (1, 2) for the batch-innermost (C, H, W, N) layout of ``cnnlab.numpy_ref.lenet``).
+    """
+    views = []
+    for a in range(kh):
+        for d in range(kw):
+            index = [slice(None)] * x.ndim
+            index[axes[0]] = slice(a, a + sh * (Ho - 1) + 1, sh)
+            index[axes[1]] = slice(d, d + sw * (Wo - 1) + 1, sw)
+            views.append(x[tuple(index)])
+    return views
+
+
+def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise maximum over the window views and the index of the FIRST view that holds it.
+
+    Ties keep the first maximum in row-major window order (``argmax``'s rule and PyTorch's): the
+    index is found from the last view to the first, each view that equals the maximum overwriting it.
+    """
+    out = np.array(views[0], order="C")
+    for view in views[1:]:
+        np.maximum(out, view, out=out)
+    last = len(views) - 1
+    arg = np.full(out.shape, last, dtype=np.uint8 if last < 255 else np.intp)
+    for k in range(last - 1, -1, -1):
+        arg = np.where(views[k] == out, k, arg)
+    return out, arg
+
+
+def _max_scatter(dout: np.ndarray, arg: np.ndarray, dx_views: list[np.ndarray], overlap: bool = True) -> None:
+    """Route each window's gradient to the view of dx that held its first maximum.
+
+    ``overlap=False`` (windows that share no element) writes instead of adding, so dx may be
+    uninitialised where windows cover it.
+    """
+    for k, view in enumerate(dx_views):
+        if overlap:
+            view += np.where(arg == k, dout, 0)
+        else:
+            np.multiply(dout, arg == k, out=view)
+
+
+def _avg_sum(views: list[np.ndarray]) -> np.ndarray:
+    """Mean over the window views (summed in row-major window order)."""
+    out = np.array(views[0], order="C")
+    for view in views[1:]:
+        out += view
+    out /= len(views)
+    return out
 
 
 def _check_dout(dout: Any, cache: Cache) -> np.ndarray:
@@ -75,10 +124,7 @@ def max_pool_forward(x: np.ndarray, size: Any = 2, stride: Any = 2) -> tuple[np.
         cache: dict for ``max_pool_backward`` (holds the position of each window's first maximum).
     """
     x, (kh, kw), (sh, sw), (Ho, Wo) = _check_pool_args(x, size, stride)
-    N, C = x.shape[:2]
-    win = _windows(x, kh, kw, sh, sw).reshape(N, C, Ho, Wo, kh * kw)  # copies: windows may overlap
-    arg = win.argmax(axis=-1)  # first maximum in row-major order
-    out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+    out, arg = _max_first(_window_views(x, kh, kw, sh, sw, Ho, Wo))
     cache = {"x_shape": x.shape, "out_shape": out.shape, "dtype": x.dtype, "size": (kh, kw), "stride": (sh, sw), "argmax": arg}
     return out, cache
 
@@ -96,10 +142,9 @@ def max_pool_backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     dout = _check_dout(dout, cache)
     (kh, kw), (sh, sw), arg = cache["size"], cache["stride"], cache["argmax"]
     Ho, Wo = dout.shape[2:]
-    dx = np.zeros(cache["x_shape"], dtype=cache["dtype"])
-    for a in range(kh):
-        for d in range(kw):
-            dx[:, :, a : a + sh * Ho : sh, d : d + sw * Wo : sw] += np.where(arg == a * kw + d, dout, 0)
+    tiled = (sh, sw) == (kh, kw)  # windows tile x exactly (the strict sizes guarantee the edges)
+    dx = (np.empty if tiled else np.zeros)(cache["x_shape"], dtype=cache["dtype"])
+    _max_scatter(dout, arg, _window_views(dx, kh, kw, sh, sw, Ho, Wo), overlap=sh < kh or sw < kw)
     return dx
 
 
@@ -116,7 +161,7 @@ def avg_pool_forward(x: np.ndarray, size: Any = 2, stride: Any = 2) -> tuple[np.
         cache: dict for ``avg_pool_backward``.
     """
     x, (kh, kw), (sh, sw), (Ho, Wo) = _check_pool_args(x, size, stride)
-    out = _windows(x, kh, kw, sh, sw).mean(axis=(-2, -1))
+    out = _avg_sum(_window_views(x, kh, kw, sh, sw, Ho, Wo))
     cache = {"x_shape": x.shape, "out_shape": out.shape, "dtype": x.dtype, "size": (kh, kw), "stride": (sh, sw)}
     return out, cache
 
@@ -136,9 +181,8 @@ def avg_pool_backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     Ho, Wo = dout.shape[2:]
     share = dout / (kh * kw)
     dx = np.zeros(cache["x_shape"], dtype=cache["dtype"])
-    for a in range(kh):
-        for d in range(kw):
-            dx[:, :, a : a + sh * Ho : sh, d : d + sw * Wo : sw] += share
+    for view in _window_views(dx, kh, kw, sh, sw, Ho, Wo):
+        view += share
     return dx
 
 
