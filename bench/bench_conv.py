@@ -1,73 +1,87 @@
 """Benchmark cnnlab.numpy_ref's convolution (forward + backward) against PyTorch on the CPU.
 
-Usage:  python bench/bench_conv.py [--repeat 7] [--naive-batch 2] [--dtype float32]
+Usage:  python bench/bench_conv.py [--rounds 15] [--number 3] [--naive-batch 2] [--dtype float32] [--no-naive]
 
-For each case it prints the time of one forward + backward pass of
-  - numpy fast:  conv_forward + conv_backward (im2col, one matrix product, col2im by slices),
+For each case it times one forward + backward pass of
+  - numpy fast:  conv_forward + conv_backward (im2col, blocked matrix products, col2im by slices),
+  - torch CPU:   torch.nn.functional.conv2d forward + autograd backward (input, weight and bias
+                 gradients, like conv_backward), PyTorch's default thread count (printed),
   - numpy naive: conv_forward_naive + conv_backward_naive (Python loops), timed on a reduced batch
-                 of --naive-batch images and scaled linearly to the full batch (marked "scaled"),
-  - torch CPU:   torch.nn.functional.conv2d forward + autograd backward,
-and the ratios fast/torch and naive/fast. Times are the best of --repeat rounds (each the mean of --number calls), numpy
-and torch taking turns within a round: the least disturbed figure on a shared machine.
-torch.set_num_threads is set to the number of CPU cores (printed); NumPy's BLAS uses its default.
+                 of --naive-batch images and scaled linearly to the full batch (marked "scaled").
+Each round times --number calls of numpy fast and of torch back to back (which goes first
+alternates), so a burst of load from other processes hits both alike. A case's ratio is the median
+over rounds of the per-round ratio numpy/torch; the spread across rounds is printed beside it.
+Process settings are cnnlab's own (cnnlab._runtime, printed), as in a notebook.
+
+Goals (issue 10): every case's ratio <= 2.0, and the median over the cases <= 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from cnnlab import numpy_ref as nr
+from _common import goal_line, load_now, machine  # noqa: I001 - also puts the repo on sys.path
 
 CASES: list[tuple[str, tuple[int, int, int, int], tuple[int, int, int, int], int]] = [
     ("LeNet C1", (128, 1, 32, 32), (6, 1, 5, 5), 0),
     ("LeNet C3", (128, 6, 14, 14), (16, 6, 5, 5), 0),
     ("CS231n 7x7 pad 3", (50, 3, 32, 32), (32, 3, 7, 7), 3),
 ]
+GOAL_EACH = 2.0
+GOAL_MEDIAN = 1.5
 
 
-def best_times(fns: list[Callable[[], object]], repeat: int, number: int) -> list[float]:
-    """Best over ``repeat`` rounds of the mean time of ``number`` calls of each function, in seconds.
+def paired_times(fns: list[Callable[[], object]], rounds: int, number: int) -> np.ndarray:
+    """(rounds, len(fns)) seconds per call: each round times ``number`` calls of every function.
 
-    The functions take turns within every round (after one warm-up call each), so a burst of load
-    from other processes hits all of them alike instead of skewing one.
+    One warm-up call each first; the order within a round alternates (forward, then reversed).
     """
     for fn in fns:
         fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
+    out = np.empty((rounds, len(fns)))
+    for r in range(rounds):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
             start = time.perf_counter()
             for _ in range(number):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - start) / number)
-    return best
+                fns[i]()
+            out[r, i] = (time.perf_counter() - start) / number
+    return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run every case and print the table."""
+def main(argv: list[str] | None = None) -> list[float]:
+    """Run every case, print the table and the goal lines; return the per-case ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--number", type=int, default=3, help="calls per timed run")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--number", type=int, default=3, help="calls per timed block")
     parser.add_argument("--naive-batch", type=int, default=2, help="images for the loop version (result scaled)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the (slow) loop version")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args(argv)
 
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)
+    import torch
+    import torch.nn.functional as F
+
+    from cnnlab import _runtime
+    from cnnlab import numpy_ref as nr
+
     dtype = np.dtype(args.dtype)
-    print(f"cores: {cores}; torch threads: {torch.get_num_threads()}; dtype: {dtype}; numpy {np.__version__}, torch {torch.__version__}")
-    print(f"naive times: measured on {args.naive_batch} images, scaled linearly to the full batch")
-    header = f"{'case':<18} {'x':<16} {'w':<14} {'pad':>3} | {'numpy fast':>11} {'naive (scaled)':>15} {'torch CPU':>10} | {'fast/torch':>10} {'naive/fast':>10}"
+    print(f"machine: {machine()}")
+    print(f"numpy {np.__version__}, torch {torch.__version__}; torch threads: {torch.get_num_threads()}; dtype: {dtype}")
+    print(f"cnnlab runtime: {_runtime.describe()}")
+    print(f"{args.rounds} rounds of {args.number} calls each; naive times measured on {args.naive_batch} images, scaled to the batch")
+    header = (
+        f"{'case':<18} {'x':<16} {'w':<12} {'pad':>3} | {'numpy fast':>10} {'torch CPU':>10} {'naive':>9} |"
+        f" {'fast/torch':>10} {'(min-max)':>11} {'naive/fast':>10}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
+    ratios = []
     for name, x_shape, w_shape, pad in CASES:
         x = rng.standard_normal(x_shape).astype(dtype)
         w = rng.standard_normal(w_shape).astype(dtype)
@@ -79,12 +93,6 @@ def main(argv: list[str] | None = None) -> None:
             _, cache = nr.conv_forward(x, w, b, pad=pad)
             nr.conv_backward(dout, cache)
 
-        xs, ds = x[: args.naive_batch], dout[: args.naive_batch]
-
-        def naive() -> None:
-            _, cache = nr.conv_forward_naive(xs, w, b, pad=pad)
-            nr.conv_backward_naive(ds, cache)
-
         tx = torch.tensor(x, requires_grad=True)
         tw = torch.tensor(w, requires_grad=True)
         tb = torch.tensor(b, requires_grad=True)
@@ -94,13 +102,30 @@ def main(argv: list[str] | None = None) -> None:
             tx.grad = tw.grad = tb.grad = None
             F.conv2d(tx, tw, tb, padding=pad).backward(tdout)
 
-        t_fast, t_torch = best_times([fast, torch_cpu], args.repeat, args.number)
-        t_naive = best_times([naive], max(1, args.repeat // 3), 1)[0] * x_shape[0] / args.naive_batch
+        t = paired_times([fast, torch_cpu], args.rounds, args.number)
+        per_round = t[:, 0] / t[:, 1]
+        ratio = float(np.median(per_round))
+        ratios.append(ratio)
+        naive_text, naive_ratio = "-", "-"
+        if not args.no_naive:
+            xs, ds = x[: args.naive_batch], dout[: args.naive_batch]
+
+            def naive() -> None:
+                _, cache = nr.conv_forward_naive(xs, w, b, pad=pad)
+                nr.conv_backward_naive(ds, cache)
+
+            t_naive = float(np.min(paired_times([naive], 2, 1))) * x_shape[0] / args.naive_batch
+            naive_text, naive_ratio = f"{t_naive * 1e3:.0f} ms", f"{t_naive / np.median(t[:, 0]):.0f}x"
         print(
-            f"{name:<18} {'x'.join(map(str, x_shape)):<16} {'x'.join(map(str, w_shape)):<14} {pad:>3} | "
-            f"{t_fast * 1e3:>8.1f} ms {t_naive * 1e3:>12.0f} ms {t_torch * 1e3:>7.1f} ms | "
-            f"{t_fast / t_torch:>9.2f}x {t_naive / t_fast:>9.0f}x"
+            f"{name:<18} {'x'.join(map(str, x_shape)):<16} {'x'.join(map(str, w_shape)):<12} {pad:>3} | "
+            f"{np.median(t[:, 0]) * 1e3:>7.2f} ms {np.median(t[:, 1]) * 1e3:>7.2f} ms {naive_text:>9} | "
+            f"{ratio:>9.2f}x {f'({per_round.min():.2f}-{per_round.max():.2f})':>11} {naive_ratio:>10}"
         )
+    for (name, *_), ratio in zip(CASES, ratios):
+        print(goal_line(f"{name}: numpy/torch time", ratio, GOAL_EACH, higher_is_better=False, unit="x"))
+    print(goal_line("median over the cases", float(np.median(ratios)), GOAL_MEDIAN, higher_is_better=False, unit="x"))
+    print(f"load average at the end: {load_now()}")
+    return ratios
 
 
 if __name__ == "__main__":

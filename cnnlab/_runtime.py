@@ -24,6 +24,11 @@ best-effort: a platform where a step does not apply skips it silently, and nothi
    ``OMP_NUM_THREADS`` is set; ``CNNLAB_BLAS_THREADS=N`` chooses N threads instead (0: leave the
    library's default).
 
+3. **cnnlab's NumPy layers split their large operations over the cores themselves**
+   (``cnnlab.numpy_ref._parallel``: Python threads, which sleep while idle): :func:`numpy_threads`
+   is the number of available cores (at most 4) when step 2 gave the BLAS one thread, else 1 (a
+   multithreaded BLAS does its own splitting). ``CNNLAB_NUMPY_THREADS=N`` chooses N.
+
 ``CNNLAB_RUNTIME=0`` turns all of this off. :func:`describe` says what was applied (the
 benchmarks print it).
 """
@@ -33,14 +38,18 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["apply", "describe"]
+__all__ = ["apply", "describe", "numpy_threads"]
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 256 * 1024 * 1024
 
+MAX_NUMPY_THREADS = 4
+BLAS_ONE = "1 thread"
+
 _applied: dict[str, str] | None = None
+_numpy_threads: int | None = None
 
 
 def _glibc_version() -> str | None:
@@ -100,7 +109,28 @@ def _set_blas_threads() -> str:
         threadpool_limits(limits=n, user_api="blas")  # not used as a context: the limit stays
     except Exception as exc:  # noqa: BLE001 - a missing or failing threadpoolctl must not break imports
         return f"not set ({type(exc).__name__}: {exc})"
-    return f"{n} thread{'s' if n != 1 else ''}"
+    return BLAS_ONE if n == 1 else f"{n} threads"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def numpy_threads() -> int:
+    """Threads for the NumPy layers' own splitting (``cnnlab.numpy_ref._parallel``); see step 3."""
+    global _numpy_threads
+    if _numpy_threads is None:
+        wanted = os.environ.get("CNNLAB_NUMPY_THREADS", "").strip()
+        if wanted.isdigit() and int(wanted) > 0:
+            _numpy_threads = int(wanted)
+        elif apply()["blas"] == BLAS_ONE:
+            _numpy_threads = max(1, min(_cores(), MAX_NUMPY_THREADS))
+        else:
+            _numpy_threads = 1
+    return _numpy_threads
 
 
 def apply() -> dict[str, str]:
@@ -128,4 +158,4 @@ def apply() -> dict[str, str]:
 def describe() -> str:
     """One line saying what :func:`apply` did, e.g. 'malloc: glibc 2.36: ...; BLAS: 1 thread'."""
     done = apply()
-    return f"malloc: {done['malloc']}; NumPy BLAS: {done['blas']}"
+    return f"malloc: {done['malloc']}; NumPy BLAS: {done['blas']}; cnnlab NumPy threads: {numpy_threads()}"

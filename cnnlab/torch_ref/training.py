@@ -17,9 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import _runtime
 from .functional import device as best_device
 
 __all__ = ["train", "evaluate", "predict", "confusion_matrix"]
+
+# One NumPy BLAS thread and glibc's allocator settings (see cnnlab._runtime): OpenBLAS threads that
+# busy-wait after NumPy work would otherwise slow down PyTorch's training in the same process.
+_runtime.apply()
 
 
 def _as_xy(xy: Sequence[Any], name: str, dev: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,105 @@
+"""LeNet-5 training speed: the course's NumPy LeNet against PyTorch on the CPU, in one process.
+
+    python bench/bench_lenet.py [--rounds 15] [--steps 8] [--batch 128] [--variant modern]
+
+One training step is what ``cnnlab.numpy_ref.train_numpy`` does per batch (``lenet_loss`` forward
+and backward, then ``sgd_momentum`` on every parameter) and what ``cnnlab.torch_ref.train`` does
+(forward, cross-entropy, backward, ``torch.optim.SGD`` with momentum), float32, on the same
+batches of the embedded digits. Each round times ``--steps`` NumPy steps and ``--steps`` PyTorch
+steps back to back (which goes first alternates), so a burst of load from other processes hits
+both alike; the figures are medians over rounds, with the spread of the per-round ratio.
+
+Process settings are cnnlab's own (``cnnlab._runtime``, printed): what a notebook and a grading
+kernel get. PyTorch keeps its default thread count (printed).
+
+Goal (issue 10): NumPy images/s >= 0.50 x PyTorch CPU images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from _common import goal_line, load_now, machine  # noqa: I001 - also puts the repo on sys.path
+
+GOAL = 0.50
+
+
+def main(argv: list[str] | None = None) -> float:
+    """Run the benchmark, print the table and the goal line; return the median ratio."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=8, help="steps of each framework per round")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--variant", choices=["modern", "classic"], default="modern")
+    args = parser.parse_args(argv)
+
+    import torch
+    import torch.nn.functional as F
+
+    from cnnlab import _runtime
+    from cnnlab import numpy_ref as nr
+    from cnnlab import torch_ref as tr
+    from cnnlab.data import digits
+
+    X_all, y_all = digits()[:2]
+    need = args.steps * args.batch
+    reps = -(-need // len(X_all))
+    X = np.concatenate([X_all] * reps)[:need].astype(np.float32)
+    y = np.concatenate([y_all] * reps)[:need].astype(np.int64)
+    batches = [(X[i : i + args.batch], y[i : i + args.batch]) for i in range(0, need, args.batch)]
+
+    params = {k: v.astype(np.float32) for k, v in nr.lenet_init(args.variant, seed=0).items()}
+    configs = {k: {"learning_rate": 0.01, "momentum": 0.9} for k in params}
+
+    def numpy_step(xb: np.ndarray, yb: np.ndarray) -> None:
+        _, grads = nr.lenet_loss(params, xb, yb, variant=args.variant)
+        for k in params:
+            params[k], configs[k] = nr.sgd_momentum(params[k], grads[k], configs[k])
+
+    model = tr.LeNet5(args.variant, seed=0).to("cpu")
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    tbatches = [(torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in batches]
+
+    def torch_step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def block(step, data) -> float:  # images per second over one block of steps
+        start = time.perf_counter()
+        for xb, yb in data:
+            step(xb, yb)
+        return need / (time.perf_counter() - start)
+
+    print(f"machine: {machine()}")
+    print(f"numpy {np.__version__}, torch {torch.__version__}; torch threads: {torch.get_num_threads()}")
+    print(f"cnnlab runtime: {_runtime.describe()}")
+    print(f"LeNet-5 {args.variant}, float32, batch {args.batch}, {args.steps} steps per framework per round, {args.rounds} rounds")
+    block(numpy_step, batches[:2])  # warm-up: allocator, BLAS, autograd
+    block(torch_step, tbatches[:2])
+    np_rate, t_rate = [], []
+    for r in range(args.rounds):
+        if r % 2 == 0:
+            np_rate.append(block(numpy_step, batches))
+            t_rate.append(block(torch_step, tbatches))
+        else:
+            t_rate.append(block(torch_step, tbatches))
+            np_rate.append(block(numpy_step, batches))
+    ratios = np.array(np_rate) / np.array(t_rate)
+    med_np, med_t, med_ratio = float(np.median(np_rate)), float(np.median(t_rate)), float(np.median(ratios))
+    print(f"{'':<14} {'median':>9} {'min':>9} {'max':>9}  images/s")
+    print(f"{'numpy':<14} {med_np:>9.0f} {min(np_rate):>9.0f} {max(np_rate):>9.0f}")
+    print(f"{'torch CPU':<14} {med_t:>9.0f} {min(t_rate):>9.0f} {max(t_rate):>9.0f}")
+    print(f"{'numpy/torch':<14} {med_ratio:>9.2f} {ratios.min():>9.2f} {ratios.max():>9.2f}  (per-round ratio)")
+    print(goal_line("NumPy / PyTorch images/s, median of rounds", med_ratio, GOAL, higher_is_better=True))
+    print(f"load average at the end: {load_now()}")
+    return med_ratio
+
+
+if __name__ == "__main__":
+    main()
