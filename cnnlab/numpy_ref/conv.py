@@ -91,6 +91,27 @@ def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any 
     return out, cache
 
 
+def _copy(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """``dst[...] = src`` (same shape), split along axis 0 or 1 over the threads; returns dst.
+
+    Used for the transposing copies between NCHW and the (C, H, W, N) layout.
+    """
+    n = _parallel.threads()
+    axis = next((i for i, size in enumerate(dst.shape[:2]) if size >= n), None)
+    if n == 1 or axis is None or dst.size < 65536:
+        np.copyto(dst, src)
+        return dst
+    step = -(-dst.shape[axis] // n)
+    parts = [(slice(None),) * axis + (slice(s, s + step),) for s in range(0, dst.shape[axis], step)]
+    _parallel.run([lambda i=i: np.copyto(dst[i], src[i]) for i in parts])
+    return dst
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of a (transposed) view, or a itself when it already is one."""
+    return a if a.flags.c_contiguous else _copy(np.empty(a.shape, dtype=a.dtype), a)
+
+
 def _pad_chwn(xt: np.ndarray, ph: int, pw: int) -> np.ndarray:
     """Copy xt (C, H, W, N), any strides, into a C-contiguous, zero-padded (C, H + 2*ph, W + 2*pw, N) array.
 
@@ -98,10 +119,10 @@ def _pad_chwn(xt: np.ndarray, ph: int, pw: int) -> np.ndarray:
     Without padding a C-contiguous xt is returned as it is.
     """
     if ph == 0 and pw == 0:
-        return np.ascontiguousarray(xt)
+        return _contiguous(xt)
     C, H, W, N = xt.shape
     xp = np.zeros((C, H + 2 * ph, W + 2 * pw, N), dtype=xt.dtype)
-    xp[:, ph : ph + H, pw : pw + W, :] = xt
+    _copy(xp[:, ph : ph + H, pw : pw + W, :], xt)
     return xp
 
 
@@ -256,7 +277,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, p
     F, C, KH, KW = w.shape
     cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
     out = _conv_forward_cols(w, b, cols)  # (F, Ho*Wo*N)
-    out = np.ascontiguousarray(out.reshape(F, Ho, Wo, N).transpose(3, 0, 1, 2))
+    out = _contiguous(out.reshape(F, Ho, Wo, N).transpose(3, 0, 1, 2))
     cache = {"x": x, "w": w, "b": b, "stride": (sh, sw), "pad": (ph, pw), "cols": cols}
     return out, cache
 
@@ -296,9 +317,9 @@ def conv_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarra
     cols = cache.get("cols")
     if cols is None:
         cols = _im2col(x, KH, KW, sh, sw, ph, pw, Ho, Wo)
-    dout_mat = np.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(F, Ho * Wo * N)
+    dout_mat = _contiguous(dout.transpose(1, 2, 3, 0)).reshape(F, Ho * Wo * N)
     dxt, dw, db = _conv_backward_cols(dout_mat, cols, w, (C, H, W, N), (sh, sw), (ph, pw))
-    dx = np.ascontiguousarray(dxt.transpose(3, 0, 1, 2))
+    dx = _contiguous(dxt.transpose(3, 0, 1, 2))
     return dx, dw, db
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import check_finite
-from .conv import _conv_backward_cols, _conv_forward_cols, _cols_chwn, conv_backward, conv_forward
+from .conv import _cols_chwn, _contiguous, _conv_backward_cols, _conv_forward_cols, conv_backward, conv_forward
 from .layers import (
     affine_backward,
     affine_forward,
@@ -287,13 +287,13 @@ def _fast_loss(
     feats: dict[str, np.ndarray] = {}
 
     def nchw(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a.transpose(3, 0, 1, 2))
+        return _contiguous(a.transpose(3, 0, 1, 2))
 
     # conv1 -> act -> pool, in (C, H, W, N)
-    cols1 = _cols_chwn(np.ascontiguousarray(X.transpose(1, 2, 3, 0)), 5, 5, 1, 1, 28, 28)
+    cols1 = _cols_chwn(_contiguous(X.transpose(1, 2, 3, 0)), 5, 5, 1, 1, 28, 28)
     h1 = _conv_forward_cols(p["W1"], p["b1"], cols1).reshape(c1, 28, 28, N)
     if modern:
-        z1, arg1 = _max_first(_window_views(h1, 2, 2, 2, 2, 14, 14, axes=(1, 2)))
+        z1, first1 = _max_first(_window_views(h1, 2, 2, 2, 2, 14, 14, axes=(1, 2)))
         a1 = np.maximum(z1, 0)
     else:
         t1 = np.tanh(h1)
@@ -305,7 +305,7 @@ def _fast_loss(
     cols2 = _cols_chwn(a1, 5, 5, 1, 1, 10, 10)
     h2 = _conv_forward_cols(p["W2"], p["b2"], cols2).reshape(c2, 10, 10, N)
     if modern:
-        z2, arg2 = _max_first(_window_views(h2, 2, 2, 2, 2, 5, 5, axes=(1, 2)))
+        z2, first2 = _max_first(_window_views(h2, 2, 2, 2, 2, 5, 5, axes=(1, 2)))
         a2 = np.maximum(z2, 0)
     else:
         t2 = np.tanh(h2)
@@ -340,7 +340,8 @@ def _fast_loss(
     d2 = d.T.reshape(c2, 5, 5, N)
     dh2 = np.empty((c2, 10, 10, N), dtype=X.dtype)  # the 2x2 windows cover it
     if modern:
-        _max_scatter(np.where(z2 > 0, d2, 0), arg2, _window_views(dh2, 2, 2, 2, 2, 5, 5, axes=(1, 2)), overlap=False)
+        pos = z2 > 0  # the ReLU's gradient, folded into the routing masks
+        _max_scatter(d2, [m & pos for m in first2], _window_views(dh2, 2, 2, 2, 2, 5, 5, axes=(1, 2)), overlap=False)
     else:
         for view in _window_views(dh2, 2, 2, 2, 2, 5, 5, axes=(1, 2)):
             np.divide(d2, 4, out=view)
@@ -348,7 +349,8 @@ def _fast_loss(
     da1, g["W2"], g["b2"] = _conv_backward_cols(dh2.reshape(c2, -1), cols2, p["W2"], (c1, 14, 14, N), (1, 1), (0, 0))
     dh1 = np.empty((c1, 28, 28, N), dtype=X.dtype)
     if modern:
-        _max_scatter(np.where(z1 > 0, da1, 0), arg1, _window_views(dh1, 2, 2, 2, 2, 14, 14, axes=(1, 2)), overlap=False)
+        pos = z1 > 0
+        _max_scatter(da1, [m & pos for m in first1], _window_views(dh1, 2, 2, 2, 2, 14, 14, axes=(1, 2)), overlap=False)
     else:
         for view in _window_views(dh1, 2, 2, 2, 2, 14, 14, axes=(1, 2)):
             np.divide(da1, 4, out=view)

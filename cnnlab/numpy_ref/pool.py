@@ -63,33 +63,36 @@ def _window_views(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo
     return views
 
 
-def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Element-wise maximum over the window views and the index of the FIRST view that holds it.
+def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Element-wise maximum over the window views, and for each view a mask of where it holds the FIRST maximum.
 
-    Ties keep the first maximum in row-major window order (``argmax``'s rule and PyTorch's): the
-    index is found from the last view to the first, each view that equals the maximum overwriting it.
+    Ties go to the first maximum in row-major window order (``argmax``'s rule and PyTorch's): a
+    view's mask is where it equals the maximum and no earlier view did. Exactly one mask is true
+    at every output position.
     """
     out = np.array(views[0], order="C")
     for view in views[1:]:
         np.maximum(out, view, out=out)
-    last = len(views) - 1
-    arg = np.full(out.shape, last, dtype=np.uint8 if last < 255 else np.intp)
-    for k in range(last - 1, -1, -1):
-        arg = np.where(views[k] == out, k, arg)
-    return out, arg
+    masks, found = [], np.zeros(out.shape, dtype=bool)
+    for view in views:
+        mask = np.equal(view, out)
+        mask &= ~found
+        found |= mask
+        masks.append(mask)
+    return out, masks
 
 
-def _max_scatter(dout: np.ndarray, arg: np.ndarray, dx_views: list[np.ndarray], overlap: bool = True) -> None:
+def _max_scatter(dout: np.ndarray, masks: list[np.ndarray], dx_views: list[np.ndarray], overlap: bool = True) -> None:
     """Route each window's gradient to the view of dx that held its first maximum.
 
     ``overlap=False`` (windows that share no element) writes instead of adding, so dx may be
     uninitialised where windows cover it.
     """
-    for k, view in enumerate(dx_views):
+    for mask, view in zip(masks, dx_views):
         if overlap:
-            view += np.where(arg == k, dout, 0)
+            view += dout * mask
         else:
-            np.multiply(dout, arg == k, out=view)
+            np.multiply(dout, mask, out=view)
 
 
 def _avg_sum(views: list[np.ndarray]) -> np.ndarray:
@@ -121,11 +124,11 @@ def max_pool_forward(x: np.ndarray, size: Any = 2, stride: Any = 2) -> tuple[np.
 
     Returns:
         out: (N, C, (H - kh) / sh + 1, (W - kw) / sw + 1).
-        cache: dict for ``max_pool_backward`` (holds the position of each window's first maximum).
+        cache: dict for ``max_pool_backward`` (holds where each window's first maximum was).
     """
     x, (kh, kw), (sh, sw), (Ho, Wo) = _check_pool_args(x, size, stride)
-    out, arg = _max_first(_window_views(x, kh, kw, sh, sw, Ho, Wo))
-    cache = {"x_shape": x.shape, "out_shape": out.shape, "dtype": x.dtype, "size": (kh, kw), "stride": (sh, sw), "argmax": arg}
+    out, masks = _max_first(_window_views(x, kh, kw, sh, sw, Ho, Wo))
+    cache = {"x_shape": x.shape, "out_shape": out.shape, "dtype": x.dtype, "size": (kh, kw), "stride": (sh, sw), "first_max": masks}
     return out, cache
 
 
@@ -140,11 +143,11 @@ def max_pool_backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
         dx: (N, C, H, W); zero everywhere except at the selected maxima (summed over overlapping windows).
     """
     dout = _check_dout(dout, cache)
-    (kh, kw), (sh, sw), arg = cache["size"], cache["stride"], cache["argmax"]
+    (kh, kw), (sh, sw), masks = cache["size"], cache["stride"], cache["first_max"]
     Ho, Wo = dout.shape[2:]
     tiled = (sh, sw) == (kh, kw)  # windows tile x exactly (the strict sizes guarantee the edges)
     dx = (np.empty if tiled else np.zeros)(cache["x_shape"], dtype=cache["dtype"])
-    _max_scatter(dout, arg, _window_views(dx, kh, kw, sh, sw, Ho, Wo), overlap=sh < kh or sw < kw)
+    _max_scatter(dout, masks, _window_views(dx, kh, kw, sh, sw, Ho, Wo), overlap=sh < kh or sw < kw)
     return dx
 
 
