@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     parser.add_argument("--naive-batch", type=int, default=2, help="images for the loop version (result scaled)")
     parser.add_argument("--no-naive", action="store_true", help="skip the (slow) loop version")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     args = parser.parse_args(argv)
 
     import torch
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> list[float]:
     from cnnlab import _runtime
     from cnnlab import numpy_ref as nr
 
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
     dtype = np.dtype(args.dtype)
     print(f"machine: {machine()}")
     print(f"numpy {np.__version__}, torch {torch.__version__}; torch threads: {torch.get_num_threads()}; dtype: {dtype}")

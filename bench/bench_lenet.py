@@ -7,7 +7,9 @@ and backward, then ``sgd_momentum`` on every parameter) and what ``cnnlab.torch_
 (forward, cross-entropy, backward, ``torch.optim.SGD`` with momentum), float32, on the same
 batches of the embedded digits. Each round times ``--steps`` NumPy steps and ``--steps`` PyTorch
 steps back to back (which goes first alternates), so a burst of load from other processes hits
-both alike; the figures are medians over rounds, with the spread of the per-round ratio.
+both alike; the figures are medians over rounds, with the spread of the per-round ratio. Each
+round also times PyTorch after ``--rest`` seconds idle: PyTorch right after NumPy work should be
+just as fast (busy-waiting BLAS threads made it 3-10 times slower before cnnlab._runtime).
 
 Process settings are cnnlab's own (``cnnlab._runtime``, printed): what a notebook and a grading
 kernel get. PyTorch keeps its default thread count (printed).
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--steps", type=int, default=8, help="steps of each framework per round")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--variant", choices=["modern", "classic"], default="modern")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    parser.add_argument("--rest", type=float, default=0.3, help="seconds idle before the 'rested' PyTorch block")
     args = parser.parse_args(argv)
 
     import torch
@@ -44,6 +48,8 @@ def main(argv: list[str] | None = None) -> float:
     from cnnlab import torch_ref as tr
     from cnnlab.data import digits
 
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
     X_all, y_all = digits()[:2]
     need = args.steps * args.batch
     reps = -(-need // len(X_all))
@@ -82,21 +88,30 @@ def main(argv: list[str] | None = None) -> float:
     print(f"LeNet-5 {args.variant}, float32, batch {args.batch}, {args.steps} steps per framework per round, {args.rounds} rounds")
     block(numpy_step, batches[:2])  # warm-up: allocator, BLAS, autograd
     block(torch_step, tbatches[:2])
-    np_rate, t_rate = [], []
+    np_rate, t_rate, t_after, t_rested = [], [], [], []
     for r in range(args.rounds):
         if r % 2 == 0:
             np_rate.append(block(numpy_step, batches))
             t_rate.append(block(torch_step, tbatches))
+            t_after.append(t_rate[-1])
         else:
             t_rate.append(block(torch_step, tbatches))
             np_rate.append(block(numpy_step, batches))
+        time.sleep(args.rest)  # idle: any busy-waiting thread pool falls asleep
+        t_rested.append(block(torch_step, tbatches))
     ratios = np.array(np_rate) / np.array(t_rate)
+    slowdown = float(np.median(t_rested) / np.median(t_after))
     med_np, med_t, med_ratio = float(np.median(np_rate)), float(np.median(t_rate)), float(np.median(ratios))
     print(f"{'':<14} {'median':>9} {'min':>9} {'max':>9}  images/s")
     print(f"{'numpy':<14} {med_np:>9.0f} {min(np_rate):>9.0f} {max(np_rate):>9.0f}")
     print(f"{'torch CPU':<14} {med_t:>9.0f} {min(t_rate):>9.0f} {max(t_rate):>9.0f}")
     print(f"{'numpy/torch':<14} {med_ratio:>9.2f} {ratios.min():>9.2f} {ratios.max():>9.2f}  (per-round ratio)")
+    print(f"{'torch rested':<14} {np.median(t_rested):>9.0f} {min(t_rested):>9.0f} {max(t_rested):>9.0f}  (after {args.rest:g} s idle)")
     print(goal_line("NumPy / PyTorch images/s, median of rounds", med_ratio, GOAL, higher_is_better=True))
+    print(
+        f"PyTorch right after NumPy steps vs after {args.rest:g} s idle: {slowdown:.2f}x slower "
+        f"(1.00: NumPy leaves nothing behind that slows PyTorch down)"
+    )
     print(f"load average at the end: {load_now()}")
     return med_ratio
 

@@ -28,6 +28,13 @@ best-effort: a platform where a step does not apply skips it silently, and nothi
    (``cnnlab.numpy_ref._parallel``: Python threads, which sleep while idle): :func:`numpy_threads`
    is the number of available cores (at most 4) when step 2 gave the BLAS one thread, else 1 (a
    multithreaded BLAS does its own splitting). ``CNNLAB_NUMPY_THREADS=N`` chooses N.
+4. **Grading kernels compute on one thread** (``NBGRADER_EXECUTION`` set): the grader runs
+   several kernels at once, one per core, and a thread pool that waits at a barrier for a thread
+   the system has descheduled loses a whole time slice each time. On two loaded cores PyTorch's
+   LeNet-5 training ran 10 times slower on its default two threads than on one. So under grading
+   :func:`numpy_threads` is 1 and :func:`apply_torch` (called by ``cnnlab.torch_ref`` on import)
+   sets ``torch.set_num_threads(1)``, unless ``CNNLAB_TORCH_THREADS=N`` or ``OMP_NUM_THREADS``
+   / ``MKL_NUM_THREADS`` says otherwise. Outside grading PyTorch keeps its default.
 
 ``CNNLAB_RUNTIME=0`` turns all of this off. :func:`describe` says what was applied (the
 benchmarks print it).
@@ -38,7 +45,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["apply", "describe", "numpy_threads"]
+__all__ = ["apply", "apply_torch", "describe", "numpy_threads"]
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_THRESHOLD = -3
@@ -119,6 +126,42 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _grading() -> bool:
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def _off() -> bool:
+    return os.environ.get("CNNLAB_RUNTIME", "1").strip() in ("0", "off", "false", "no")
+
+
+def apply_torch() -> str:
+    """Set PyTorch's intra-op threads for grading kernels (step 4); returns what was done.
+
+    Call it where torch is already imported (``cnnlab.torch_ref`` does); later calls do nothing new.
+    """
+    done = apply()
+    if "torch" in done:
+        return done["torch"]
+    if _off():
+        result = "CNNLAB_RUNTIME=0: left alone"
+    else:
+        wanted = os.environ.get("CNNLAB_TORCH_THREADS", "").strip()
+        env = next((v for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(v)), None)
+        n = int(wanted) if wanted.isdigit() and int(wanted) > 0 else (1 if _grading() and env is None else 0)
+        if n == 0:
+            result = f"{env} in the environment: left alone" if env else "default (not grading)"
+        else:
+            try:
+                import torch
+
+                torch.set_num_threads(n)
+                result = f"{n} thread{'s' if n > 1 else ''}" + (" (grading)" if not wanted else "")
+            except Exception as exc:  # noqa: BLE001 - never break an import
+                result = f"not set ({type(exc).__name__})"
+    done["torch"] = result
+    return result
+
+
 def numpy_threads() -> int:
     """Threads for the NumPy layers' own splitting (``cnnlab.numpy_ref._parallel``); see step 3."""
     global _numpy_threads
@@ -126,6 +169,8 @@ def numpy_threads() -> int:
         wanted = os.environ.get("CNNLAB_NUMPY_THREADS", "").strip()
         if wanted.isdigit() and int(wanted) > 0:
             _numpy_threads = int(wanted)
+        elif _grading():
+            _numpy_threads = 1
         elif apply()["blas"] == BLAS_ONE:
             _numpy_threads = max(1, min(_cores(), MAX_NUMPY_THREADS))
         else:
@@ -137,12 +182,13 @@ def apply() -> dict[str, str]:
     """Apply the process settings once (later calls return the first result).
 
     Returns:
-        dict with 'malloc' and 'blas' describing what was done, for the benchmarks' headers.
+        dict with 'malloc' and 'blas' describing what was done (and 'torch' once
+        :func:`apply_torch` ran), for the benchmarks' headers.
     """
     global _applied
     if _applied is not None:
         return _applied
-    if os.environ.get("CNNLAB_RUNTIME", "1").strip() in ("0", "off", "false", "no"):
+    if _off():
         _applied = {"malloc": "CNNLAB_RUNTIME=0: left alone", "blas": "CNNLAB_RUNTIME=0: left alone"}
         return _applied
     result = {}
@@ -158,4 +204,5 @@ def apply() -> dict[str, str]:
 def describe() -> str:
     """One line saying what :func:`apply` did, e.g. 'malloc: glibc 2.36: ...; BLAS: 1 thread'."""
     done = apply()
-    return f"malloc: {done['malloc']}; NumPy BLAS: {done['blas']}; cnnlab NumPy threads: {numpy_threads()}"
+    torch_part = f"; PyTorch threads: {done['torch']}" if "torch" in done else ""
+    return f"malloc: {done['malloc']}; NumPy BLAS: {done['blas']}; cnnlab NumPy threads: {numpy_threads()}{torch_part}"

@@ -139,7 +139,8 @@ def test_runtime_is_applied_once_and_described() -> None:
 
 def _fresh(env: dict[str, str], code: str) -> str:
     full = dict(os.environ, PYTHONPATH=REPO, **env)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "CNNLAB_RUNTIME"):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "CNNLAB_RUNTIME",
+                "NBGRADER_EXECUTION", "CNNLAB_NUMPY_THREADS", "CNNLAB_TORCH_THREADS", "CNNLAB_BLAS_THREADS"):
         if var not in env:
             full.pop(var, None)
     return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True, timeout=120).stdout
@@ -158,3 +159,13 @@ def test_runtime_in_fresh_processes_respects_the_environment() -> None:
     assert "set by the environment: left alone" in out or "not glibc" in out
     out = _fresh({"CNNLAB_NUMPY_THREADS": "3"}, code)
     assert out.strip().endswith("3")
+
+
+def test_grading_kernels_compute_on_one_thread() -> None:
+    code = (
+        "import torch, cnnlab.torch_ref, cnnlab._runtime as r; "
+        "print(r.numpy_threads(), torch.get_num_threads(), r.apply()['torch'])"
+    )
+    assert _fresh({"NBGRADER_EXECUTION": "1"}, code).split()[:2] == ["1", "1"]
+    assert _fresh({"NBGRADER_EXECUTION": "1", "CNNLAB_TORCH_THREADS": "2"}, code).split()[1] == "2"
+    assert "not grading" in _fresh({}, code)

@@ -24,7 +24,9 @@ __all__ = ["train", "evaluate", "predict", "confusion_matrix"]
 
 # One NumPy BLAS thread and glibc's allocator settings (see cnnlab._runtime): OpenBLAS threads that
 # busy-wait after NumPy work would otherwise slow down PyTorch's training in the same process.
+# Grading kernels (NBGRADER_EXECUTION) run PyTorch on one thread: several kernels share the cores.
 _runtime.apply()
+_runtime.apply_torch()
 
 
 def _as_xy(xy: Sequence[Any], name: str, dev: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
