@@ -133,10 +133,13 @@ _PANEL_BYTES = 512 * 1024
 _SHORT = 64  # inner dimensions below this get cache-sized blocks
 
 
-def _col_blocks(m: int, k: int, itemsize: int) -> list[slice]:
-    """Blocks of the m columns of a (k, m) matrix: one per thread, and cache-sized when k is short."""
+def _col_blocks(m: int, k: int, itemsize: int, rows: int = 1) -> list[slice]:
+    """Blocks of the m columns of a (k, m) matrix: one per thread, and cache-sized when k is short.
+
+    ``rows``: rows of the product's result; a tall result (many rows) gains nothing from small blocks.
+    """
     count = _parallel.threads()
-    if k < _SHORT:
+    if k < _SHORT and rows < _SHORT:
         count = max(count, -(-m * k * itemsize // _PANEL_BYTES))
     width = max(1, -(-m // count))
     return [slice(s, min(s + width, m)) for s in range(0, m, width)]
@@ -144,7 +147,7 @@ def _col_blocks(m: int, k: int, itemsize: int) -> list[slice]:
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for a (f, k) and a wide b (k, m), block of columns by block of columns."""
-    blocks = _col_blocks(b.shape[1], b.shape[0], b.itemsize)
+    blocks = _col_blocks(b.shape[1], b.shape[0], b.itemsize, rows=a.shape[0])
     if len(blocks) == 1:
         return a @ b
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
