@@ -15,7 +15,8 @@ best-effort: a platform where a step does not apply skips it silently, and nothi
    grow (the kept memory was in use a moment before); the resident size just shrinks later.
    Skipped when ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or a ``glibc.malloc``
    tunable in ``GLIBC_TUNABLES`` is set: the user's choice wins.
-2. **NumPy's BLAS runs on one thread** (OpenBLAS, MKL or BLIS, through threadpoolctl). OpenBLAS's
+2. **NumPy's BLAS runs on one thread** (OpenBLAS through its own API, found in /proc/self/maps;
+   otherwise MKL, BLIS or OpenBLAS through threadpoolctl). OpenBLAS's
    worker threads busy-wait for about 0.1 s after every call; on a machine with few cores the
    spinning threads take the cores that PyTorch's OpenMP threads (or a second grading kernel)
    need, and PyTorch ran 3 to 10 times slower right after NumPy work in the same process. The
@@ -110,13 +111,54 @@ def _set_blas_threads() -> str:
         return f"CNNLAB_BLAS_THREADS={wanted!r} is not an integer: left alone"
     if n <= 0:
         return "CNNLAB_BLAS_THREADS=0: left alone"
-    try:
-        from threadpoolctl import threadpool_limits
+    if not _set_openblas_directly(n):
+        try:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=n, user_api="blas")  # not used as a context: the limit stays
-    except Exception as exc:  # noqa: BLE001 - a missing or failing threadpoolctl must not break imports
-        return f"not set ({type(exc).__name__}: {exc})"
+            threadpool_limits(limits=n, user_api="blas")  # not used as a context: the limit stays
+        except Exception as exc:  # noqa: BLE001 - a missing or failing threadpoolctl must not break imports
+            return f"not set ({type(exc).__name__}: {exc})"
     return BLAS_ONE if n == 1 else f"{n} threads"
+
+
+_OPENBLAS_SETTERS = (
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+)
+
+
+def _set_openblas_directly(n: int) -> bool:
+    """Set every loaded OpenBLAS (Linux) to n threads through its own API, as threadpoolctl does.
+
+    Importing threadpoolctl and letting it inspect every loaded library takes 20-30 ms, which every
+    grading kernel would pay; reading /proc/self/maps takes well under 1 ms. Returns False (so
+    that threadpoolctl is used) when no OpenBLAS is found or one of them does not take the setting.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line.lower()}
+        paths = {p for p in paths if p.startswith("/") and ".so" in os.path.basename(p)}
+        if not paths:
+            return False
+        import ctypes
+
+        for path in sorted(paths):
+            lib = ctypes.CDLL(path)
+            for setter, getter in _OPENBLAS_SETTERS:
+                if hasattr(lib, setter) and hasattr(lib, getter):
+                    getattr(lib, setter)(ctypes.c_int(n))
+                    if getattr(lib, getter)() != n:
+                        return False
+                    break
+            else:
+                return False
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _cores() -> int:
