@@ -133,7 +133,7 @@ def test_parallel_run_works_in_a_forked_child() -> None:
 def test_runtime_is_applied_once_and_described() -> None:
     first = _runtime.apply()
     assert _runtime.apply() is first
-    assert set(first) == {"malloc", "blas"}
+    assert {"malloc", "blas"} <= set(first)  # "torch" too once cnnlab.torch_ref is imported
     assert "NumPy BLAS" in _runtime.describe() and _runtime.numpy_threads() >= 1
 
 
