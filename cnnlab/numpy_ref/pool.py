@@ -73,8 +73,9 @@ def _max_first(views: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     out = np.array(views[0], order="C")
     for view in views[1:]:
         np.maximum(out, view, out=out)
-    masks, found = [], np.zeros(out.shape, dtype=bool)
-    for view in views:
+    masks = [np.equal(views[0], out)]
+    found = masks[0].copy()
+    for view in views[1:]:
         mask = np.equal(view, out)
         mask &= ~found
         found |= mask
