@@ -4,7 +4,8 @@
 
 Each measurement runs in a fresh Python process (what a grading kernel is), ``--repeat`` times;
 the figure is the median wall time of the import (or of executing the set-up cell, the first code
-cell of ``notebooks/NN_*/NN_*.ipynb``), Python's own start excluded. ``NBGRADER_EXECUTION=1`` and
+cell of ``notebooks/NN_*/NN_*.ipynb``, or of one call of a NumPy function under the integrity
+guard), Python's own start excluded. ``NBGRADER_EXECUTION=1`` and
 ``MPLBACKEND=Agg`` are set as in a grading kernel (``--no-grading-env``: not set). ``import numpy``
 alone is measured first, as the floor.
 
@@ -57,8 +58,17 @@ code = sys.argv[2]
 start = time.perf_counter()
 exec(compile(code, "<cell>", "exec"), {"__name__": "__cell__"})
 seconds = time.perf_counter() - start
+who = {k: v for k, v in who.items() if k in sys.modules}  # a find_spec() lookup is not an import
 print("@@RESULT@@" + json.dumps({"seconds": seconds, "heavy": who}))
 """
+
+
+# What grading adds around a student's function: the integrity guard around one call.
+GUARDED = (
+    "import numpy as np\n"
+    "from cnnlab.grading.guard import run_guarded\n"
+    "run_guarded(lambda x: x + 1, np.ones(3), exercise='demo')\n"
+)
 
 
 def measure(code: str, cwd: str, env: dict[str, str], repeat: int) -> tuple[float, float, dict[str, str]]:
@@ -112,17 +122,21 @@ def main(argv: list[str] | None = None) -> None:
     for info in pkgutil.iter_modules(checks_pkg.__path__):
         if not info.name.startswith("_"):
             jobs.append((f"import cnnlab.checks.{info.name}", str(REPO), f"import cnnlab.checks.{info.name}"))
+    jobs.append(("one guarded NumPy call", str(REPO), GUARDED))
     jobs += [(f"set-up cell of {name}", cwd, code) for name, cwd, code in setup_cells()]
     width = max(len(j[0]) for j in jobs)
-    print(f"{'what':<{width}} {'median':>8} {'max':>8}  heavy packages imported (by)")
+    print(f"{'what':<{width}} {'median':>8} {'max':>8} {'-numpy':>8}  heavy packages imported (by)")
+    floor = None
     for label, cwd, code in jobs:
         try:
             med, worst, heavy = measure(code, cwd, env, args.repeat)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"{label:<{width}} {'-':>8} {'-':>8}  {exc}")
+            print(f"{label:<{width}} {'-':>8} {'-':>8} {'-':>8}  {exc}")
             continue
+        floor = med if floor is None else floor
         by = ", ".join(f"{pkg} ({src})" for pkg, src in heavy.items()) or "none"
-        print(f"{label:<{width}} {med:>7.2f}s {worst:>7.2f}s  {by}")
+        print(f"{label:<{width}} {med:>7.2f}s {worst:>7.2f}s {max(0.0, med - floor):>7.2f}s  {by}")
+    print("-numpy: the median minus that of 'import numpy' (every line but the first imports numpy)")
     print(f"load average at the end: {load_now()}")
 
 
