@@ -15,6 +15,9 @@ Process settings are cnnlab's own (``cnnlab._runtime``, printed): what a noteboo
 kernel get. PyTorch keeps its default thread count (printed).
 
 Goal (issue 10): NumPy images/s >= 0.50 x PyTorch CPU images/s.
+
+To see the process without cnnlab's settings: ``CNNLAB_RUNTIME=0 python bench/bench_lenet.py``
+(or ``CNNLAB_BLAS_THREADS=0 CNNLAB_NUMPY_THREADS=1`` to keep only the allocator setting).
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> float:
     print(goal_line("NumPy / PyTorch images/s, median of rounds", med_ratio, GOAL, higher_is_better=True))
     print(
         f"PyTorch images/s right after NumPy steps / after {args.rest:g} s idle: {after_vs_rested:.2f} "
-        f"(1.00: NumPy leaves nothing behind that slows PyTorch; busy-waiting BLAS threads gave 0.1-0.3)"
+        f"(1.00: NumPy leaves nothing behind that slows PyTorch; before cnnlab._runtime, busy-waiting BLAS threads gave 0.1-0.4)"
     )
     print(f"load average at the end: {load_now()}")
     return med_ratio
