@@ -31,6 +31,7 @@ CASES: list[tuple[str, tuple[int, int, int, int], tuple[int, int, int, int], int
     ("LeNet C3", (128, 6, 14, 14), (16, 6, 5, 5), 0),
     ("CS231n 7x7 pad 3", (50, 3, 32, 32), (32, 3, 7, 7), 3),
 ]
+CLOCK = time.perf_counter  # time.thread_time with --cpu-time
 GOAL_EACH = 2.0
 GOAL_MEDIAN = 1.5
 
@@ -46,10 +47,10 @@ def paired_times(fns: list[Callable[[], object]], rounds: int, number: int) -> n
     for r in range(rounds):
         order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
         for i in order:
-            start = time.perf_counter()
+            start = CLOCK()
             for _ in range(number):
                 fns[i]()
-            out[r, i] = (time.perf_counter() - start) / number
+            out[r, i] = (CLOCK() - start) / number
     return out
 
 
@@ -62,7 +63,21 @@ def main(argv: list[str] | None = None) -> list[float]:
     parser.add_argument("--no-naive", action="store_true", help="skip the (slow) loop version")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one thread on both sides, timed by the thread's CPU time: a per-core comparison that "
+        "load from other processes barely moves (sets CNNLAB_NUMPY_THREADS=1, torch threads 1)",
+    )
     args = parser.parse_args(argv)
+
+    import os
+
+    global CLOCK
+    if args.cpu_time:
+        os.environ["CNNLAB_NUMPY_THREADS"] = "1"
+        args.torch_threads = 1
+        CLOCK = time.thread_time
 
     import torch
     import torch.nn.functional as F
@@ -76,6 +91,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     print(f"machine: {machine()}")
     print(f"numpy {np.__version__}, torch {torch.__version__}; torch threads: {torch.get_num_threads()}; dtype: {dtype}")
     print(f"cnnlab runtime: {_runtime.describe()}")
+    print("timing: " + ("CPU time of the one computing thread (--cpu-time)" if args.cpu_time else "wall clock"))
     print(f"{args.rounds} rounds of {args.number} calls each; naive times measured on {args.naive_batch} images, scaled to the batch")
     header = (
         f"{'case':<18} {'x':<16} {'w':<12} {'pad':>3} | {'numpy fast':>10} {'torch CPU':>10} {'naive':>9} |"

@@ -40,8 +40,21 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--variant", choices=["modern", "classic"], default="modern")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="one thread on both sides, timed by the thread's CPU time: a per-core comparison that "
+        "load from other processes barely moves (sets CNNLAB_NUMPY_THREADS=1, torch threads 1)",
+    )
     parser.add_argument("--rest", type=float, default=0.3, help="seconds idle before the 'rested' PyTorch block")
     args = parser.parse_args(argv)
+
+    import os
+
+    if args.cpu_time:
+        os.environ["CNNLAB_NUMPY_THREADS"] = "1"
+        args.torch_threads = 1
+    clock = time.thread_time if args.cpu_time else time.perf_counter
 
     import torch
     import torch.nn.functional as F
@@ -80,14 +93,15 @@ def main(argv: list[str] | None = None) -> float:
         opt.step()
 
     def block(step, data) -> float:  # images per second over one block of steps
-        start = time.perf_counter()
+        start = clock()
         for xb, yb in data:
             step(xb, yb)
-        return need / (time.perf_counter() - start)
+        return need / (clock() - start)
 
     print(f"machine: {machine()}")
     print(f"numpy {np.__version__}, torch {torch.__version__}; torch threads: {torch.get_num_threads()}")
     print(f"cnnlab runtime: {_runtime.describe()}")
+    print("timing: " + ("CPU time of the one computing thread (--cpu-time)" if args.cpu_time else "wall clock"))
     print(f"LeNet-5 {args.variant}, float32, batch {args.batch}, {args.steps} steps per framework per round, {args.rounds} rounds")
     block(numpy_step, batches[:2])  # warm-up: allocator, BLAS, autograd
     block(torch_step, tbatches[:2])
