@@ -15,6 +15,11 @@ Modules, one concept each:
 - ``fold``     ``fold_batchnorm``: test-time batch norm merged into the layer before it
 - ``layers``   affine, ReLU, tanh, flatten, softmax cross-entropy
 - ``lenet``    LeNet-5 built from these layers; ``optim``: SGD (with momentum) and a training loop
+
+Importing this package applies ``cnnlab._runtime`` once: glibc's allocator keeps large freed blocks
+(no page faults on every training step), NumPy's BLAS gets one thread, and the layers share their
+large products and copies out over the cores themselves, with threads that sleep while idle (so
+PyTorch in the same process is not slowed down). ``CNNLAB_RUNTIME=0`` turns it off.
 """
 
 from .. import _runtime

@@ -8,6 +8,12 @@ The vectorised forward pass is "im2col": ``sliding_window_view`` gives every win
 copying, one copy lays them out as a (C*KH*KW, H'*W'*N) matrix, and a single matrix product with
 the (F, C*KH*KW) weight matrix computes every output at once. The backward pass reuses that matrix
 for ``dw`` and scatters ``dx`` back with one slice-add per kernel offset ("col2im").
+
+Speed, with the same results: the products go in blocks of columns (cache-sized when the inner
+dimension is short, as in LeNet's first layer) and, like the copies, are shared out over the CPU
+cores by ``_parallel`` (plain threads: NumPy releases the GIL inside them). ``cnnlab.numpy_ref.lenet``
+calls the private ``_cols_chwn`` / ``_conv_forward_cols`` / ``_conv_backward_cols`` directly to
+keep its activations in the (C, H, W, N) layout between layers.
 """
 
 from __future__ import annotations
