@@ -42,3 +42,17 @@ def goal_line(name: str, value: float, goal: float, higher_is_better: bool, unit
     met = value >= goal if higher_is_better else value <= goal
     sign = ">=" if higher_is_better else "<="
     return f"{name}: {value:.2f}{unit} (goal {sign} {goal:.2f}{unit}) {'met' if met else 'NOT met'}"
+
+
+def load_warning() -> str | None:
+    """A warning when other processes keep the cores busy (the 1-minute load above the core count)."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load <= cores:
+        return None
+    return (
+        f"WARNING: load average {load:.1f} > {cores} cores: other processes hold the cores, and a thread pool "
+        f"that waits at barriers (PyTorch's OpenMP) loses whole time slices; wall-clock ratios are not "
+        f"representative. --cpu-time gives the per-core comparison."
+    )

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from _common import goal_line, load_now, machine  # noqa: I001 - also puts the repo on sys.path
+from _common import goal_line, load_now, load_warning, machine  # noqa: I001 - also puts the repo on sys.path
 
 CASES: list[tuple[str, tuple[int, int, int, int], tuple[int, int, int, int], int]] = [
     ("LeNet C1", (128, 1, 32, 32), (6, 1, 5, 5), 0),
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> list[float]:
         print(goal_line(f"{name}: numpy/torch time", ratio, GOAL_EACH, higher_is_better=False, unit="x"))
     print(goal_line("median over the cases", float(np.median(ratios)), GOAL_MEDIAN, higher_is_better=False, unit="x"))
     print(f"load average at the end: {load_now()}")
+    warning = load_warning()
+    if warning and not args.cpu_time:
+        print(warning)
     return ratios
 
 

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from _common import goal_line, load_now, machine  # noqa: I001 - also puts the repo on sys.path
+from _common import goal_line, load_now, load_warning, machine  # noqa: I001 - also puts the repo on sys.path
 
 GOAL = 0.50
 
@@ -125,11 +125,15 @@ def main(argv: list[str] | None = None) -> float:
     print(f"{'numpy/torch':<14} {med_ratio:>9.2f} {ratios.min():>9.2f} {ratios.max():>9.2f}  (per-round ratio)")
     print(f"{'torch rested':<14} {np.median(t_rested):>9.0f} {min(t_rested):>9.0f} {max(t_rested):>9.0f}  (after {args.rest:g} s idle)")
     print(goal_line("NumPy / PyTorch images/s, median of rounds", med_ratio, GOAL, higher_is_better=True))
-    print(
-        f"PyTorch images/s right after NumPy steps / after {args.rest:g} s idle: {after_vs_rested:.2f} "
-        f"(1.00: NumPy leaves nothing behind that slows PyTorch; before cnnlab._runtime, busy-waiting BLAS threads gave 0.1-0.4)"
-    )
+    if not args.cpu_time:  # busy-waiting threads cost wall time, not the computing thread's CPU time
+        print(
+            f"PyTorch images/s right after NumPy steps / after {args.rest:g} s idle: {after_vs_rested:.2f} "
+            f"(1.00: NumPy leaves nothing behind that slows PyTorch; before cnnlab._runtime, busy-waiting BLAS threads gave 0.1-0.4)"
+        )
     print(f"load average at the end: {load_now()}")
+    warning = load_warning()
+    if warning and not args.cpu_time:
+        print(warning)
     return med_ratio
 
 
