@@ -169,3 +169,17 @@ def test_grading_kernels_compute_on_one_thread() -> None:
     assert _fresh({"NBGRADER_EXECUTION": "1"}, code).split()[:2] == ["1", "1"]
     assert _fresh({"NBGRADER_EXECUTION": "1", "CNNLAB_TORCH_THREADS": "2"}, code).split()[1] == "2"
     assert "not grading" in _fresh({}, code)
+
+
+def test_runtime_steps_are_skipped_off_glibc_and_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert _runtime._glibc_version() is None
+    assert _runtime._set_malloc() == "not glibc: left alone"
+    assert _runtime._set_openblas_directly(1) is False  # then threadpoolctl is asked
+    monkeypatch.setattr(sys, "platform", "linux")
+
+    def musl(name: str) -> str:
+        raise ValueError("unrecognized configuration name")
+
+    monkeypatch.setattr(os, "confstr", musl)
+    assert _runtime._set_malloc() == "not glibc: left alone"
