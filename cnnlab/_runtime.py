@@ -33,8 +33,8 @@ best-effort: a platform where a step does not apply skips it silently, and nothi
    several kernels at once, one per core, and a thread pool that waits at a barrier for a thread
    the system has descheduled loses a whole time slice each time. On two loaded cores PyTorch's
    LeNet-5 training ran 10 times slower on its default two threads than on one. So under grading
-   :func:`numpy_threads` is 1 and :func:`apply_torch` (called by ``cnnlab.torch_ref`` on import)
-   sets ``torch.set_num_threads(1)``, unless ``CNNLAB_TORCH_THREADS=N`` or ``OMP_NUM_THREADS``
+   :func:`numpy_threads` is 1 and :func:`apply_torch` (called by ``cnnlab.torch_ref`` on import,
+   and by :func:`apply` when torch is already imported) sets ``torch.set_num_threads(1)``, unless ``CNNLAB_TORCH_THREADS=N`` or ``OMP_NUM_THREADS``
    / ``MKL_NUM_THREADS`` says otherwise. Outside grading PyTorch keeps its default.
 
 ``CNNLAB_RUNTIME=0`` turns all of this off. :func:`describe` says what was applied (the
@@ -240,6 +240,8 @@ def apply() -> dict[str, str]:
         except Exception as exc:  # noqa: BLE001 - best effort, never break an import
             result[key] = f"skipped ({type(exc).__name__})"
     _applied = result
+    if "torch" in sys.modules:  # already imported (a notebook's set-up cell): step 4 now, at no cost
+        apply_torch()
     return _applied
 
 

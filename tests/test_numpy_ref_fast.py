@@ -183,3 +183,8 @@ def test_runtime_steps_are_skipped_off_glibc_and_off_linux(monkeypatch: pytest.M
 
     monkeypatch.setattr(os, "confstr", musl)
     assert _runtime._set_malloc() == "not glibc: left alone"
+
+
+def test_grading_sets_torch_threads_when_numpy_ref_comes_after_torch() -> None:
+    code = "import torch; import cnnlab.numpy_ref; print(torch.get_num_threads())"
+    assert _fresh({"NBGRADER_EXECUTION": "1"}, code).strip() == "1"
