@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -45,13 +46,29 @@ def _mask(kind: str, n: int, c: int, hw: int, groups: int) -> np.ndarray:
     return m
 
 
-def _light():
-    from matplotlib.colors import LightSource
+def _visible_faces(mask: np.ndarray) -> Any:
+    """The three faces of the (N, C, HW) cube seen from the front left (sample 0, channel 0, the top),
+    one quad per cell, blue where ``mask`` is set; axes x = C, y = N, z = H*W."""
+    from matplotlib.colors import to_rgb
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    return LightSource(azdeg=200, altdeg=35)
+    n, c, hw = mask.shape
+    quads, colours = [], []
 
+    def add(corners: list[tuple[float, float, float]], on: bool, shade: float) -> None:
+        quads.append(corners)
+        colours.append(tuple(shade * v for v in to_rgb("#1f77b4" if on else "#dfe6ee")))
 
-_LIGHT = _light()
+    for ci in range(c):  # front face: sample 0 (y = 0), all channels and positions
+        for zi in range(hw):
+            add([(ci, 0, zi), (ci + 1, 0, zi), (ci + 1, 0, zi + 1), (ci, 0, zi + 1)], mask[0, ci, zi], 1.0)
+    for ni in range(n):  # left face: channel 0 (x = 0), all samples and positions
+        for zi in range(hw):
+            add([(0, ni, zi), (0, ni + 1, zi), (0, ni + 1, zi + 1), (0, ni, zi + 1)], mask[ni, 0, zi], 0.8)
+    for ci in range(c):  # top face: the last position of every sample and channel
+        for ni in range(n):
+            add([(ci, ni, hw), (ci + 1, ni, hw), (ci + 1, ni + 1, hw), (ci, ni + 1, hw)], mask[ni, ci, hw - 1], 0.92)
+    return Poly3DCollection(quads, facecolors=colours, edgecolors="#4a5a6a", linewidths=0.5)
 
 
 def plot_norm_cubes(n: int = 5, c: int = 6, hw: int = 4, groups: int = 3) -> Figure:
@@ -69,12 +86,11 @@ def plot_norm_cubes(n: int = 5, c: int = 6, hw: int = 4, groups: int = 3) -> Fig
     fig = plt.figure(figsize=(15, 5.2))
     for i, kind in enumerate(NORM_GROUPS):
         ax = fig.add_subplot(1, 4, i + 1, projection="3d")
-        mask = _mask(kind, n, c, hw, groups).transpose(1, 0, 2)  # voxel axes: x = C, y = N, z = H*W
-        filled = np.ones(mask.shape, dtype=bool)
-        colours = np.empty(filled.shape, dtype=object)
-        colours[:] = "#dfe6ee"
-        colours[mask] = "#1f77b4"
-        ax.voxels(filled, facecolors=colours, edgecolors="#4a5a6a", linewidth=0.5, shade=True, lightsource=_LIGHT)
+        mask = _mask(kind, n, c, hw, groups)
+        ax.add_collection3d(_visible_faces(mask))
+        ax.set_xlim(0, c)
+        ax.set_ylim(0, n)
+        ax.set_zlim(0, hw)
         ax.set_xlabel("C (channels)", labelpad=-10)
         ax.set_ylabel("N (batch)", labelpad=-10)
         ax.set_zlabel("H, W (positions)", labelpad=-10)
