@@ -119,6 +119,26 @@ def test_folded_conv_equals_conv_then_batchnorm(solution, bias):
     np.testing.assert_allclose(one, two, rtol=1e-10, atol=1e-12)
 
 
+def test_running_statistics_follow_pytorch(solution):
+    """The convention the notebook teaches (momentum 0.1 on the new batch, unbiased running variance)
+    is torch.nn.BatchNorm1d's."""
+    torch = pytest.importorskip("torch")
+    g = np.random.default_rng(5)
+    bn = torch.nn.BatchNorm1d(3, momentum=0.1, dtype=torch.float64)
+    param = {"mode": "train", "momentum": 0.1}
+    for _ in range(3):
+        x = g.standard_normal((6, 3)) * 2 + 1
+        out, _ = solution["batchnorm_forward"](x, np.ones(3), np.zeros(3), param)
+        want = bn(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(param["running_mean"], bn.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(param["running_var"], bn.running_var.numpy(), rtol=1e-12)
+    bn.eval()
+    x = g.standard_normal((4, 3))
+    out, _ = solution["batchnorm_forward"](x, np.ones(3), np.zeros(3), dict(param, mode="test"))
+    np.testing.assert_allclose(out, bn(torch.from_numpy(x)).detach().numpy(), rtol=1e-6, atol=1e-8)
+
+
 # ----------------------------------------------------------------------------- unusual correct answers
 
 def test_solutions_accept_float32_input(solution):
