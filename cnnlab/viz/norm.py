@@ -115,7 +115,7 @@ def plot_layer_stats(stats: Mapping[str, Sequence[float]], ylabel: str = "std of
         stats: {label: per-layer values}.
         dashed: labels drawn dashed with hollow markers (lines that may lie on top of others).
     """
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = plt.subplots(figsize=(9.5, 3.8))
     for k, (label, values) in enumerate(stats.items()):
         style = dict(ls="--", marker="s", mfc="none", ms=9 - 3 * (k % 2)) if label in dashed else dict(marker="o")
         ax.semilogy(np.arange(1, len(values) + 1), values, label=label, **style)
@@ -123,7 +123,7 @@ def plot_layer_stats(stats: Mapping[str, Sequence[float]], ylabel: str = "std of
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
 
