@@ -583,3 +583,9 @@ def test_hidden_tier_messages_never_show_the_expected_array() -> None:
         G.set_tier("public")
     with pytest.raises(ValueError, match="tier must be"):
         G.set_tier("secret")
+
+
+def test_numeric_gradient_of_a_transposed_array() -> None:
+    x = np.arange(6.0).reshape(2, 3).T  # not C-contiguous
+    grad = G.numeric_gradient(lambda a: float(np.sum(a ** 2)), x)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-6)

@@ -28,7 +28,7 @@ def numeric_gradient(
         float64 array with ``x``'s shape: ``(g(x + h e_i) - g(x - h e_i)) / (2h)`` for every i,
         where ``g(x) = sum(f(x) * df)``.
     """
-    xp = np.array(x, dtype=np.float64, copy=True)
+    xp = np.array(x, dtype=np.float64, copy=True, order="C")  # C order: the flat view below must write into xp
     up = None if df is None else np.asarray(df, dtype=np.float64)
     grad = np.zeros_like(xp)
 
