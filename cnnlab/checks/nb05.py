@@ -230,10 +230,15 @@ def _backward_cases(forward_cases: list[Case], seed: int) -> list[Case]:
     return cases
 
 
-def _backward_public() -> list[Case]:
+def _backward_public(ties: bool = True) -> list[Case]:
     cases = _backward_cases(_forward_public(), 55)
     hand_dout = np.array([[1.0, 2.0], [3.0, 4.0]])[None, None]
-    return [Case((hand_dout, (HAND_X, 2, 2)), label="the 4x4 example (ties!), dout = [[1, 2], [3, 4]]"), *cases[1:]]
+    label = "the 4x4 example (two windows hold ties)" if ties else "the 4x4 example"
+    return [Case((hand_dout, (HAND_X, 2, 2)), label=f"{label}, dout = [[1, 2], [3, 4]]"), *cases[1:]]
+
+
+def _avg_backward_public() -> list[Case]:
+    return _backward_public(ties=False)
 
 
 def _backward_hidden() -> list[Case]:
@@ -319,7 +324,7 @@ def _avg_bwd(*pairs: tuple[str, str]) -> str:
 
 
 _AVG_POOL_BACKWARD = (Exercise(
-    "avg_pool_backward", 4, ref_avg_pool_backward, _backward_public, _backward_hidden, outputs="dx",
+    "avg_pool_backward", 4, ref_avg_pool_backward, _avg_backward_public, _backward_hidden, outputs="dx",
     bugs=[
         Bug("the gradient is not divided by the window size: each of the size * size inputs gets "
             "dout / (size * size)",
