@@ -341,6 +341,10 @@ _AVG_POOL_BACKWARD = (Exercise(
             _avg_bwd(("dx[:, :, i * stride:i * stride + size, j * stride:j * stride + size] += "
                       "dout[:, :, i, j, None, None] / (size * size)",
                       "dx[:, :, i * stride, j * stride] += dout[:, :, i, j]"))),
+        Bug("integer dtype: np.zeros_like(x) copies the integer dtype of an integer image, which cannot hold "
+            "the fractions dout / (size * size)",
+            _avg_bwd(("dx = np.zeros(x.shape)", "dx = np.zeros_like(x)")),
+            fix="create dx with np.zeros(x.shape) (float64)"),
     ],
 ))
 
