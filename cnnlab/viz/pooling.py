@@ -205,8 +205,9 @@ def plot_pool_vs_conv(target: Mapping[str, np.ndarray], fitted: Mapping[str, np.
     """
     plt = _plt()
     labels = list(target)
-    fig, axes = plt.subplots(1, 2 * len(labels), figsize=(6.3 * len(labels) + 1, 4.0), layout="constrained",
+    fig, axes = plt.subplots(1, 2 * len(labels), figsize=(6.3 * len(labels) + 1, 4.0),
                              gridspec_kw={"width_ratios": [1.6, 1] * len(labels)})
+    fig.subplots_adjust(left=0.06, right=0.9, wspace=0.45, bottom=0.15)
     lim = float(max(np.abs(k).max() for k in kernels.values())) or 1.0
     im = None
     for k, label in enumerate(labels):
@@ -219,7 +220,7 @@ def plot_pool_vs_conv(target: Mapping[str, np.ndarray], fitted: Mapping[str, np.
         ax.set_xlabel(label)
         ax.set_ylabel("best 2x2 stride-2 convolution")
         ax.set_title(f"{label}: relative error {err:.2g}", fontsize=10)
-        im = _grid(kax, kernels[label], f"its kernel (fit to {label})", fmt="{:.2f}", cmap="RdBu_r", vmin=-lim, vmax=lim,
+        im = _grid(kax, kernels[label], "its fitted 2x2 kernel", fmt="{:.2f}", cmap="RdBu_r", vmin=-lim, vmax=lim,
                    fontsize=11)
     fig.colorbar(im, ax=list(axes), shrink=0.7, label="kernel weight")
     return fig
