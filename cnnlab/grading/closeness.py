@@ -248,7 +248,8 @@ def assert_close(
     elif act.dtype.kind in "iu" and exp.dtype.kind == "f":
         problem = (
             f"{name}: got integer dtype {act.dtype}; expected floating-point values "
-            "(create the output with a float dtype, e.g. np.zeros(shape) or dtype=x.dtype)"
+            "(np.zeros_like(x) and dtype=x.dtype copy an integer input's dtype: use np.zeros(shape), "
+            "np.zeros_like(x, dtype=float) or x.astype(float))"
         )
     if problem is not None:
         raise AssertionError(problem)
