@@ -274,7 +274,8 @@ class Exercise:
             if blame:
                 text = self._blame(fn, tier) or text
             return Outcome(self.name, tier, False, _shorten(f"\u2718 {text}"), bug=p.bug)
-        return Outcome(self.name, tier, True, f"\u2714 {self.name}: {detail} ({tier})")
+        what = f"{self.name}, {only}" if only else self.name
+        return Outcome(self.name, tier, True, f"\u2714 {what}: {detail} ({tier})")
 
     def check(self, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
         """Run the check and show its outcome; under nbgrader, raise :class:`CheckFailed` on failure.
@@ -504,9 +505,26 @@ class Exercise:
                 return bug
         return None
 
+    def _own_stub(self, fn: Callable[..., Any], tier: str) -> bool:
+        """True when ``fn`` itself is still the stub (its own body raises NotImplementedError)."""
+        cases = self.cases(tier) if self.custom is None else []
+        if not cases or not hasattr(fn, "__code__"):
+            return False
+        case = cases[0]
+        try:
+            fn(*copy.deepcopy(tuple(case.args)), **copy.deepcopy(dict(case.kwargs)))
+        except NotImplementedError as exc:
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            return tb is not None and tb.tb_frame.f_code is fn.__code__
+        except Exception:  # noqa: BLE001 - any other failure is not a stub
+            return False
+        return False
+
     def _blame(self, fn: Callable[..., Any], tier: str) -> str | None:
         """When ``fn`` calls a helper of the student's that fails its own check, say so."""
-        if not self.uses or self.notebook is None:
+        if not self.uses or self.notebook is None or self._own_stub(fn, tier):
             return None
         namespace = getattr(fn, "__globals__", {})
         for helper_name in self.uses:

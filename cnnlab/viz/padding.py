@@ -3,7 +3,8 @@
 - ``plot_sliding_windows``: a padded n x n input, the window positions along the first row and
   column, the cells no window reaches, and the output grid beside it.
 - ``usage_counts`` / ``plot_usage``: how many windows use each input pixel (border vs centre).
-- ``plot_pad_modes``: one image padded in several modes side by side.
+- ``plot_pad_modes``: one image padded in several modes side by side, with a colour bar.
+- ``plot_stride_demo``: an image and signed maps of it on one symmetric diverging scale.
 - ``plot_receptive_field_growth``: receptive field against depth for several layer stacks.
 - ``plot_receptive_field_tree``: which units of each layer one output unit depends on (1-D).
 """
@@ -20,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 from cnnlab import shapes
 
-__all__ = ["plot_sliding_windows", "usage_counts", "plot_usage", "plot_pad_modes",
+__all__ = ["plot_sliding_windows", "usage_counts", "plot_usage", "plot_pad_modes", "plot_stride_demo",
            "plot_receptive_field_growth", "plot_receptive_field_tree"]
 
 _COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -53,8 +54,9 @@ def plot_sliding_windows(n: int, f: int, pad: int = 0, stride: int = 1, ax: Axes
     """Draw an n x n input with ``pad`` zeros around it and where an f x f window lands with ``stride``.
 
     Every window position along the first row and the first column is outlined in its own colour
-    (shifted slightly so overlapping windows stay visible); cells that no window reads (a stride that
-    does not fit, floored like PyTorch) are hatched. The output grid is drawn on the right.
+    (shifted slightly so overlapping windows stay visible); cells that no window reads (floor mode,
+    like PyTorch) are hatched, and the title says whether they are padding only (strict mode
+    accepts) or input pixels (strict mode refuses). The output grid is drawn on the right.
     """
     padded = n + 2 * pad
     if ax is None:
@@ -69,7 +71,8 @@ def plot_sliding_windows(n: int, f: int, pad: int = 0, stride: int = 1, ax: Axes
         return fig
     starts = _window_starts(n, f, pad, stride)
     m = len(starts)
-    fits = (padded - f) % stride == 0
+    left = (padded - f) % stride      # rows/columns after the last window
+    skipped = max(left - pad, 0)      # ... of which input pixels
     covered = np.zeros(padded, dtype=bool)
     for s in starts:
         covered[s:s + f] = True
@@ -105,7 +108,13 @@ def plot_sliding_windows(n: int, f: int, pad: int = 0, stride: int = 1, ax: Axes
             ha="center", va="top", fontsize=10)
     ax.text(ox + m / 2, oy - 0.8, f"output {m}x{m}", ha="center", va="top", fontsize=10)
     formula = f"({n} + 2*{pad} - {f}) // {stride} + 1 = {m}"
-    note = "" if fits else f"\nstride {stride} does not fit: the hatched cells are never read (floor mode)"
+    if skipped:
+        note = (f"\n{skipped} input row(s)/column(s) never read (hatched): strict mode refuses, "
+                f"floor mode drops them")
+    elif left:
+        note = f"\nonly padding is left unread (hatched): no input pixel is lost, strict mode accepts"
+    else:
+        note = "\nthe windows tile the padded input exactly"
     ax.set_title(f"n={n}, f={f}, pad={pad}, stride={stride}:  {formula}{note}", fontsize=10)
     ax.set_xlim(-0.5, ox + m + 0.5)
     ax.set_ylim(-2.0, padded + 0.5)
@@ -135,15 +144,43 @@ def plot_pad_modes(img: np.ndarray, p: int, modes: Sequence[str] = ("zero", "con
     from cnnlab.numpy_ref import pad
 
     img = np.asarray(img, dtype=float)
-    fig, axes = plt.subplots(1, len(modes), figsize=(3.2 * len(modes), 3.6), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(1, len(modes), figsize=(3.4 * len(modes) + 0.8, 3.8), layout="constrained",
+                             squeeze=False)
     for ax, mode in zip(axes[0], modes):
         padded = pad(img, p, mode=mode, value=value)
-        ax.imshow(padded, cmap="gray", vmin=0, vmax=1)
+        im = ax.imshow(padded, cmap="gray", vmin=0, vmax=1)
         ax.add_patch(Rectangle((p - 0.5, p - 0.5), img.shape[1], img.shape[0], fill=False, edgecolor="#ff3030", lw=1.5))
         ax.set_title(mode + (f" (value {value:g})" if mode == "constant" else ""), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="pixel value (0 black, 1 white)")
     fig.suptitle(f"{img.shape[0]}x{img.shape[1]} image padded by {p} pixels (red box: the original)", fontsize=11)
+    return fig
+
+
+def plot_stride_demo(img: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str],
+                     img_title: str = "input") -> Figure:
+    """Show an image and signed feature maps of it; the maps share one symmetric diverging scale.
+
+    Args:
+        img: (H, W) grey image with values in [0, 1] (drawn with its own grey colour bar).
+        maps: signed 2-D maps (edge responses at several strides), drawn on one scale from -m to m
+            (m the largest absolute value among them) with one colour bar, so that equal colours
+            mean equal values in every panel.
+        titles: one title per map.
+    """
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.6 * (len(maps) + 1) + 1.2, 3.9), layout="constrained")
+    im = axes[0].imshow(img, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(img_title, fontsize=10)
+    fig.colorbar(im, ax=axes[0], shrink=0.8, label="pixel value")
+    lim = max(float(np.max(np.abs(m))) for m in maps) or 1.0
+    for ax, m, title in zip(axes[1:], maps, titles):
+        sm = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sm, ax=list(axes[1:]), shrink=0.8, label="response (one scale for both maps)")
     return fig
 
 

@@ -2,7 +2,8 @@
 
 - ``plot_channel_conv``: each input channel, its filter slice, the per-channel result and their sum.
 - ``plot_volumes``: input volume -> F filters -> output volume, drawn as boxes with their sizes.
-- ``plot_maps``: a row of 2-D maps (feature maps, kernels) with optional values written in.
+- ``plot_maps``: a row of 2-D maps (feature maps, kernels) on one colour scale, with an optional
+  colour bar and values written in.
 - ``plot_counts``: parameter counts of conv vs fully connected layers on a log scale.
 - ``plot_timings``: bar chart of run times with the speed-up written on the bars.
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,7 +25,7 @@ _CHANNEL_NAMES = ("red", "green", "blue")
 
 
 def _show(ax: Axes, img: np.ndarray, title: str, cmap: str = "gray", values: bool = False,
-          vmin: float | None = None, vmax: float | None = None, fmt: str = "{:g}") -> None:
+          vmin: float | None = None, vmax: float | None = None, fmt: str = "{:g}") -> Any:
     im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
@@ -33,6 +35,7 @@ def _show(ax: Axes, img: np.ndarray, title: str, cmap: str = "gray", values: boo
             r, g, b_, _ = im.cmap(im.norm(v))
             dark = 0.299 * r + 0.587 * g + 0.114 * b_ < 0.5
             ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    return im
 
 
 def plot_channel_conv(x: np.ndarray, w: np.ndarray, b: float = 0.0, title: str | None = None) -> Figure:
@@ -57,12 +60,13 @@ def plot_channel_conv(x: np.ndarray, w: np.ndarray, b: float = 0.0, title: str |
 
     maps = np.stack([corr2d(x[c], w[c]) for c in range(C)])
     out = maps.sum(axis=0) + b
-    fig = plt.figure(figsize=(10, 2.3 * C + 0.4), layout="constrained")
+    fig = plt.figure(figsize=(11.5, 2.3 * C + 0.6), layout="constrained")
     grid = fig.add_gridspec(C, 4, width_ratios=[1, 0.55, 1, 1.6])
-    lim = max(np.abs(maps).max(), 1e-12)
+    # the per-channel maps and their sum are the same kind of quantity: one symmetric scale for all
+    lim = max(np.abs(maps).max(), np.abs(out).max(), 1e-12)
     wlim = max(np.abs(w).max(), 1e-12)
+    map_axes, w_axes = [], []
     for c in range(C):
-        cmap = "gray"
         name = _CHANNEL_NAMES[c] if C == 3 else f"channel {c}"
         ax = fig.add_subplot(grid[c, 0])
         if C == 3:  # show the channel in its own colour: bright = much of that colour
@@ -73,14 +77,17 @@ def plot_channel_conv(x: np.ndarray, w: np.ndarray, b: float = 0.0, title: str |
             ax.set_xticks([])
             ax.set_yticks([])
         else:
-            _show(ax, x[c], f"input: {name}", cmap=cmap, vmin=0, vmax=max(x.max(), 1e-12))
+            _show(ax, x[c], f"input: {name}", cmap="gray", vmin=0, vmax=max(x.max(), 1e-12))
         small = w.shape[1] * w.shape[2] <= 25
-        _show(fig.add_subplot(grid[c, 1]), w[c], f"filter slice {c}", cmap="coolwarm", values=small,
-              vmin=-wlim, vmax=wlim)
-        _show(fig.add_subplot(grid[c, 2]), maps[c], f"{name} \u22c6 slice {c}", cmap="coolwarm", vmin=-lim, vmax=lim)
-    olim = max(np.abs(out).max(), 1e-12)
-    _show(fig.add_subplot(grid[:, 3]), out, "output = sum over channels" + (f" + b ({b:g})" if b else ""),
-          cmap="coolwarm", vmin=-olim, vmax=olim)
+        w_axes.append(fig.add_subplot(grid[c, 1]))
+        wim = _show(w_axes[-1], w[c], f"filter slice {c}", cmap="RdBu_r", values=small, vmin=-wlim, vmax=wlim)
+        map_axes.append(fig.add_subplot(grid[c, 2]))
+        _show(map_axes[-1], maps[c], f"{name} \u22c6 slice {c}", cmap="RdBu_r", vmin=-lim, vmax=lim)
+    map_axes.append(fig.add_subplot(grid[:, 3]))
+    mim = _show(map_axes[-1], out, "output = sum over channels" + (f" + b ({b:g})" if b else ""),
+                cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(wim, ax=w_axes, shrink=0.6, label="filter weight", location="left")
+    fig.colorbar(mim, ax=map_axes, shrink=0.6, label="response (one scale for all maps)")
     if title:
         fig.suptitle(title)
     return fig
@@ -141,15 +148,30 @@ def plot_volumes(in_shape: Sequence[int], n_filters: int, k: int | tuple[int, in
 
 
 def plot_maps(maps: Sequence[np.ndarray], titles: Sequence[str] | None = None, values: bool = False,
-              cmap: str = "gray", suptitle: str | None = None, fmt: str = "{:g}", symmetric: bool = False) -> Figure:
-    """Draw 2-D arrays side by side (feature maps or kernels); ``values`` writes each entry in."""
+              cmap: str = "gray", suptitle: str | None = None, fmt: str = "{:g}", symmetric: bool = False,
+              colorbar: str | None = None) -> Figure:
+    """Draw 2-D arrays side by side (feature maps or kernels) on ONE colour scale; ``values`` writes each entry in.
+
+    Args:
+        maps: 2-D arrays of one kind of quantity.
+        symmetric: a scale from -m to m (m the largest absolute value), for signed maps with a
+            diverging ``cmap``; otherwise from the smallest to the largest value of all maps.
+        colorbar: the colour bar's label; None draws no colour bar.
+    """
     n = len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), layout="constrained", squeeze=False)
-    for i, (ax, m) in enumerate(zip(axes[0], maps)):
-        m = np.asarray(m, dtype=float)
-        lim = max(np.abs(m).max(), 1e-12)
-        _show(ax, m, titles[i] if titles else "", cmap=cmap, values=values, fmt=fmt,
-              vmin=-lim if symmetric else None, vmax=lim if symmetric else None)
+    arrays = [np.asarray(m, dtype=float) for m in maps]
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + (1.0 if colorbar else 0.0), 2.9), layout="constrained",
+                             squeeze=False)
+    if symmetric:
+        lim = max(max(float(np.abs(m).max()) for m in arrays), 1e-12)
+        vmin, vmax = -lim, lim
+    else:
+        vmin, vmax = min(float(m.min()) for m in arrays), max(float(m.max()) for m in arrays)
+    im = None
+    for i, (ax, m) in enumerate(zip(axes[0], arrays)):
+        im = _show(ax, m, titles[i] if titles else "", cmap=cmap, values=values, fmt=fmt, vmin=vmin, vmax=vmax)
+    if colorbar and im is not None:
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label=colorbar)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
