@@ -1,8 +1,10 @@
-"""Tests of the checks of notebooks 03 (padding and stride) and 04 (convolution over volumes).
+"""Checks of notebooks 03 (padding and stride) and 04 (volumes): what tests/test_exercise_records.py does not prove.
 
-For every exercise: the notebook's solution passes both tiers and prints one line; each realistic
-wrong version fails with an AssertionError whose message names the bug; a stub fails with "not
-implemented yet"; delegating to the references fails the hidden tier with the integrity message.
+The generic tests prove, for every record, that the solution passes both tiers and that every bug
+of the table fails with its phrase.  Here: unusual but correct answers that must pass (a list for
+a tuple, float32, NumPy integers, other ways to write the same function), the specific messages
+issue 7 asked for (no misleading diagnosis, strict mode's two kinds of leftover rows, blame), the
+integrity guard and the refusal of ``cnnlab.shapes``, and per-gradient partial credit.
 """
 
 from __future__ import annotations
@@ -12,533 +14,430 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cnnlab.checks import nb03, nb04
+from cnnlab.grading.exercise import Bug, Exercise
+
+TIERS = ["public", "hidden"]
 
 
-def stub(*args, **kwargs):
-    raise NotImplementedError()
+@pytest.fixture(autouse=True)
+def _outside_nbgrader(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
 
 
-def _pad_hw(x, p):
-    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+def run(nb, name, fn, tier="public", only=None):
+    return nb.NOTEBOOK[name].run(fn, tier, only=only)
+
+
+def passes(nb, name, fn, only=None):
+    for tier in TIERS:
+        outcome = run(nb, name, fn, tier, only)
+        assert outcome.passed, f"{tier}: {outcome.message}"
 
 
 # ================================================================================================
-# notebook 04: solutions (as in the notebook) and wrong variants
+# notebook 03
 # ================================================================================================
-def _naive(x, w, b, stride=1, pad=0, *, win_step=None, size_plus=1, bias="ok", flip=False, pad_all=False):
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
-    xp = np.pad(x, pad) if pad_all else _pad_hw(x, pad)
-    if flip:
-        w = w[..., ::-1, ::-1]
-    step = stride if win_step is None else win_step
-    Ho = (H + 2 * pad - KH) // stride + size_plus
-    Wo = (W + 2 * pad - KW) // stride + size_plus
-    out = np.zeros((N, F, Ho, Wo))
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = xp[n, :, i * step:i * step + KH, j * step:j * step + KW]
-                    out[n, f, i, j] = np.sum(window * w[f]) + (b[f] if bias == "ok" else 0.0)
-    if bias == "width":
-        out = out + b
-    return out, {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
+
+def zero_pad(x, p):
+    if p < 0:
+        raise ValueError(f"negative pad {p}")
+    H, W = x.shape[-2:]
+    out = np.zeros(x.shape[:-2] + (H + 2 * p, W + 2 * p), dtype=x.dtype)
+    out[..., p:p + H, p:p + W] = x
+    return out
 
 
-def conv_forward_naive(x, w, b, stride=1, pad=0):
-    return _naive(x, w, b, stride, pad)
+def conv_output_size(n, f, pad=0, stride=1, strict=True):
+    span = n + 2 * pad - f
+    if strict and span % stride > pad:
+        raise ValueError(f"stride {stride} skips input pixels (n={n}, f={f}, pad={pad})")
+    return span // stride + 1
 
+
+def conv2d(x, k, stride=1, pad=0):
+    xp = zero_pad(x, pad)
+    KH, KW = k.shape
+    Ho = conv_output_size(x.shape[0], KH, pad, stride)
+    Wo = conv_output_size(x.shape[1], KW, pad, stride)
+    out = np.zeros((Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            out[i, j] = np.sum(xp[i * stride:i * stride + KH, j * stride:j * stride + KW] * k)
+    return out
+
+
+# ---------------------------------------------------------------- unusual but correct answers
+
+def zero_pad_float64(x, p):  # ignores x's dtype: float32 in, float64 out, same values
+    if p < 0:
+        raise ValueError("p < 0")
+    out = np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * p, x.shape[-1] + 2 * p))
+    out[..., p:out.shape[-2] - p, p:out.shape[-1] - p] = x
+    return out
+
+
+def zero_pad_with_np_pad(x, p):
+    if p < 0:
+        raise ValueError("p < 0")
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)])
+
+
+def pad_by_hand(x, p, mode="zero", value=0.0):
+    """Reflect and replicate written with index arrays instead of np.pad's modes."""
+    if mode not in ("zero", "constant", "reflect", "replicate"):
+        raise ValueError(f"mode must be zero, constant, reflect or replicate, not {mode}")
+    H, W = x.shape[-2:]
+    if mode in ("zero", "constant"):
+        out = np.full(x.shape[:-2] + (H + 2 * p, W + 2 * p), value if mode == "constant" else 0.0)
+        out[..., p:p + H, p:p + W] = x
+        return out
+
+    def index(n):
+        i = np.arange(-p, n + p)
+        if mode == "replicate":
+            return np.clip(i, 0, n - 1)
+        i = np.abs(i)
+        return np.where(i > n - 1, 2 * (n - 1) - i, i)
+
+    return x[..., index(H)[:, None], index(W)[None, :]]
+
+
+def conv_output_size_numpy_int(n, f, pad=0, stride=1, strict=True):
+    q, r = divmod(n + 2 * pad - f, stride)
+    if strict and r > pad:
+        raise ValueError(f"n={n}, f={f}, pad={pad}, stride={stride}: {r - pad} input row(s) skipped")
+    return np.int64(q + 1)
+
+
+def conv2d_vectorised(x, k, stride=1, pad=0):  # calls neither helper
+    windows = sliding_window_view(np.pad(x, pad), k.shape)[::stride, ::stride]
+    return np.einsum("ijab,ab->ij", windows, k)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("zero_pad", zero_pad_float64), ("zero_pad", zero_pad_with_np_pad), ("pad", pad_by_hand),
+    ("conv_output_size", conv_output_size_numpy_int), ("conv2d", conv2d_vectorised),
+    ("receptive_field", lambda layers: int(1 + sum((k - 1) * int(np.prod([s for _, s in layers[:i]]))
+                                                   for i, (k, _) in enumerate(layers)))),
+], ids=["zero_pad-float64", "zero_pad-np.pad", "pad-by-hand", "size-np.int64", "conv2d-vectorised", "rf-closed-form"])
+def test_nb03_unusual_correct_answers_pass(name, fn):
+    passes(nb03, name, fn)
+
+
+def test_nb03_zero_pad_float32_case_is_checked_in_float32():
+    case = next(c for c in nb03.NOTEBOOK["zero_pad"].cases("hidden") if "float32" in c.label)
+    assert case.args[0].dtype == np.float32
+    assert nb03.ref_zero_pad(*case.args).dtype == np.float32
+
+
+# ---------------------------------------------------------------- strict mode: padding vs input pixels
+
+def test_strict_accepts_the_usual_stride_2_same_layers():
+    for n, f, p in [(56, 3, 1), (224, 7, 3), (64, 3, 1)]:
+        assert conv_output_size(n, f, p, 2) == nb03.ref_conv_output_size(n, f, p, 2) == (n + 2 * p - f) // 2 + 1
+    labels = [c.label for c in nb03.NOTEBOOK["conv_output_size"].cases("public")]
+    assert any("only padding" in lab for lab in labels) and any("skips the last column" in lab for lab in labels)
+
+
+def test_old_strict_rule_is_told_that_the_leftover_row_is_padding():
+    bug = nb03.NOTEBOOK["conv_output_size"].bug("strict mode refuses a stride that only leaves padding")
+    ns = {"np": np}
+    exec(bug.code, ns)
+    msg = run(nb03, "conv_output_size", ns["conv_output_size"]).message
+    assert "inputs 56, 3, pad=1, stride=2, strict=True" in msg
+    assert "are padding (pad=1): no input pixel is skipped, so the answer is 28" in msg
+    hidden = run(nb03, "conv_output_size", ns["conv_output_size"], "hidden").message
+    assert "raised ValueError where a size was expected" in hidden and "28" not in hidden and "56" not in hidden
+
+
+def test_strict_refusal_with_the_wrong_exception_type():
+    def size(n, f, pad=0, stride=1, strict=True):
+        span = n + 2 * pad - f
+        if strict and span % stride > pad:
+            raise TypeError("does not fit")
+        return span // stride + 1
+    msg = run(nb03, "conv_output_size", size).message
+    assert "raised TypeError; strict mode refuses with a ValueError" in msg
+    assert "Likely bug" not in msg  # no bug of the table raises a TypeError
+
+
+def test_a_size_that_is_wrong_in_two_ways_names_no_bug():
+    def size(n, f, pad=0, stride=1, strict=True):  # no + 1 AND never refuses
+        return (n + 2 * pad - f) // stride
+    msg = run(nb03, "conv_output_size", size).message
+    assert "returned 4, expected 5" in msg and "Likely bug" not in msg
+
+
+@pytest.mark.parametrize("name, args", [("conv_output_size", "(n, f, pad, stride, strict)"),
+                                        ("receptive_field", "(layers)")])
+def test_size_exercises_may_not_call_shapes(name, args):
+    def answer(*a, **k):
+        from cnnlab import shapes
+        return getattr(shapes, name)(*a, **k)
+    assert run(nb03, name, answer, "public").passed  # the public tier only compares values
+    msg = run(nb03, name, answer, "hidden").message
+    assert "your function called cnnlab.shapes" in msg and "write the arithmetic yourself" in msg
+
+
+# ---------------------------------------------------------------- messages issue 7 found misleading
+
+def test_one_sided_zero_pad_is_not_told_about_the_output_size_formula():
+    def one_sided(x, p):
+        H, W = x.shape[-2:]
+        out = np.zeros(x.shape[:-2] + (H + p, W + p))
+        out[..., p:, p:] = x
+        return out
+    msg = run(nb03, "zero_pad", one_sided).message
+    assert "padded on one side only" in msg
+    assert "formula" not in msg and "off by one" not in msg and "stride" not in msg
+
+
+def test_zero_pad_exception_is_named_only_when_it_is_the_same_error():
+    def empty_slice(x, p):
+        H, W = x.shape[-2:]
+        out = np.zeros(x.shape[:-2] + (H + 2 * p, W + 2 * p))
+        out[..., p:-p, p:-p] = x
+        return out
+
+    def other_error(x, p):
+        if p == 0:
+            raise ValueError("could not broadcast, but another way")
+        return zero_pad(x, p)
+    named = run(nb03, "zero_pad", empty_slice).message
+    assert "Likely bug: out[..., p:-p, p:-p] is empty when p = 0" in named
+    unnamed = run(nb03, "zero_pad", other_error).message
+    assert "raised ValueError: could not broadcast, but another way" in unnamed and "Likely bug" not in unnamed
+
+
+def test_negative_pad_accepted_and_unknown_mode_accepted():
+    assert "zero_pad(x, -1) returned an array of shape (6, 7)" in run(nb03, "zero_pad",
+                                                                     lambda x, p: zero_pad(x, abs(p))).message
+
+    def pad_any(x, p, mode="zero", value=0.0):  # an unknown mode falls back to zeros
+        return pad_by_hand(x, p, mode if mode in ("zero", "constant", "reflect", "replicate") else "zero", value)
+    msg = run(nb03, "pad", pad_any, "hidden").message
+    assert "pad(x, 1, mode='mirror') returned" in msg and "raise ValueError naming the four valid modes" in msg
+
+
+# ---------------------------------------------------------------- blame and the guard
+
+def _with_globals(fn, **names):
+    """Rebind ``fn`` to globals where the given helpers replace the good ones."""
+    import types
+    g = dict(fn.__globals__)
+    g.update(names)
+    return types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__)
+
+
+def test_conv2d_blames_a_wrong_zero_pad_and_names_it():
+    def corner(x, p):
+        out = np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * p, x.shape[-1] + 2 * p))
+        out[..., :x.shape[-2], :x.shape[-1]] = x
+        return out
+    msg = run(nb03, "conv2d", _with_globals(conv2d, zero_pad=corner)).message
+    assert msg.startswith("\u2718 conv2d (Exercise 4) calls your zero_pad, which fails its own check (Exercise 1)")
+    assert "x is copied into the top-left corner" in msg
+
+
+def test_conv2d_blames_an_old_strict_conv_output_size():
+    def old_strict(n, f, pad=0, stride=1, strict=True):
+        if strict and (n + 2 * pad - f) % stride:
+            raise ValueError("does not fit")
+        return (n + 2 * pad - f) // stride + 1
+    msg = run(nb03, "conv2d", _with_globals(conv2d, conv_output_size=old_strict)).message
+    assert "calls your conv_output_size, which fails its own check (Exercise 3)" in msg
+
+
+def test_a_stub_is_not_blamed_on_its_unfinished_helper():
+    def stub_zero_pad(x, p):
+        raise NotImplementedError()
+
+    def conv2d_stub(x, k, stride=1, pad=0):
+        raise NotImplementedError()
+    stub = _with_globals(conv2d_stub, zero_pad=stub_zero_pad)
+    assert run(nb03, "conv2d", stub).message == ("\u2718 conv2d (Exercise 4): not implemented yet \u2014 replace "
+                                                 "`raise NotImplementedError()` with your code")
+    finished = _with_globals(conv2d, zero_pad=stub_zero_pad)  # finished, over an unfinished helper
+    assert "calls your zero_pad, which fails its own check" in run(nb03, "conv2d", finished).message
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_conv2d_with_torch_is_refused(tier):
+    def conv2d_torch(x, k, stride=1, pad=0):
+        import torch
+        return torch.nn.functional.conv2d(torch.from_numpy(x)[None, None], torch.from_numpy(k)[None, None],
+                                          stride=stride, padding=pad)[0, 0].numpy()
+    msg = run(nb03, "conv2d", conv2d_torch, tier).message
+    assert "torch" in msg and "write it with NumPy yourself" in msg
+
+
+# ================================================================================================
+# notebook 04
+# ================================================================================================
 
 def conv_forward(x, w, b, stride=1, pad=0):
     KH, KW = w.shape[2:]
-    xp = _pad_hw(x, pad)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     windows = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
     out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
     return out, {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
 
 
-def _backward(dout, cache, *, crop=True, first_image_dw=False, db_mode="ok", step=None):
+def conv_backward(dout, cache):
     x, w, stride, pad = cache["x"], cache["w"], cache["stride"], cache["pad"]
     N, C, H, W = x.shape
     KH, KW = w.shape[2:]
     Ho, Wo = dout.shape[2:]
-    s = stride if step is None else step
-    xp = _pad_hw(x, pad)
-    dxp = np.zeros((N, C, max(xp.shape[2], (Ho - 1) * s + KH), max(xp.shape[3], (Wo - 1) * s + KW)))
-    dw = np.zeros(w.shape)
-    db = {"ok": dout.sum(axis=(0, 2, 3)), "first": dout[0].sum(axis=(1, 2)), "mean": dout.mean(axis=(0, 2, 3))}[db_mode]
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp, dw = np.zeros(xp.shape), np.zeros(w.shape)
     for i in range(Ho):
         for j in range(Wo):
-            rows, cols = slice(i * s, i * s + KH), slice(j * s, j * s + KW)
+            r, c = i * stride, j * stride
             g = dout[:, :, i, j]
-            if first_image_dw:
-                dw += np.tensordot(g[:1], xp[:1, :, rows, cols], axes=(0, 0))
-            else:
-                dw += np.tensordot(g, xp[:, :, rows, cols], axes=(0, 0))
-            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=(1, 0))
-    dx = dxp[:, :, pad:pad + H, pad:pad + W] if crop else dxp[:, :, :H + 2 * pad, :W + 2 * pad]
-    return dx, dw, db
+            dw += np.tensordot(g, xp[:, :, r:r + KH, c:c + KW], axes=(0, 0))
+            dxp[:, :, r:r + KH, c:c + KW] += np.tensordot(g, w, axes=(1, 0))
+    return dxp[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(axis=(0, 2, 3))
 
 
-def conv_backward(dout, cache):
-    return _backward(dout, cache)
+# ---------------------------------------------------------------- unusual but correct answers
+
+def conv_forward_offsets(x, w, b, stride=1, pad=0):
+    """A loop over the KH x KW kernel offsets only: vectorised enough."""
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+    out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w))
+    for a in range(KH):
+        for d in range(KW):
+            patch = xp[:, :, a:a + stride * Ho:stride, d:d + stride * Wo:stride]
+            out += np.einsum("nchw,fc->nfhw", patch, w[:, :, a, d])
+    return out + b.reshape(1, -1, 1, 1), {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
 
 
-def count_conv_params(c_in, c_out, kh, kw, bias=True):
-    return (c_in * kh * kw + (1 if bias else 0)) * c_out
+def conv_forward_float32(x, w, b, stride=1, pad=0):
+    out, cache = conv_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), stride, pad)
+    return out.astype(np.float32), cache
 
 
-def count_conv_macs(in_shape, c_out, kh, kw, stride=1, pad=0):
-    c, h, w = in_shape
-    return c * kh * kw * c_out * ((h + 2 * pad - kh) // stride + 1) * ((w + 2 * pad - kw) // stride + 1)
+def test_nb04_unusual_correct_forward_answers_pass():
+    passes(nb04, "conv_forward", conv_forward_offsets)
+    passes(nb04, "conv_forward_naive", conv_forward_offsets)
+    passes(nb04, "conv_forward", conv_forward_float32)  # float32 all the way, within float32's resolution
+    passes(nb04, "conv_forward", lambda *a, **k: list(conv_forward(*a, **k)))  # [out, cache]
 
 
-NB04 = {
-    "conv_forward_naive": (nb04.check_conv_forward_naive, conv_forward_naive),
-    "conv_forward": (nb04.check_conv_forward, conv_forward),
-    "conv_backward_dx": (nb04.check_conv_backward_dx, conv_backward),
-    "conv_backward_dw": (nb04.check_conv_backward_dw, conv_backward),
-    "conv_backward_db": (nb04.check_conv_backward_db, conv_backward),
-    "count_conv_params": (nb04.check_count_conv_params, count_conv_params),
-    "count_conv_macs": (nb04.check_count_conv_macs, count_conv_macs),
-}
-
-_FWD_BUGS = [
-    ("windows ignore the stride", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, win_step=1),
-     "windows move one pixel at a time"),
-    ("stride ignored entirely", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, 1, pad), "stride is ignored"),
-    ("padding on every axis", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, pad_all=True),
-     "batch and channel axes"),
-    ("padding ignored", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, 0), "padding is ignored"),
-    ("bias missing", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, bias="none"), "bias is missing"),
-    ("bias over width", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, bias="width"),
-     "broadcast over the width"),
-    ("flipped kernel", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, flip=True), "kernel is flipped"),
-    ("off by one", lambda x, w, b, stride=1, pad=0: _naive(x, w, b, stride, pad, size_plus=0), "off by one"),
-]
-
-_BWD_BUGS = [
-    ("conv_backward_dx", "dx not cropped", lambda d, c: _backward(d, c, crop=False), "still includes the padding"),
-    ("conv_backward_dx", "dx no stride", lambda d, c: _backward(d, c, step=1), "dx ignores the stride"),
-    ("conv_backward_dw", "dw first image", lambda d, c: _backward(d, c, first_image_dw=True), "sum over the batch"),
-    ("conv_backward_dw", "dw no stride", lambda d, c: _backward(d, c, step=1), "dw ignores the stride"),
-    ("conv_backward_db", "db first image", lambda d, c: _backward(d, c, db_mode="first"), "sum over the batch"),
-    ("conv_backward_db", "db mean", lambda d, c: _backward(d, c, db_mode="mean"), "mean instead of a sum"),
-]
+def test_nb04_hidden_forward_has_a_float32_batch():
+    case = next(c for c in nb04.NOTEBOOK["conv_forward"].cases("hidden") if "float32" in c.label)
+    assert all(a.dtype == np.float32 for a in case.args)
 
 
-@pytest.mark.parametrize("name", sorted(NB04))
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-def test_nb04_solution_passes(name, tier, capsys):
-    check, fn = NB04[name]
-    check(fn, tier=tier)
-    out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
-    assert len(lines) == 1 and f"({tier})" in lines[0], out.out
-    assert out.err == ""
+@pytest.mark.parametrize("only", ["dx", "dw", "db"])
+def test_conv_backward_as_a_list_gets_full_marks(only):
+    passes(nb04, "conv_backward", lambda dout, cache: list(conv_backward(dout, cache)), only=only)
 
 
-@pytest.mark.parametrize("name", sorted(NB04))
-def test_nb04_stub_fails(name):
-    check, _ = NB04[name]
-    with pytest.raises(AssertionError, match="not implemented yet"):
-        check(stub)
+def test_conv_backward_public_tier_compares_with_central_differences():
+    ex = nb04.NOTEBOOK["conv_backward"]
+    public, hidden = ex.cases("public"), ex.cases("hidden")
+    assert all(c.expect is nb04.numeric_conv_backward for c in public)
+    assert all(c.expect is None for c in hidden)
+    for case in public:
+        numeric, ref = nb04.numeric_conv_backward(*case.args), nb04.ref_conv_backward(*case.args)
+        for a, b in zip(numeric, ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("exercise", ["conv_forward_naive", "conv_forward"])
-@pytest.mark.parametrize("label,fn,phrase", _FWD_BUGS, ids=[b[0] for b in _FWD_BUGS])
-def test_nb04_forward_bugs_named(exercise, tier, label, fn, phrase):
-    check = NB04[exercise][0]
-    with pytest.raises(AssertionError) as err:
-        check(fn, tier=tier)
-    assert phrase in str(err.value), str(err.value)
-    assert exercise in str(err.value)
+def test_a_dx_bug_loses_only_the_dx_cells():
+    ex = nb04.NOTEBOOK["conv_backward"]
+    bug = ex.bug("dx is assigned (=) instead of accumulated")
+    ns = {"np": np}
+    exec(bug.code, ns)
+    wrong = ns["conv_backward"]
+    assert not run(nb04, "conv_backward", wrong, only="dx").passed
+    assert run(nb04, "conv_backward", wrong, only="dw").passed and run(nb04, "conv_backward", wrong, only="db").passed
+    assert set(ex.cells_lost_by(bug)) == {"test_conv_backward_dx_public", "test_conv_backward_dx_hidden"}
+    assert len(ex.grade_ids) == 6
+    shared = ex.bug("the backward pass ignores the stride")
+    assert len(ex.cells_lost_by(shared)) == 4
 
 
-def test_nb04_conv_forward_loops_fail():
-    with pytest.raises(AssertionError, match="still loops"):
-        nb04.check_conv_forward(conv_forward_naive)
+def test_cells_lost_by_rejects_unknown_outputs():
+    with pytest.raises(ValueError, match="names outputs"):
+        Exercise("f", 1, lambda x: x, list, list, outputs=("a", "b"), bugs=[Bug("x", "", outputs=("c",))])
+    with pytest.raises(ValueError, match="not compared"):
+        Exercise("f", 1, lambda x: x, list, list, outputs=("a", "b"), grade_ids={"c": ("t",)})
 
 
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("exercise,label,fn,phrase", _BWD_BUGS, ids=[b[1] for b in _BWD_BUGS])
-def test_nb04_backward_bugs_named(exercise, label, fn, phrase, tier):
-    check = NB04[exercise][0]
-    with pytest.raises(AssertionError) as err:
-        check(fn, tier=tier)
-    assert phrase in str(err.value), str(err.value)
+# ---------------------------------------------------------------- messages issue 7 found misleading
+
+def test_bias_reshaped_to_f111_is_not_told_about_padding():
+    def forward(x, w, b, stride=1, pad=0):
+        out, cache = conv_forward(x, w, np.zeros_like(b), stride, pad)
+        return out + b.reshape(-1, 1, 1, 1), cache
+    msg = run(nb04, "conv_forward", forward).message
+    assert "Likely bug: the bias is reshaped to (F, 1, 1, 1)" in msg
+    assert "batch and channel axes" not in msg and "padding" not in msg
 
 
-def test_nb04_backward_parts_are_independent(capsys):
-    # a wrong db does not cost the dx and dw cells their points
-    bad_db = lambda d, c: _backward(d, c, db_mode="first")  # noqa: E731
-    nb04.check_conv_backward_dx(bad_db)
-    nb04.check_conv_backward_dw(bad_db)
-    with pytest.raises(AssertionError):
-        nb04.check_conv_backward_db(bad_db)
+def test_padding_on_every_axis_is_named_only_for_the_same_error():
+    def pad_all_einsum(x, w, b, stride=1, pad=0):  # the same mistake, another error message
+        KH, KW = w.shape[2:]
+        windows = sliding_window_view(np.pad(x, pad), (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+        out = np.einsum("nchwij,fcij->nfhw", windows, w)
+        return out + b[None, :, None, None], {}
+    msg = run(nb04, "conv_forward", pad_all_einsum).message
+    assert "raised ValueError" in msg and "Likely bug" not in msg
+    bug = nb04.NOTEBOOK["conv_forward_naive"].bug("padding applied to the batch and channel axes")
+    ns = {"np": np}
+    exec(bug.code, ns)
+    assert "Likely bug: padding applied to the batch and channel axes" in run(
+        nb04, "conv_forward_naive", ns["conv_forward_naive"]).message
 
 
-@pytest.mark.parametrize("fn,phrase", [
-    (lambda c_in, c_out, kh, kw, bias=True: c_in * kh * kw * c_out + 1, "once for the layer"),
-    (lambda c_in, c_out, kh, kw, bias=True: c_in * kh * kw * c_out, "bias is forgotten"),
-    (lambda c_in, c_out, kh, kw, bias=True: (c_in * kh * kw + 1) * c_out, "bias=False was ignored"),
-    (lambda c_in, c_out, kh, kw, bias=True: (kh * kw + bias) * c_out, "filter depth"),
-    (lambda c_in, c_out, kh, kw, bias=True: float((c_in * kh * kw + bias) * c_out), "float"),
+@pytest.mark.parametrize("tier", TIERS)
+def test_conv_forward_with_torch_is_refused(tier):
+    def forward(x, w, b, stride=1, pad=0):
+        import torch
+        out = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                         stride=stride, padding=pad)
+        return out.numpy(), {}
+    msg = run(nb04, "conv_forward", forward, tier).message
+    assert "torch" in msg and "write it with NumPy yourself" in msg
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("count_conv_params", lambda c_in, c_out, kh, kw, bias=True: np.int32((c_in * kh * kw + bias) * c_out)),
+    ("count_conv_macs", lambda s, c_out, kh, kw, stride=1, pad=0: np.prod(
+        [s[0] * kh * kw, c_out, (s[1] + 2 * pad - kh) // stride + 1, (s[2] + 2 * pad - kw) // stride + 1])),
 ])
-def test_nb04_count_params_bugs(fn, phrase):
-    with pytest.raises(AssertionError) as err:
-        nb04.check_count_conv_params(fn)
-        nb04.check_count_conv_params(fn, tier="hidden")
-    assert phrase in str(err.value), str(err.value)
+def test_counters_accept_numpy_integers(name, answer):
+    passes(nb04, name, answer)
 
 
-def _macs_bug(kind):
-    def fn(in_shape, c_out, kh, kw, stride=1, pad=0):
-        c, h, w = in_shape
-        ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-        if kind == "input size":
-            ho, wo = h, w
-        if kind == "no stride":
-            ho, wo = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
-        extra = 1 if kind == "bias" else 0
-        return (c * kh * kw + extra) * c_out * ho * wo
-    return fn
-
-
-@pytest.mark.parametrize("kind,phrase", [("input size", "input size (H, W) is used"), ("bias", "bias addition"),
-                                         ("no stride", "stride is ignored")])
-def test_nb04_count_macs_bugs(kind, phrase):
-    with pytest.raises(AssertionError) as err:
-        nb04.check_count_conv_macs(_macs_bug(kind))
-        nb04.check_count_conv_macs(_macs_bug(kind), tier="hidden")
-    assert phrase in str(err.value), str(err.value)
-
-
-def test_nb04_delegation_scores_zero():
-    from cnnlab import numpy_ref, torch_ref
-
-    def via_numpy_ref(x, w, b, stride=1, pad=0):
-        return numpy_ref.conv_forward(x, w, b, stride=stride, pad=pad)
-
-    def via_torch(x, w, b, stride=1, pad=0):
-        return torch_ref.conv_forward(x, w, b, stride=stride, pad=pad), {}
-
-    def backward_via_ref(dout, cache):
-        _, c = numpy_ref.conv_forward(cache["x"], cache["w"], cache["b"], stride=cache["stride"], pad=cache["pad"])
-        return numpy_ref.conv_backward(dout, c)
-
-    for check, fn in [(nb04.check_conv_forward_naive, via_numpy_ref), (nb04.check_conv_forward, via_torch),
-                      (nb04.check_conv_backward_dx, backward_via_ref)]:
-        with pytest.raises(AssertionError, match="write it with NumPy yourself"):
-            check(fn, tier="hidden")
-
-
-def test_nb04_bad_tier():
-    with pytest.raises(ValueError, match="tier"):
-        nb04.check_count_conv_params(count_conv_params, tier="secret")
-
-
-# ================================================================================================
-# notebook 03: solutions (as in the notebook) and wrong variants
-# ================================================================================================
-def conv_output_size(n, f, pad=0, stride=1, strict=True):
-    span = n + 2 * pad - f
-    if strict and span % stride:
-        raise ValueError(f"stride {stride} does not fit: n={n}, f={f}, pad={pad}")
-    return span // stride + 1
-
-
-def zero_pad(x, p):
-    if p < 0:
-        raise ValueError(f"negative pad {p}")
-    out = np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * p, x.shape[-1] + 2 * p), dtype=x.dtype)
-    out[..., p:p + x.shape[-2], p:p + x.shape[-1]] = x
-    return out
-
-
-def pad(x, p, mode="zero", value=0.0):
-    modes = {"zero": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge"}
-    if mode not in modes:
-        raise ValueError(f"unknown mode {mode!r}")
-    width = [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)]
-    if mode == "constant":
-        return np.pad(x, width, constant_values=value)
-    return np.pad(x, width, mode=modes[mode])
-
-
-def _conv2d(x, k, stride=1, pad=0, *, win_step=None, flip=False, pad_mode="both", plus=1):
-    if flip:
-        k = k[::-1, ::-1]
-    width = {"both": ((pad, pad), (pad, pad)), "none": ((0, 0), (0, 0)), "one": ((pad, 0), (pad, 0))}[pad_mode]
-    xp = np.pad(x, width)
-    kh, kw = k.shape
-    step = stride if win_step is None else win_step
-    ho = (xp.shape[0] - kh) // stride + plus
-    wo = (xp.shape[1] - kw) // stride + plus
-    out = np.zeros((ho, wo))
-    for i in range(ho):
-        for j in range(wo):
-            out[i, j] = np.sum(xp[i * step:i * step + kh, j * step:j * step + kw] * k)
-    return out
-
-
-def conv2d(x, k, stride=1, pad=0):
-    return _conv2d(x, k, stride, pad)
-
-
-def receptive_field(layers):
-    r, jump = 1, 1
-    for k, s in layers:
-        r += (k - 1) * jump
-        jump *= s
-    return r
-
-
-NB03 = {
-    "conv_output_size": (nb03.check_conv_output_size, conv_output_size),
-    "zero_pad": (nb03.check_zero_pad, zero_pad),
-    "pad": (nb03.check_pad, pad),
-    "conv2d": (nb03.check_conv2d, conv2d),
-    "receptive_field": (nb03.check_receptive_field, receptive_field),
-}
-
-
-@pytest.mark.parametrize("name", sorted(NB03))
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-def test_nb03_solution_passes(name, tier, capsys):
-    check, fn = NB03[name]
-    check(fn, tier=tier)
-    out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
-    assert len(lines) == 1 and f"({tier})" in lines[0], out.out
-    assert out.err == ""
-
-
-@pytest.mark.parametrize("name", sorted(NB03))
-def test_nb03_stub_fails(name):
-    check, _ = NB03[name]
-    with pytest.raises(AssertionError, match="not implemented yet"):
-        check(stub)
-
-
-def _size_bug(kind):
-    def fn(n, f, pad=0, stride=1, strict=True):
-        span = n + 2 * pad - f
-        if kind == "floor in strict":
-            return span // stride + 1
-        if kind == "always strict" and span % stride:
-            raise ValueError("does not fit")
-        if kind == "no plus one":
-            return span // stride
-        if kind == "pad once":
-            return (n + pad - f) // stride + 1
-        if kind == "no stride":
-            return span + 1
-        if kind == "float":
-            return span / stride + 1
-        if strict and span % stride:
-            raise ValueError("does not fit")
-        if kind == "ceil":
-            return -(-span // stride) + 1
-        return span // stride + 1
-    return fn
-
-
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("kind,phrase", [
-    ("floor in strict", "strict and floor are confused"), ("always strict", "strict and floor are confused"),
-    ("no plus one", "off by one"), ("pad once", "one side only"), ("no stride", "stride is ignored"),
-    ("float", "float"), ("ceil", "ceiling instead of floor"),
-])
-def test_nb03_conv_output_size_bugs(kind, phrase, tier):
-    with pytest.raises(AssertionError) as err:
-        nb03.check_conv_output_size(_size_bug(kind), tier=tier)
-    assert phrase in str(err.value), str(err.value)
-
-
-_ZERO_PAD_BUGS = [
-    ("all axes", lambda x, p: np.pad(x, p), "batch/channel axes"),
-    ("one side", lambda x, p: np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, p), (0, p)]), "one side only"),
-    ("2p", lambda x, p: np.pad(x, [(0, 0)] * (x.ndim - 2) + [(2 * p, 2 * p)] * 2), "2p per side"),
-    ("empty", lambda x, p: np.zeros(x.shape[:-2] + (x.shape[-2] + 2 * p, x.shape[-1] + 2 * p)), "not copied"),
-    ("negative accepted", lambda x, p: np.pad(x, [(0, 0)] * (x.ndim - 2) + [(max(p, 0), max(p, 0))] * 2),
-     "negative pad"),
-]
-
-
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("label,fn,phrase", _ZERO_PAD_BUGS, ids=[b[0] for b in _ZERO_PAD_BUGS])
-def test_nb03_zero_pad_bugs(label, fn, phrase, tier):
-    with pytest.raises(AssertionError) as err:
-        nb03.check_zero_pad(fn, tier=tier)
-    assert phrase in str(err.value), str(err.value)
-
-
-def _pad_bug(kind):
-    def fn(x, p, mode="zero", value=0.0):
-        width = [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)]
-        np_mode = {"zero": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge"}
-        if mode not in np_mode:
-            raise ValueError(mode)
-        if kind == "symmetric" and mode == "reflect":
-            return np.pad(x, width, mode="symmetric")
-        if kind == "swap" and mode in ("reflect", "replicate"):
-            return np.pad(x, width, mode={"reflect": "edge", "replicate": "reflect"}[mode])
-        if kind == "value ignored" and mode == "constant":
-            return np.pad(x, width)
-        if kind == "all axes" and x.ndim > 2:
-            return np.pad(x, p, mode=np_mode[mode], **({"constant_values": value} if mode == "constant" else {}))
-        if mode == "constant":
-            return np.pad(x, width, constant_values=value)
-        return np.pad(x, width, mode=np_mode[mode])
-    return fn
-
-
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("kind,phrase", [("symmetric", "'symmetric'"), ("swap", "gives the re"),
-                                         ("value ignored", "constant value is ignored"),
-                                         ("all axes", "batch/channel axes")])
-def test_nb03_pad_bugs(kind, phrase, tier):
-    with pytest.raises(AssertionError) as err:
-        nb03.check_pad(_pad_bug(kind), tier=tier)
-    assert phrase in str(err.value), str(err.value)
-
-
-def test_nb03_pad_unknown_mode_must_raise():
-    def lenient(x, p, mode="zero", value=0.0):
-        return pad(x, p, mode if mode in ("zero", "constant", "reflect", "replicate") else "zero", value)
-
-    with pytest.raises(AssertionError, match="unknown mode"):
-        nb03.check_pad(lenient)
-
-
-_CONV2D_BUGS = [
-    ("stride ignored", lambda x, k, stride=1, pad=0: _conv2d(x, k, 1, pad), "stride is ignored"),
-    ("windows not strided", lambda x, k, stride=1, pad=0: _conv2d(x, k, stride, pad, win_step=1),
-     "windows move one pixel at a time"),
-    ("padding ignored", lambda x, k, stride=1, pad=0: _conv2d(x, k, stride, pad, pad_mode="none"),
-     "padding is ignored"),
-    ("flipped", lambda x, k, stride=1, pad=0: _conv2d(x, k, stride, pad, flip=True), "kernel is flipped"),
-    ("off by one", lambda x, k, stride=1, pad=0: _conv2d(x, k, stride, pad, plus=0), "off by one"),
-]
-
-
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("label,fn,phrase", _CONV2D_BUGS, ids=[b[0] for b in _CONV2D_BUGS])
-def test_nb03_conv2d_bugs(label, fn, phrase, tier):
-    with pytest.raises(AssertionError) as err:
-        nb03.check_conv2d(fn, tier=tier)
-    assert phrase in str(err.value), str(err.value)
-
-
-def _rf_bug(kind):
-    def fn(layers):
-        r, jump = 1, 1
-        for k, s in layers:
-            if kind == "no stride":
-                r += k - 1
-            elif kind == "early":
-                jump *= s
-                r += (k - 1) * jump
-            else:
-                r += (k - 1) * jump
-                jump *= s
-        return r - 1 if kind == "no one" else r
-    return fn
-
-
-@pytest.mark.parametrize("tier", ["public", "hidden"])
-@pytest.mark.parametrize("kind,phrase", [("no stride", "strides are ignored"), ("early", "used too early"),
-                                         ("no one", "starting 1")])
-def test_nb03_receptive_field_bugs(kind, phrase, tier):
-    with pytest.raises(AssertionError) as err:
-        nb03.check_receptive_field(_rf_bug(kind), tier=tier)
-    assert phrase in str(err.value), str(err.value)
-
-
-def test_nb03_delegation_scores_zero():
-    from cnnlab import numpy_ref, shapes
-
-    def conv2d_via_ref(x, k, stride=1, pad=0):
-        return numpy_ref.conv_forward(x[None, None], k[None, None], np.zeros(1), stride=stride, pad=pad)[0][0, 0]
-
-    cases = [
-        (nb03.check_conv2d, conv2d_via_ref),
-        (nb03.check_pad, lambda x, p, mode="zero", value=0.0: numpy_ref.pad(x, p, mode=mode, value=value)),
-        (nb03.check_zero_pad, lambda x, p: numpy_ref.pad(x, p)),
-        (nb03.check_conv_output_size, shapes.conv_output_size),
-        (nb03.check_receptive_field, shapes.receptive_field),
-    ]
-    for check, fn in cases:
-        with pytest.raises(AssertionError, match="yourself"):
-            check(fn, tier="hidden")
-
-
-def test_nb04_counters_refuse_shapes():
-    from cnnlab import shapes
-
-    def params_via_shapes(c_in, c_out, kh, kw, bias=True):
+@pytest.mark.parametrize("name, args", [("count_conv_params", None), ("count_conv_macs", None)])
+def test_counters_may_not_call_shapes(name, args):
+    def params(c_in, c_out, kh, kw, bias=True):
+        from cnnlab import shapes
         return shapes.conv_params(c_in, c_out, kh, kw, bias=bias)
 
-    def macs_via_shapes(in_shape, c_out, kh, kw, stride=1, pad=0):
+    def macs(in_shape, c_out, kh, kw, stride=1, pad=0):
+        from cnnlab import shapes
         c, h, w = in_shape
-        ho = shapes.conv_output_size(h, kh, pad, stride)
-        return shapes.conv_macs(c, c_out, kh, kw, ho, shapes.conv_output_size(w, kw, pad, stride))
-
-    for check, fn in [(nb04.check_count_conv_params, params_via_shapes), (nb04.check_count_conv_macs, macs_via_shapes)]:
-        check(fn)  # the public tier only compares values
-        with pytest.raises(AssertionError, match="cnnlab.shapes"):
-            check(fn, tier="hidden")
-
-
-# ================================================================================================
-# figures and the explorer widget
-# ================================================================================================
-def test_usage_counts():
-    from cnnlab.viz.padding import usage_counts
-
-    c = usage_counts(7, 3)
-    assert c[0, 0] == 1 and c[3, 3] == 9 and c.sum() == 9 * 25
-    assert usage_counts(7, 3, pad=1)[0, 0] == 4
-    c3 = usage_counts(7, 3, stride=3)  # floor mode: the last row and column are never read
-    assert c3[-1].sum() == 0 and c3[:, -1].sum() == 0 and c3.sum() == 9 * 4
+        return shapes.conv_macs(c, c_out, kh, kw, shapes.conv_output_size(h, kh, pad, stride),
+                                shapes.conv_output_size(w, kw, pad, stride))
+    fn = params if name == "count_conv_params" else macs
+    assert run(nb04, name, fn, "public").passed
+    msg = run(nb04, name, fn, "hidden").message
+    assert "your function called cnnlab.shapes" in msg and "count with + and * yourself" in msg
 
 
-def test_figures_draw(monkeypatch):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-
-    from cnnlab.viz import padding as vp
-    from cnnlab.viz import volumes as vv
-
-    figs = [
-        vp.plot_sliding_windows(7, 3, 0, 3), vp.plot_sliding_windows(4, 7, 0, 1), vp.plot_usage(7, 3, (0, 1)),
-        vp.plot_pad_modes(np.random.default_rng(0).random((8, 8)), 2),
-        vp.plot_receptive_field_growth({"a": [(3, 1)] * 3}), vp.plot_receptive_field_tree([(3, 2)] * 2, 9),
-        vv.plot_channel_conv(np.random.default_rng(0).random((3, 8, 8)), np.ones((3, 3, 3))),
-        vv.plot_volumes((3, 32, 32), 10, 5, (10, 32, 32), pad=2), vv.plot_maps([np.eye(3)], ["I"], values=True),
-        vv.plot_counts(["a"], [456], [14455392]), vv.plot_timings({"slow": 1.0, "fast": 0.01}),
-    ]
-    assert all(isinstance(f, Figure) for f in figs)
-    plt.close("all")
-    with pytest.raises(ValueError, match="same C"):
-        vv.plot_channel_conv(np.ones((3, 8, 8)), np.ones((2, 3, 3)))
+def test_hidden_int_messages_hide_the_numbers():
+    msg = run(nb04, "count_conv_macs", lambda s, c_out, kh, kw, stride=1, pad=0: 7, "hidden").message
+    assert "the count is wrong (too small)" in msg
+    assert not any(str(v) in msg for v in (768000, 64 * 56 * 56))
 
 
-def test_padding_explorer_static_under_grading(monkeypatch, capsys):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from cnnlab.widgets.padding import padding_explorer
-
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    assert padding_explorer(7, 3, 0, 3) is None
-    assert "strict mode refuses" in capsys.readouterr().out
-    plt.close("all")
+def test_success_line_names_the_gradient():
+    outcome = run(nb04, "conv_backward", conv_backward, only="dw")
+    assert outcome.message == "\u2714 conv_backward, dw: all 3 cases match (public)"
