@@ -441,3 +441,30 @@ def test_hidden_int_messages_hide_the_numbers():
 def test_success_line_names_the_gradient():
     outcome = run(nb04, "conv_backward", conv_backward, only="dw")
     assert outcome.message == "\u2714 conv_backward, dw: all 3 cases match (public)"
+
+
+def test_vectorised_check_counts_lines_not_time():
+    def per_image_and_filter(x, w, b, stride=1, pad=0):  # loops over N and F, positions vectorised
+        KH, KW = w.shape[2:]
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+        out = np.zeros((x.shape[0], w.shape[0]) + win.shape[2:4])
+        for n in range(x.shape[0]):
+            for f in range(w.shape[0]):
+                out[n, f] = np.einsum("chwij,cij->hw", win[n], w[f]) + b[f]
+        return out, {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
+
+    def per_position(x, w, b, stride=1, pad=0):  # batch and filters vectorised, positions looped
+        KH, KW = w.shape[2:]
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        Ho, Wo = (xp.shape[2] - KH) // stride + 1, (xp.shape[3] - KW) // stride + 1
+        out = np.zeros((x.shape[0], w.shape[0], Ho, Wo))
+        for i in range(Ho):
+            for j in range(Wo):
+                out[:, :, i, j] = np.tensordot(xp[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW],
+                                               w, axes=([1, 2, 3], [1, 2, 3])) + b
+        return out, {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
+    passes(nb04, "conv_forward", per_image_and_filter)
+    for tier in TIERS:
+        msg = run(nb04, "conv_forward", per_position, tier).message
+        assert "lines of your own Python code" in msg and "Likely bug: it still loops over the output positions" in msg
