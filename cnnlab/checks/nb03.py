@@ -135,6 +135,9 @@ NOTEBOOK.add(Exercise(
         Bug("only the height is padded: pad the width too",
             _ZP_HEAD + "    out = np.zeros(x.shape[:-2] + (H + 2 * p, W), dtype=x.dtype)\n"
             "    out[..., p:p + H, :] = x\n    return out", loses=("conv2d",)),
+        Bug("only the width is padded: pad the height too",
+            _ZP_HEAD + "    out = np.zeros(x.shape[:-2] + (H, W + 2 * p), dtype=x.dtype)\n"
+            "    out[..., :, p:p + W] = x\n    return out", loses=("conv2d",)),
         Bug("x is never copied in: the result is all zeros",
             _ZP_HEAD + "    return np.zeros(x.shape[:-2] + (H + 2 * p, W + 2 * p), dtype=x.dtype)", loses=("conv2d",)),
         Bug("out[..., p:-p, p:-p] is empty when p = 0 (-0 is 0): slice with p:p + H and p:p + W",
@@ -201,10 +204,15 @@ NOTEBOOK.add(Exercise(
         Bug("reflect repeats the border pixel (that is NumPy's 'symmetric'): reflect gives [c b | a b c | b a], "
             "NumPy mode 'reflect'",
             _pad_code(_MODES.replace("'reflect': 'reflect'", "'reflect': 'symmetric'"))),
-        Bug("reflect and replicate are swapped: reflect mirrors (NumPy 'reflect'), replicate repeats the "
-            "border pixel (NumPy 'edge')",
-            _pad_code(_MODES.replace("'reflect': 'reflect'", "'reflect': 'edge'")
-                      .replace("'replicate': 'edge'", "'replicate': 'reflect'"))),
+        Bug("reflect gives the replicate result: reflect mirrors without repeating the border pixel "
+            "(NumPy 'reflect'), replicate repeats it (NumPy 'edge')",
+            _pad_code(_MODES.replace("'reflect': 'reflect'", "'reflect': 'edge'"))),
+        Bug("replicate gives the reflect result: replicate repeats the border pixel, NumPy mode 'edge'",
+            _pad_code(_MODES.replace("'replicate': 'edge'", "'replicate': 'reflect'"))),
+        Bug("reflect wraps around (NumPy 'wrap'): mirror at the border instead",
+            _pad_code(_MODES.replace("'reflect': 'reflect'", "'reflect': 'wrap'"))),
+        Bug("replicate pads with zeros: repeat the border pixel, NumPy mode 'edge'",
+            _pad_code(_MODES.replace("'replicate': 'edge'", "'replicate': 'constant'"))),
         Bug("replicate mirrors (NumPy 'symmetric'): replicate repeats only the border pixel, NumPy 'edge'",
             _pad_code(_MODES.replace("'replicate': 'edge'", "'replicate': 'symmetric'"))),
         Bug("the constant value is ignored (zeros): fill with `value` in mode 'constant'",
@@ -354,6 +362,8 @@ NOTEBOOK.add(Exercise(
             "    return span // stride + 1"),
         Bug("off by one: the formula is (n + 2*pad - f) // stride + 1 (the + 1 counts the first window)",
             _SIZE_HEAD + _SIZE_STRICT + "    return span // stride", loses=("conv2d",)),
+        Bug("off by one: the formula is (n + 2*pad - f) // stride + 1, not + 2",
+            _SIZE_HEAD + _SIZE_STRICT + "    return span // stride + 2", loses=("conv2d",)),
         Bug("the padding is added on one side only: use n + 2*pad",
             "def conv_output_size(n, f, pad=0, stride=1, strict=True):\n    span = n + pad - f\n"
             + _SIZE_STRICT + "    return span // stride + 1", loses=("conv2d",)),
@@ -436,6 +446,10 @@ NOTEBOOK.add(Exercise(
             _conv2d_code(size="({n} + 2 * pad - {k}) // stride")),
         Bug("KW is taken from k.shape[0]: the kernel may be rectangular, KW = k.shape[1]",
             _conv2d_code(kw="k.shape[0]", kernel="k[:, :KW]")),
+        Bug("padded on one side only (top and left): pad both sides, zero_pad(x, pad)",
+            _conv2d_code(pad_x="np.pad(x, ((pad, 0), (pad, 0)))")),
+        Bug("the output is transposed: rows are i (height), columns j (width)",
+            _conv2d_code().replace("    return out", "    return out.T")),
         Bug("got integer dtype", _conv2d_code(dtype=", dtype=int"), by_output=False),
     ],
 ))
