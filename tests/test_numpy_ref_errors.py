@@ -29,7 +29,7 @@ def _nan(a: np.ndarray, value: float = np.nan) -> np.ndarray:
     [
         ((X, RNG.standard_normal((4, 2, 3, 3)), B), {}, r"channel mismatch: x has C=3 channels but w expects 2"),
         ((X, W, B), {"stride": 2}, r"stride does not fit along H.*H=8, KH=3, pad=0, stride=2"),
-        ((X, W, B), {"stride": (1, 2), "pad": (0, 1)}, r"stride does not fit along W.*W=8, KW=3, pad=1, stride=2"),
+        ((X, W, B), {"stride": (1, 4), "pad": (0, 1)}, r"stride does not fit along W.*W=8, KW=3, pad=1, stride=4"),
         ((X, W, B), {"pad": -1}, r"pad must be non-negative"),
         ((X, W, B), {"stride": 0}, r"stride must be at least 1"),
         ((X, W, B), {"stride": 1.5}, r"stride must be an integer"),
@@ -110,3 +110,12 @@ def test_backward_rejects_wrong_dout_shape() -> None:
     _, cache = nr.layernorm_forward(np.ones((2, 3)) * [[1, 2, 3]], np.ones(3), np.zeros(3))
     with pytest.raises(ValueError, match=r"cache must be the dict returned by batchnorm_forward \(got the cache of layernorm_forward\)"):
         nr.batchnorm_backward(np.ones((2, 3)), cache)
+
+
+def test_stride_that_leaves_only_padding_unread_is_accepted():
+    """56, k3, s2, p1 and 224, k7, s2, p3: the row left over is padding (as cnnlab.shapes says)."""
+    from cnnlab import numpy_ref, shapes
+
+    x = RNG.standard_normal((1, 1, 56, 56))
+    out, _ = numpy_ref.conv_forward(x, RNG.standard_normal((2, 1, 3, 3)), np.zeros(2), stride=2, pad=1)
+    assert out.shape == (1, 2, 28, 28) == (1, 2, shapes.conv_output_size(56, 3, 1, 2), 28)

@@ -103,7 +103,10 @@ def as_pair(v: Any, name: str, *, minimum: int = 0) -> tuple[int, int]:
 
 
 def strict_output_size(n: int, f: int, pad: int, stride: int, axis: str, what: str = "kernel") -> int:
-    """Output length of a window sliding over one axis, raising when the windows do not tile exactly.
+    """Output length of a window sliding over one axis, raising when the stride skips input pixels.
+
+    Rows left over after the last window are fine when they are all padding (the usual stride-2
+    "same" layers: 56, k3, s2, p1 and 224, k7, s2, p3), as in ``cnnlab.shapes.conv_output_size``.
 
     Args:
         n: input length (H or W), before padding.
@@ -122,10 +125,11 @@ def strict_output_size(n: int, f: int, pad: int, stride: int, axis: str, what: s
         raise ValueError(
             f"{what} is larger than the padded input: {k}={f} > {axis} + 2*pad = {n} + 2*{pad} = {padded}"
         )
-    if (padded - f) % stride != 0:
+    left = (padded - f) % stride
+    if left > pad:  # rows left after the last window include input pixels, not only padding
         raise ValueError(
-            f"stride does not fit along {axis}: ({axis} + 2*pad - {k}) % stride = "
-            f"({n} + 2*{pad} - {f}) % {stride} = {(padded - f) % stride} != 0 "
+            f"stride does not fit along {axis}: the last {left} of ({axis} + 2*pad - {k}) = "
+            f"({n} + 2*{pad} - {f}) rows are skipped by stride {stride}, and only {pad} of them are padding "
             f"({axis}={n}, {k}={f}, pad={pad}, stride={stride}); change the padding or the stride"
         )
     return (padded - f) // stride + 1
