@@ -75,7 +75,42 @@ def cmd_collect(args) -> int:
     if args.due:
         set_due_dates(course, args.due)
     print(f"collected {len(got)} submission(s) into {course.submitted}")
+    _warn_not_on_roster(course, [s for s, _ in got])
     return 0
+
+
+def _warn_not_on_roster(course: Course, students: list[str]) -> None:
+    from .roster import not_on_roster
+
+    unknown = not_on_roster(course, students)
+    if unknown:
+        print(f"warning: {len(unknown)} submission(s) from students not on the roster: {', '.join(unknown)}")
+
+
+def cmd_roster(args) -> int:
+    from .roster import import_roster
+
+    course = _course(args)
+    try:
+        students = import_roster(course, args.csv, args.id_column)
+    except (ValueError, OSError) as exc:
+        print(f"roster: {exc}")
+        return 1
+    named = sum(1 for s in students if s.first_name or s.last_name)
+    print(f"imported {len(students)} student(s) ({named} with names) into {course.gradebook_url}")
+    return 0
+
+
+def cmd_strip_outputs(args) -> int:
+    from .strip import strip_file, strip_stream
+
+    if not args.notebooks:  # git clean filter: notebook on stdin, stripped notebook on stdout
+        strip_stream(sys.stdin, sys.stdout)
+        return 0
+    changed = [p for p in args.notebooks if strip_file(Path(p))]
+    for p in changed:
+        print(f"stripped outputs from {p}")
+    return 1 if (args.check and changed) else 0
 
 
 def set_due_dates(course: Course, dues: list[str]) -> None:
@@ -246,6 +281,10 @@ def cmd_demo(args) -> int:
     make_class(course.solutions, course.notebooks, sample, names)
     print(f"2. sample class generated from solutions/ into {sample}")
     collect_folder(course, sample, names)
+    from .roster import import_roster
+    from .sample_class import ROSTER
+
+    import_roster(course, ROSTER)
     set_due_dates(course, [f"{a}={DUE.isoformat()}" for a in names])
     print(f"   collected into {course.submitted} (due {DUE:%Y-%m-%d %H:%M} UTC)")
     print("3. autograde (parallel, limited kernels)")
@@ -298,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", default=None, help="regex with (?P<student>) and (?P<assignment>) for flat zips")
     p.add_argument("--due", nargs="*", default=[], metavar="ASSIGNMENT=ISO", help="record due dates")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("roster", help="import students (id, first/last name, email) from an LMS's CSV export")
+    _common(p)
+    p.add_argument("csv", type=Path)
+    p.add_argument("--id-column", default=None, help="column with the id students submit under")
+    p.set_defaults(func=cmd_roster)
+
+    p = sub.add_parser("strip-outputs", help="remove outputs from notebooks (or stdin -> stdout: git filter)")
+    p.add_argument("notebooks", nargs="*")
+    p.add_argument("--check", action="store_true", help="exit 1 when a notebook had outputs")
+    p.set_defaults(func=cmd_strip_outputs)
 
     p = sub.add_parser("autograde", help="grade submissions in parallel with limited kernels")
     _common(p)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
@@ -101,26 +100,80 @@ class Course:
                              notebooks=self.notebooks, **overrides)
 
 
+def base_config() -> Config:
+    """Return the settings that hold for every use of nbgrader in this course (no paths)."""
+    c = Config()
+    c.Execute.timeout = Limits.cell_timeout        # per cell, seconds
+    c.Execute.interrupt_on_timeout = True
+    c.OverwriteCells.add_missing_cells = True     # a deleted test cell is restored, not "needs manual grade"
+    c.IgnorePattern.enabled = True                # warnings on stderr must not zero a passing test cell
+    c.IgnorePattern.pattern = r".*(Warning|warn|DeprecationWarning|UserWarning).*"
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    c.LimitOutput.max_lines = 200
+    c.LimitOutput.max_traceback = 60
+    return c
+
+
+def preprocessor_config(limits: Limits | None = None) -> Config:
+    """Return the preprocessor chains of generate_assignment, autograde and generate_feedback.
+
+    generate_assignment: nbgrader's chain with the named-stub ClearSolutions and the leak check
+    last; autograde: the limited, sandboxed, crash-proof kernel and stderr that does not zero a
+    passing test; generate_feedback: hidden tests and reference frames scrubbed.
+    """
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.converters.generate_assignment import GenerateAssignment
+    from nbgrader.converters.generate_feedback import GenerateFeedback
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
+                                        ClearSolutions, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+    from .preprocessors import (GuardedExecute, LeakCheck, NamedStubClearSolutions, ScrubFeedback,
+                                StderrNotFatal)
+
+    lim = limits or Limits()
+    c = Config()
+    pps = list(GenerateAssignment.class_traits()["preprocessors"].make_dynamic_default())
+    c.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p
+                                          for p in pps] + [LeakCheck]
+    c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, StderrNotFatal,
+                                           ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                           AssignLatePenalties, CheckCellMetadata]
+    c.Execute.timeout = lim.cell_timeout
+    c.GuardedExecute.timeout = lim.cell_timeout
+    c.GuardedExecute.notebook_timeout = lim.notebook_timeout
+    c.GuardedExecute.memory_mb = lim.memory_mb
+    fb = list(GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default())
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, *fb]
+    return c
+
+
 def course_config(workdir: str | Path | None = None, db_url: str | None = None, *,
                   solutions: str | Path | None = None, notebooks: str | Path | None = None,
                   release_directory: str | Path | None = None) -> Config:
-    """Return the nbgrader Config for the course, rooted at ``workdir``.
+    """Return the complete nbgrader Config for the course, rooted at ``workdir``.
 
-    Loads ``autograder/nbgrader_config.py`` and points nbgrader's source step at ``solutions``
-    and its release step at ``notebooks`` (or ``release_directory`` when given).
+    The one configuration of the course: the CLI uses it directly, and JupyterLab's nbgrader
+    extensions (formgrader, Validate, Assignment and Course List) load it through
+    ``autograder/nbgrader_config.py``. nbgrader's source step is ``solutions``, its release step
+    ``notebooks`` (or ``release_directory`` when given); the exchange is ``<workdir>/exchange``
+    unless ``$CNNLAB_EXCHANGE`` names another folder.
     """
-    from .preprocessors import NamedStubClearSolutions
-
     workdir = Path(workdir or DEFAULT_WORKDIR).resolve()
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(Path(__file__).parent)).load_config()
+    cfg = base_config()
+    cfg.merge(preprocessor_config())
     cfg.CourseDirectory.root = str(workdir)
     cfg.CourseDirectory.source_directory = str(Path(solutions or SOLUTIONS).resolve())
     cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks or NOTEBOOKS).resolve())
     cfg.CourseDirectory.course_id = COURSE_ID
     cfg.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
-    # uniform stubs naming the exercise: nbgrader's ClearSolutions, swapped for ours
-    from nbgrader.converters.generate_assignment import GenerateAssignment
-    pps = list(GenerateAssignment.class_traits()["preprocessors"].make_dynamic_default())
-    from nbgrader.preprocessors import ClearSolutions
-    cfg.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p for p in pps]
+    cfg.Exchange.root = os.environ.get("CNNLAB_EXCHANGE") or str(workdir / "exchange")
     return cfg
+
+
+def lab_config() -> Config:
+    """Return the configuration JupyterLab's nbgrader extensions load (the course's defaults,
+    with ``$CNNLAB_COURSE_DIR`` as the work folder and ``$CNNLAB_DB`` as the gradebook URL)."""
+    workdir = Path(os.environ.get("CNNLAB_COURSE_DIR") or DEFAULT_WORKDIR)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return course_config(workdir, os.environ.get("CNNLAB_DB") or None)

@@ -82,15 +82,45 @@ def export_gradescope_results(course: Course) -> list[Path]:
     return files
 
 
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image.
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once when it builds the autograder image (Ubuntu 22.04 by default, whose
+# python3 is 3.10: nbgrader 0.9.6 needs Python >= 3.11, so a 3.11 comes from the deadsnakes PPA).
 set -euo pipefail
-cd /autograder/source
-apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv > /dev/null
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install -q --upgrade pip
-if [ -f requirements-lock.txt ]; then /autograder/venv/bin/pip install -q -r requirements-lock.txt; fi
-/autograder/venv/bin/pip install -q -e '.[course]'
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+cd "$ROOT/source"
+export DEBIAN_FRONTEND=noninteractive
+ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1; }
+find_python() {
+  for cand in python3.13 python3.12 python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && ok "$cand"; then command -v "$cand"; return 0; fi
+  done
+  return 1
+}
+PY=$(find_python || true)
+if [ -z "$PY" ]; then
+  echo "setup.sh: no Python >= 3.11 here; installing python3.11 (apt, then the deadsnakes PPA)"
+  apt-get update -qq || true
+  if ! apt-get install -y -qq python3.11 python3.11-venv >/dev/null 2>&1; then
+    apt-get install -y -qq software-properties-common >/dev/null 2>&1       && add-apt-repository -y ppa:deadsnakes/ppa >/dev/null 2>&1       && apt-get update -qq       && apt-get install -y -qq python3.11 python3.11-venv >/dev/null 2>&1 || true
+  fi
+  PY=$(find_python || true)
+fi
+if [ -z "$PY" ]; then
+  echo "setup.sh: FAILED: cnnlab's autograder needs Python >= 3.11 (nbgrader 0.9.6 requires it)," >&2
+  echo "  and none could be installed (python3 here: $(python3 --version 2>&1 || echo none))." >&2
+  echo "  Use Gradescope's Ubuntu 22.04 base image with the deadsnakes PPA reachable, or a base" >&2
+  echo "  image that has python3.11." >&2
+  exit 1
+fi
+echo "setup.sh: using $PY ($("$PY" --version 2>&1))"
+"$PY" -m venv "$ROOT/venv"
+PIP="$ROOT/venv/bin/python -m pip install -q --disable-pip-version-check"
+$PIP --upgrade pip
+# PyTorch's CPU build: PyPI's torch wheel for Linux is the CUDA build (gigabytes, no GPU here)
+TORCH=$(grep -E '^torch==' requirements-lock.txt | cut -d= -f3 || true)
+$PIP "torch==${TORCH:-2.13.0}" --index-url https://download.pytorch.org/whl/cpu
+if [ -f requirements-lock.txt ]; then $PIP -r requirements-lock.txt; fi
+$PIP --no-deps -e .
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash

@@ -1,16 +1,22 @@
-"""nbgrader configuration for the cnnlab course (loaded by autograder.config)."""
+"""nbgrader configuration of the cnnlab course, for nbgrader's JupyterLab extensions.
+
+The settings themselves live in :func:`autograder.config.course_config`, which the CLI
+(``python -m autograder``) uses directly: formgrader's Generate / Release / Collect / Autograde /
+Feedback buttons, Validate, Course List and Assignment List therefore run the same preprocessors
+(named stubs, leak check, stderr handling, scrubbed feedback, time and memory limits).
+
+JupyterLab finds this file through ``jupyter/instructor`` or ``jupyter/student`` on
+``$JUPYTER_CONFIG_PATH`` (``scripts/lab.sh`` sets it), or through the ``nbgrader_config.py`` at the
+repository root when ``jupyter lab`` is started there.
+"""
+import sys
+from pathlib import Path
+
+_repo = str(Path(__file__).resolve().parent.parent)
+if _repo not in sys.path:
+    sys.path.insert(0, _repo)
+
+from autograder.config import lab_config  # noqa: E402
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
-
-# Paths are filled in by autograder.config.course_config(): solutions/ is the source folder,
-# notebooks/ the release folder, and an instructor work folder holds the gradebook and the
-# submitted / autograded / feedback steps.
-
-c.Execute.timeout = 60                      # per cell, seconds
-c.Execute.interrupt_on_timeout = True
-c.OverwriteCells.add_missing_cells = True   # a deleted test cell is restored, not "needs manual grade"
-c.IgnorePattern.enabled = True              # warnings on stderr must not zero a passing test cell
-c.IgnorePattern.pattern = r".*(Warning|warn|DeprecationWarning|UserWarning).*"
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-c.LimitOutput.max_lines = 200
-c.LimitOutput.max_traceback = 60
+c.merge(lab_config())

@@ -7,10 +7,14 @@
   kernel that dies (segfault, ``os._exit``, out of memory) recorded on the cell where it died,
   the rest of the notebook marked "not run" instead of aborting the student's grading.
 - :class:`ScrubFeedback`: removes hidden-test code and reference-code frames from tracebacks.
+- :class:`LeakCheck`: the last step of generate_assignment; refuses a student version that holds
+  outputs, delimiters or lines of a solution or hidden-test region (so formgrader's Generate
+  button fails on a leak exactly as ``python -m autograder release`` does).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -20,6 +24,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 from traitlets import Integer, List, Unicode
+
+from .leaks import LeakError, notebook_leaks, secret_lines
 
 EXERCISE_PREFIXES = ("exercise_", "ex_", "solution_", "sol_", "answer_", "impl_")
 
@@ -136,12 +142,18 @@ class ScrubFeedback(NbGraderPreprocessor):
     hidden_lines = List(Unicode()).tag(config=True)
     hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
 
+    def preprocess(self, nb, resources):
+        self._hidden = [h for h in self.hidden_lines if h.strip()] or sorted(_source_secrets(self, resources)["hidden"])
+        return super().preprocess(nb, resources)
+
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         meta = cell.metadata.get("nbgrader", {})
         is_test = bool(meta.get("grade")) and not meta.get("solution")
-        hidden = [h for h in self.hidden_lines if h.strip()]
+        hidden = getattr(self, "_hidden", None)
+        if hidden is None:
+            hidden = [h for h in self.hidden_lines if h.strip()]
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
@@ -175,3 +187,36 @@ class StderrNotFatal(NbGraderPreprocessor):
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
                     out["name"] = "stdout"
         return cell, resources
+
+
+def _source_secrets(pp: NbGraderPreprocessor, resources: dict) -> dict[str, set[str]]:
+    """Secret lines of the nbgrader source notebook behind ``resources`` (empty when not found).
+
+    The source is ``<CourseDirectory.source_directory>/<assignment>/<notebook>.ipynb``.
+    """
+    import nbformat
+
+    info = resources.get("nbgrader", {})
+    src_dir = pp.config.CourseDirectory.get("source_directory", "source")
+    root = pp.config.CourseDirectory.get("root", os.getcwd())
+    path = os.path.join(root, src_dir, info.get("assignment", ""), f"{info.get('notebook', '')}.ipynb")
+    if not (info.get("assignment") and info.get("notebook") and os.path.isfile(path)):
+        return {"solution": set(), "hidden": set()}
+    return secret_lines(nbformat.read(path, as_version=4))
+
+
+class LeakCheck(NbGraderPreprocessor):
+    """Fail generate_assignment when the student version leaks (see :mod:`autograder.leaks`).
+
+    Runs last in ``GenerateAssignment.preprocessors``; the secrets are read from the source
+    notebook itself, so the check needs no state from the caller.
+    """
+
+    def preprocess(self, nb, resources):
+        info = resources.get("nbgrader", {})
+        name = f"{info.get('assignment', '?')}/{info.get('notebook', '?')}.ipynb"
+        problems = notebook_leaks(nb, _source_secrets(self, resources))
+        if problems:
+            raise LeakError(f"{name}: the student version leaks solution or hidden-test material:\n  "
+                            + "\n  ".join(problems))
+        return nb, resources

@@ -23,14 +23,7 @@ import nbformat
 
 from . import config
 from .config import Course
-
-DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-              "BEGIN MARK SCHEME", "END MARK SCHEME")
-MIN_LEAK_LEN = 8  # shorter lines (``return x``, ``pass``) are too common to call a leak
-
-
-class LeakError(RuntimeError):
-    """The student version contains solution or hidden-test material."""
+from .leaks import DELIMITERS, LeakError, notebook_leaks, secret_lines, text_leaks  # noqa: F401 (re-exported)
 
 
 @contextlib.contextmanager
@@ -54,29 +47,6 @@ def _env_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def secret_lines(source_nb: nbformat.NotebookNode) -> dict[str, set[str]]:
-    """Return ``{"solution": lines, "hidden": lines}``: stripped lines inside the secret regions
-    of a source notebook that appear nowhere outside them (the lines whose presence is a leak)."""
-    inside = {"solution": set(), "hidden": set()}
-    outside: set[str] = set()
-    for cell in source_nb.cells:
-        region = None
-        for line in cell.source.split("\n"):
-            s = line.strip()
-            if "BEGIN SOLUTION" in s:
-                region = "solution"
-                continue
-            if "BEGIN HIDDEN TESTS" in s:
-                region = "hidden"
-                continue
-            if "END SOLUTION" in s or "END HIDDEN TESTS" in s:
-                region = None
-                continue
-            (inside[region] if region else outside).add(s)
-    return {k: {s for s in v - outside if len(s) >= MIN_LEAK_LEN and not s.startswith("#")}
-            for k, v in inside.items()}
-
-
 def find_leaks(source_dir: Path, release_dir: Path) -> list[str]:
     """Return human-readable leak descriptions for one assignment (empty when clean)."""
     secrets = {"solution": set(), "hidden": set()}
@@ -93,18 +63,10 @@ def find_leaks(source_dir: Path, release_dir: Path) -> list[str]:
             continue
         rel = path.relative_to(release_dir)
         if path.suffix == ".ipynb":
-            nb = nbformat.read(path, as_version=4)
-            for i, cell in enumerate(nb.cells):
-                if cell.get("outputs"):
-                    problems.append(f"{rel}: cell {i} has outputs")
-            text = "\n".join(c.source for c in nb.cells)
-        for d in DELIMITERS:
-            if d in text:
-                problems.append(f"{rel}: contains the delimiter {d!r}")
-        lines = {ln.strip() for ln in text.split("\n")}
-        for kind, secret in secrets.items():
-            for s in sorted(secret & lines):
-                problems.append(f"{rel}: contains {kind} line {s!r}")
+            found = notebook_leaks(nbformat.read(path, as_version=4), secrets)
+        else:
+            found = text_leaks(text, secrets)
+        problems += [f"{rel}: {p}" for p in found]
     return problems
 
 

@@ -6,7 +6,7 @@
   quickly and the released stubs score zero, every check failing and no other error than the
   stubs' NotImplementedError;
 - notebooks/ equals what nbgrader generates from solutions/ today; no solution or hidden-test
-  text in notebooks/; solutions/ saved without outputs;
+  text in notebooks/; solutions/ reach git without outputs (saving them run is fine);
 - (wrong answers losing exactly their exercise's points: tests/test_exercise_records.py).
 
 Timings are recorded (not asserted: no timed unit tests) in
@@ -65,12 +65,34 @@ def grader():
 
 # ----------------------------------------------------------------------------- fast, static
 
+def _git_blob(path: Path) -> str | None:
+    """The notebook as git stores it (the index, after the clean filter); None outside git."""
+    import subprocess
+
+    repo = COURSE.solutions.parent
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "show", f":{path.relative_to(repo)}"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solutions_saved_without_outputs(assignment):
+def test_solutions_reach_git_without_outputs(assignment):
+    """What git holds has no outputs. An instructor may run and save solutions/ in JupyterLab:
+    the working file may hold outputs, the clean filter (.gitattributes) strips them on add, and
+    the release clears them (test_notebooks_equal_what_nbgrader_generates, the leak check)."""
+    from autograder.strip import strip_text
+
     for path in COURSE.source_notebooks(assignment):
-        nb = nbformat.read(path, as_version=4)
+        text = _git_blob(path)
+        if text is None:  # not tracked (or no git): what the clean filter would store
+            text = strip_text(path.read_text(encoding="utf-8"))
+        nb = nbformat.reads(text, as_version=4)
         dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-        assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts"
+        assert not dirty, (f"{path.name}: cells {dirty} have outputs or execution counts in git; "
+                           f"run python -m autograder strip-outputs {path} (or enable the git filter)")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

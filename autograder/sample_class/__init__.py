@@ -29,6 +29,7 @@ import nbformat
 
 from .wrong_answers import wrong_answers
 
+ROSTER = Path(__file__).with_name("roster.csv")  # the sample class as a Canvas export lists it
 KINDS = ("reference", "blank", "partial", "wrong", "syntax", "late", "messy", "corrupt")
 DUE = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
 ON_TIME = DUE - dt.timedelta(hours=2)

@@ -48,8 +48,9 @@ def kernel_editor(img: np.ndarray, filt: Callable[[np.ndarray, np.ndarray], np.n
                   kernel: np.ndarray | str = "Sobel x", presets: Mapping[str, np.ndarray] | None = None):
     """Edit a 3x3 kernel in nine number boxes and see the filtered image update live.
 
-    A static figure for ``kernel`` is always shown first (it stays in saved and graded notebooks);
-    without a front end (or under ``NBGRADER_EXECUTION``/``CNNLAB_STATIC``) that is all, and it returns None.
+    With a front end attached the cell shows the widget alone (its figure updates in place);
+    without one (or under ``NBGRADER_EXECUTION``/``CNNLAB_STATIC``) it draws one static figure for
+    ``kernel`` and returns None.
 
     Args:
         img: (H, W) grey image in [0, 1].
@@ -69,10 +70,10 @@ def kernel_editor(img: np.ndarray, filt: Callable[[np.ndarray, np.ndarray], np.n
     img = np.asarray(img, dtype=float)
     if img.ndim != 2:
         raise ValueError(f"img must be a 2-D grey image, got shape {img.shape}")
-    fig = plt.figure(figsize=(10, 3.6))  # the static figure is always drawn (it survives in saved notebooks)
-    _draw(fig, img, k0, filt)
-    plt.show()
     if not interactive_available():
+        fig = plt.figure(figsize=(10, 3.6))
+        _draw(fig, img, k0, filt)
+        plt.show()
         return None
 
     import ipywidgets as W

@@ -38,8 +38,8 @@ def orientation_explorer(filt: np.ndarray, make_bar: Callable[[float], np.ndarra
     """Rotate a bar with a slider and watch a model "simple cell" respond.
 
     The cell's response map is ``max(filt_fn(bar, filt), 0)``; its response is the map's maximum.
-    A static figure for ``angle`` is always shown first; without a front end (or under
-    ``NBGRADER_EXECUTION``/``CNNLAB_STATIC``) that is all, and it returns None.
+    With a front end attached the cell shows the widget alone; without one (or under
+    ``NBGRADER_EXECUTION``/``CNNLAB_STATIC``) it draws one static figure for ``angle`` and returns None.
 
     Args:
         filt: (k, k) receptive field, e.g. ``cnnlab.viz.history.oriented_filter(45)``.
@@ -64,8 +64,8 @@ def orientation_explorer(filt: np.ndarray, make_bar: Callable[[float], np.ndarra
         _draw(fig, img, filt, np.maximum(filt_fn(img, filt), 0), a, curve)
         plt.show()
 
-    figure(angle)  # the static figure is always drawn (it stays in saved and graded notebooks)
     if not interactive_available():
+        figure(angle)
         return None
 
     import ipywidgets as W

@@ -1,7 +1,7 @@
 """Padding and stride explorer: sliders for n, f, pad and stride over the sliding-window figure.
 
-Without a front end (headless execution, or nbgrader's ``NBGRADER_EXECUTION``) only the static
-figure is drawn, so grading never waits on a widget.
+With a front end attached the cell shows the widget alone; without one (headless execution, or
+nbgrader's ``NBGRADER_EXECUTION``) one static figure is drawn, so grading never waits on a widget.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _describe(n: int, f: int, pad: int, stride: int) -> str:
 
 
 def padding_explorer(n: int = 7, f: int = 3, pad: int = 0, stride: int = 1) -> Any:
-    """Draw the sliding windows for (n, f, pad, stride); add sliders when a front end is attached.
+    """Draw the sliding windows for (n, f, pad, stride): live sliders with a front end, else static.
 
     Args:
         n: input size (3-12 on the slider); f: window size (1-7); pad: zeros per side (0-3);
@@ -41,10 +41,10 @@ def padding_explorer(n: int = 7, f: int = 3, pad: int = 0, stride: int = 1) -> A
         The ipywidgets ``interactive`` object when widgets can be shown (display it, or leave it as
         the cell's last expression), else None after drawing the static figure.
     """
-    plot_sliding_windows(n, f, pad, stride)
-    plt.show()
-    print(_describe(n, f, pad, stride))
     if not interactive_available():
+        plot_sliding_windows(n, f, pad, stride)
+        plt.show()
+        print(_describe(n, f, pad, stride))
         return None
     import ipywidgets as w
 
