@@ -176,4 +176,10 @@ def lab_config() -> Config:
     with ``$CNNLAB_COURSE_DIR`` as the work folder and ``$CNNLAB_DB`` as the gradebook URL)."""
     workdir = Path(os.environ.get("CNNLAB_COURSE_DIR") or DEFAULT_WORKDIR)
     workdir.mkdir(parents=True, exist_ok=True)
-    return course_config(workdir, os.environ.get("CNNLAB_DB") or None)
+    cfg = course_config(workdir, os.environ.get("CNNLAB_DB") or None)
+    exchange = Path(cfg.Exchange.root)
+    if not exchange.exists() and exchange.is_relative_to(workdir.resolve()):
+        # nbgrader's Assignment List fails on a missing exchange; a course-local one is made here
+        # (a shared exchange for several users is the admin's: world-writable, see nbgrader's docs)
+        exchange.mkdir(parents=True)
+    return cfg

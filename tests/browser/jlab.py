@@ -1,0 +1,82 @@
+"""What a user does in JupyterLab, as Playwright steps (menus, toolbar, cells)."""
+
+from __future__ import annotations
+
+import time
+
+CELL = ".jp-Notebook .jp-Cell"
+CODE_CELL = ".jp-Notebook .jp-CodeCell"
+
+
+def open_notebook(w, lab, path: str) -> None:
+    """Open ``path`` (relative to the server root) and wait for its kernel to be idle."""
+    w.page.goto(lab.url(f"lab/tree/{path}"))
+    w.page.wait_for_selector(CODE_CELL, timeout=120_000)
+    wait_kernel_idle(w.page, 180)
+
+
+def wait_kernel_idle(page, timeout: float) -> None:
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
+                           timeout=timeout * 1000)
+
+
+def menu(page, top: str, item: str) -> None:
+    """Click ``top`` in the menu bar, then ``item`` in its menu."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=top).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def prompts(page) -> list[str]:
+    return page.locator(f"{CODE_CELL} .jp-InputArea-prompt").all_inner_texts()
+
+
+def run_all(page, timeout: float = 300) -> list[str]:
+    """Run > Run All Cells; wait until nothing runs (3 s quiet); return the input prompts."""
+    menu(page, "Run", "Run All Cells")
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        ps = prompts(page)
+        busy = any("*" in p for p in ps) or page.locator(
+            ".jp-Notebook-ExecutionIndicator[data-status='busy']").count() > 0
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 3:
+            return ps
+        time.sleep(0.5)
+    raise AssertionError(f"Run All did not finish in {timeout} s; prompts: {prompts(page)}")
+
+
+def not_run(ps: list[str]) -> list[int]:
+    """Indices of code cells without an execution count."""
+    return [i for i, p in enumerate(ps) if not any(ch.isdigit() for ch in p)]
+
+
+def error_outputs(page) -> list[str]:
+    """Texts of error (traceback) outputs in the open notebook."""
+    loc = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    return [t for t in loc.all_inner_texts() if "Traceback" in t or "Error" in t]
+
+
+def images(page, scope=None):
+    """The rendered images (matplotlib figures) in the notebook or in ``scope``."""
+    return (scope or page).locator(".jp-OutputArea-output img")
+
+
+def images_loaded(loc) -> bool:
+    return all(loc.nth(i).evaluate("im => im.complete && im.naturalWidth > 0") for i in range(loc.count()))
+
+
+def cell_with(page, text: str):
+    """The code cell whose source contains ``text``."""
+    cell = page.locator(CODE_CELL).filter(has=page.locator(".jp-InputArea-editor", has_text=text))
+    assert cell.count() >= 1, f"no code cell contains {text!r}"
+    return cell.first
+
+
+def dialog_text(page, timeout: float = 300) -> str:
+    dlg = page.locator(".jp-Dialog-content")
+    dlg.wait_for(timeout=timeout * 1000)
+    return dlg.inner_text()
