@@ -25,7 +25,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 from traitlets import Integer, List, Unicode
 
-from .leaks import LeakError, notebook_leaks, secret_lines
+from .leaks import LeakError, notebook_leaks, secret_lines, text_leaks
 
 EXERCISE_PREFIXES = ("exercise_", "ex_", "solution_", "sol_", "answer_", "impl_")
 
@@ -189,34 +189,68 @@ class StderrNotFatal(NbGraderPreprocessor):
         return cell, resources
 
 
-def _source_secrets(pp: NbGraderPreprocessor, resources: dict) -> dict[str, set[str]]:
-    """Secret lines of the nbgrader source notebook behind ``resources`` (empty when not found).
-
-    The source is ``<CourseDirectory.source_directory>/<assignment>/<notebook>.ipynb``.
-    """
-    import nbformat
-
+def _source_folder(pp: NbGraderPreprocessor, resources: dict) -> str | None:
+    """``<CourseDirectory.source_directory>/<assignment>`` behind ``resources`` (None if unknown)."""
     info = resources.get("nbgrader", {})
+    if not info.get("assignment"):
+        return None
     src_dir = pp.config.CourseDirectory.get("source_directory", "source")
     root = pp.config.CourseDirectory.get("root", os.getcwd())
-    path = os.path.join(root, src_dir, info.get("assignment", ""), f"{info.get('notebook', '')}.ipynb")
-    if not (info.get("assignment") and info.get("notebook") and os.path.isfile(path)):
-        return {"solution": set(), "hidden": set()}
-    return secret_lines(nbformat.read(path, as_version=4))
+    folder = os.path.join(root, src_dir, info["assignment"])
+    return folder if os.path.isdir(folder) else None
+
+
+def _source_secrets(pp: NbGraderPreprocessor, resources: dict, whole_assignment: bool = False) -> dict[str, set[str]]:
+    """Secret lines of the nbgrader source notebook behind ``resources`` (of every notebook of
+    its assignment with ``whole_assignment``); empty when the source is not found."""
+    import nbformat
+
+    secrets: dict[str, set[str]] = {"solution": set(), "hidden": set()}
+    folder = _source_folder(pp, resources)
+    if folder is None:
+        return secrets
+    name = f"{resources.get('nbgrader', {}).get('notebook', '')}.ipynb"
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".ipynb") and (whole_assignment or entry == name):
+            for k, v in secret_lines(nbformat.read(os.path.join(folder, entry), as_version=4)).items():
+                secrets[k] |= v
+    return secrets
+
+
+LEAKS: list[str] = []   # what LeakCheck refused in this process, newest last (read by release)
 
 
 class LeakCheck(NbGraderPreprocessor):
     """Fail generate_assignment when the student version leaks (see :mod:`autograder.leaks`).
 
-    Runs last in ``GenerateAssignment.preprocessors``; the secrets are read from the source
-    notebook itself, so the check needs no state from the caller.
+    Runs last in ``GenerateAssignment.preprocessors``: the generated notebook must hold no
+    output, delimiter or line of its source's solution and hidden-test regions, and the other
+    files of the source folder (copied to the release as they are) no such line of any of the
+    assignment's notebooks. The secrets are read from the sources themselves.
     """
 
     def preprocess(self, nb, resources):
         info = resources.get("nbgrader", {})
         name = f"{info.get('assignment', '?')}/{info.get('notebook', '?')}.ipynb"
-        problems = notebook_leaks(nb, _source_secrets(self, resources))
+        problems = [f"{name}: {p}" for p in notebook_leaks(nb, _source_secrets(self, resources))]
+        folder = _source_folder(self, resources)
+        if folder is not None:
+            secrets = _source_secrets(self, resources, whole_assignment=True)
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for f in sorted(filenames):
+                    if f.endswith(".ipynb") or f.startswith("."):
+                        continue
+                    path = os.path.join(dirpath, f)
+                    try:
+                        with open(path, encoding="utf-8") as fh:
+                            text = fh.read()
+                    except (UnicodeDecodeError, OSError):
+                        continue
+                    rel = os.path.relpath(path, os.path.dirname(folder))
+                    problems += [f"{rel}: {p}" for p in text_leaks(text, secrets)]
         if problems:
-            raise LeakError(f"{name}: the student version leaks solution or hidden-test material:\n  "
+            LEAKS[:] = (LEAKS + problems)[-200:]
+            raise LeakError("the student version leaks solution or hidden-test material:\n  "
                             + "\n  ".join(problems))
         return nb, resources

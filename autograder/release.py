@@ -23,6 +23,7 @@ import nbformat
 
 from . import config
 from .config import Course
+from .preprocessors import LEAKS
 from .leaks import DELIMITERS, LeakError, notebook_leaks, secret_lines, text_leaks  # noqa: F401 (re-exported)
 
 
@@ -87,10 +88,14 @@ def generate(course: Course, names: list[str] | None = None, release_dir: Path |
     with quiet() as log:
         api = NbGraderAPI(config=cfg)
         for name in names:
+            LEAKS.clear()
             result = api.generate_assignment(name, force=True, create=True)
             if not result["success"]:
-                raise RuntimeError(f"nbgrader could not generate {name}:\n"
-                                   f"{result.get('error') or result.get('log') or log.getvalue()}")
+                text = f"{result.get('error') or ''}\n{result.get('log') or ''}\n{log.getvalue()}"
+                if LEAKS:  # autograder.preprocessors.LeakCheck refused the student version
+                    raise LeakError(f"{name}: the student version leaks solution or hidden-test "
+                                    "material:\n  " + "\n  ".join(LEAKS))
+                raise RuntimeError(f"nbgrader could not generate {name}:\n{text.strip()}")
     return names
 
 

@@ -15,9 +15,21 @@ def open_notebook(w, lab, path: str) -> None:
     wait_kernel_idle(w.page, 180)
 
 
+def kernel_status(page) -> str:
+    """The kernel's status as the status bar shows it ("Idle", "Busy", "Starting", ...)."""
+    texts = page.locator(".jp-StatusBar-Widget").all_inner_texts()
+    for t in texts:
+        if "|" in t and "(" in t:
+            return (t.rsplit("|", 1)[-1].strip().splitlines() or [""])[0].strip()
+    return ""
+
+
 def wait_kernel_idle(page, timeout: float) -> None:
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
-                           timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while kernel_status(page) != "Idle":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the kernel is not idle after {timeout} s: {kernel_status(page)!r}")
+        time.sleep(0.5)
 
 
 def menu(page, top: str, item: str) -> None:
@@ -35,10 +47,11 @@ def run_all(page, timeout: float = 300) -> list[str]:
     menu(page, "Run", "Run All Cells")
     deadline = time.monotonic() + timeout
     quiet_since = None
+    started = False
     while time.monotonic() < deadline:
         ps = prompts(page)
-        busy = any("*" in p for p in ps) or page.locator(
-            ".jp-Notebook-ExecutionIndicator[data-status='busy']").count() > 0
+        started = started or any(("*" in p or any(ch.isdigit() for ch in p)) for p in ps)
+        busy = not started or any("*" in p for p in ps) or kernel_status(page) != "Idle"
         if busy:
             quiet_since = None
         elif quiet_since is None:
@@ -80,3 +93,8 @@ def dialog_text(page, timeout: float = 300) -> str:
     dlg = page.locator(".jp-Dialog-content")
     dlg.wait_for(timeout=timeout * 1000)
     return dlg.inner_text()
+
+
+def validate_button(page):
+    """nbgrader's Validate button in the notebook's toolbar."""
+    return page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Validate", exact=True)

@@ -6,7 +6,7 @@ import urllib.error
 
 import pytest
 
-from jlab import open_notebook
+from jlab import open_notebook, validate_button
 
 
 def _nbgrader_menu_items(page) -> list[str]:
@@ -28,7 +28,7 @@ def test_student_sees_validate_and_assignment_list_only(student_lab, watched):
     items = _nbgrader_menu_items(page)
     assert items == ["Assignment List"], f"a student's Nbgrader menu holds {items}"
     assert not any("Create Assignment" in t for t in _right_sidebar_titles(page)), _right_sidebar_titles(page)
-    assert page.locator(".jp-Toolbar-item", has_text="Validate").count() == 1, "no Validate button"
+    assert validate_button(page).count() == 1, "no Validate button"
     page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Assignment List").first.click()
     page.wait_for_selector("text=Released assignments")
