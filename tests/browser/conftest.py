@@ -63,6 +63,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))   # one worker, shared servers
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 

@@ -1,0 +1,92 @@
+"""Formgrader on the demo course, as an instructor uses it: assignments, submissions with scores
+and student names, one submission's grades and feedback; Generate gives what release gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import Lab
+
+A = "02_filters"
+
+
+@pytest.fixture(scope="module")
+def demo_lab(course_copy, tmp_path_factory, processes_cleanup):
+    """`python -m autograder demo 02_filters` in a copy of the course (roster imported by the
+    demo), then JupyterLab in instructor mode on it."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("demo") / "cnnlab"
+    shutil.copytree(course_copy, root, symlinks=True)
+    env = {**__import__("os").environ, "PYTHONPATH": str(root),
+           "PATH": f"{root / '.venv' / 'bin'}:{__import__('os').environ['PATH']}"}
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "autograder", "demo", A, "--workdir", str(root / "course"),
+                          "--no-progress"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    print(f"demo: {time.monotonic() - t0:.0f} s")
+    lab = Lab(root, "instructor", tmp_path_factory.mktemp("lab-demo"))
+    yield lab
+    lab.stop()
+
+
+def test_formgrader_shows_assignments_submissions_names_scores_and_feedback(demo_lab, watched):
+    page = watched.page
+    page.goto(demo_lab.url("formgrader"))
+    page.wait_for_selector(f"text={A}")
+    watched.shot("manage-assignments")
+    row = page.locator("tr", has_text=A).first
+    assert row.locator("td").nth(8).inner_text().strip() == "8", row.inner_text()   # # Submissions
+    assert page.locator("text=does not exist and could not be created").count() == 0, "no exchange"
+
+    page.goto(demo_lab.url(f"formgrader/manage_submissions/{A}"))
+    page.wait_for_selector("text=Reference, Ada")
+    watched.shot("manage-submissions")
+    table = page.locator("table").first.inner_text()
+    assert "None, None" not in table, "students without names"
+    for name, score in (("Reference, Ada", "15 / 15"), ("Blank, Bruno", "0 / 15"), ("Partial, Chen", "9 / 15")):
+        line = next((ln for ln in table.splitlines() if ln.startswith(name)), "")
+        assert score in line, f"{name}: {line!r}"
+
+    page.goto(demo_lab.url(f"formgrader/manage_students/partial/{A}"))
+    page.wait_for_selector(f"text={A}")
+    watched.shot("student-submission")
+    page.locator("a", has_text=A).last.click()           # the notebook: formgrader's grading view
+    page.wait_for_selector(".nbgrader_cell, #notebook-container", timeout=120_000)
+    watched.shot("formgrade-view")
+    body = page.locator("body").inner_text()
+    assert "partial" in body and "/ " in body, body[:500]          # the instructor's view: scores
+
+    page.goto(demo_lab.url(f"files/course/feedback/partial/{A}/{A}.html"))
+    page.wait_for_selector("text=Exercise", timeout=60_000)
+    watched.shot("feedback")
+    text = page.locator("body").inner_text()
+    assert "Score:" in text, text[:500]
+    assert "BEGIN HIDDEN TESTS" not in text and "tier='hidden'" not in text, "hidden tests in feedback"
+    watched.assert_clean()
+
+
+def test_formgrader_generate_equals_release(demo_lab, watched):
+    """Generate in formgrader writes the same student notebook as `python -m autograder release`."""
+    released = demo_lab.root / "notebooks" / A / f"{A}.ipynb"
+    before = released.read_bytes()          # written by the demo's `release` step
+    released.unlink()
+    page = watched.page
+    page.goto(demo_lab.url("formgrader"))
+    page.wait_for_selector(f"text={A}")
+    row = page.locator("tr", has_text=A).first
+    row.locator("td").nth(4).locator("a").click()        # Generate
+    page.wait_for_selector(".modal-dialog", timeout=30_000)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "Success" not in (txt := page.locator(".modal-dialog").inner_text()) \
+            and "error" not in txt.lower():
+        time.sleep(0.5)
+    watched.shot("generate")
+    assert "Success" in txt, txt[:1500]
+    assert released.is_file(), "Generate wrote no student notebook"
+    assert released.read_bytes() == before, "formgrader's Generate differs from python -m autograder release"
+    watched.assert_clean()
