@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
-CELL = ".jp-Notebook .jp-Cell"
-CODE_CELL = ".jp-Notebook .jp-CodeCell"
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"     # the notebook in the current tab
+CELL = f"{PANEL} .jp-Notebook .jp-Cell"
+CODE_CELL = f"{PANEL} .jp-Notebook .jp-CodeCell"
 
 
 def open_notebook(w, lab, path: str) -> None:
     """Open ``path`` (relative to the server root) and wait for its kernel to be idle."""
-    w.page.goto(lab.url(f"lab/tree/{path}"))
+    w.page.goto(lab.url(f"lab/tree/{path}?reset"))     # ?reset: no tabs restored from earlier tests
     w.page.wait_for_selector(CODE_CELL, timeout=120_000)
     wait_kernel_idle(w.page, 180)
 
@@ -69,13 +70,13 @@ def not_run(ps: list[str]) -> list[int]:
 
 def error_outputs(page) -> list[str]:
     """Texts of error (traceback) outputs in the open notebook."""
-    loc = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    loc = page.locator(f"{PANEL} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     return [t for t in loc.all_inner_texts() if "Traceback" in t or "Error" in t]
 
 
 def images(page, scope=None):
     """The rendered images (matplotlib figures) in the notebook or in ``scope``."""
-    return (scope or page).locator(".jp-OutputArea-output img")
+    return scope.locator(".jp-OutputArea-output img") if scope else page.locator(f"{PANEL} .jp-OutputArea-output img")
 
 
 def images_loaded(loc) -> bool:
@@ -97,4 +98,4 @@ def dialog_text(page, timeout: float = 300) -> str:
 
 def validate_button(page):
     """nbgrader's Validate button in the notebook's toolbar."""
-    return page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Validate", exact=True)
+    return page.locator(f"{PANEL} .jp-NotebookPanel-toolbar").get_by_role("button", name="Validate", exact=True)

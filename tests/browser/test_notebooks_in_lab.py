@@ -11,8 +11,8 @@ import pytest
 from jlab import (CODE_CELL, validate_button, cell_with, dialog_text, error_outputs, images, images_loaded, menu,
                   not_run, open_notebook, run_all, wait_kernel_idle)
 
-FAIL_BOX = ".cnnlab-check.cnnlab-fail"
-PASS_BOX = ".cnnlab-check.cnnlab-pass"
+FAIL_BOX = ".jp-NotebookPanel:not(.lm-mod-hidden) .cnnlab-check.cnnlab-fail"
+PASS_BOX = ".jp-NotebookPanel:not(.lm-mod-hidden) .cnnlab-check.cnnlab-pass"
 
 
 def _widget_views(scope):
@@ -61,6 +61,8 @@ def test_solution_notebook_run_all_every_check_passes(solution_02):
     errors = error_outputs(page)
     assert not errors, f"errors in the solution notebook: {[e[:300] for e in errors[:3]]}"
     assert page.locator(FAIL_BOX).count() == 0, page.locator(FAIL_BOX).all_inner_texts()[:3]
+    passed = page.locator(PASS_BOX).all_inner_texts()
+    assert all(t.strip().startswith("✔ ") for t in passed), passed[:3]
     assert images(page).count() >= 3 and images_loaded(images(page))
     solution_02.assert_clean()
 
