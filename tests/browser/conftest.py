@@ -111,6 +111,8 @@ class Lab:
             "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
                 {"fetchNews": "false", "checkForUpdates": False},
             "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+            # two tabs of one notebook in successive tests: no autosave, no "File Changed" dialog
+            "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
         }.items():
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(json.dumps(data))
