@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Lab
+from labkit import Lab
 
 A = "02_filters"
 MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"

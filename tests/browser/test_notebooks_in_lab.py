@@ -43,7 +43,7 @@ def test_student_notebook_run_all(student_lab, watched):
 @pytest.fixture(scope="module")
 def solution_02(instructor_lab, browser):
     """The solution notebook 02 opened and run (Run All) once, shared by the tests below."""
-    from conftest import Watched
+    from labkit import Watched
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     ctx.set_default_timeout(60_000)
