@@ -40,7 +40,14 @@ def menu(page, top: str, item: str) -> None:
 
 
 def prompts(page) -> list[str]:
-    return page.locator(f"{CODE_CELL} .jp-InputArea-prompt").all_inner_texts()
+    """The input prompts of the code cells ("[3]:", "[*]:", "[ ]:"); "" for an empty cell (a
+    student notebook's hidden-test cells are empty: running them gives no execution count)."""
+    return page.locator(CODE_CELL).evaluate_all(
+        """cells => cells.map(c => {
+             const src = (c.querySelector('.cm-content') || {}).innerText || '';
+             const p = c.querySelector('.jp-InputArea-prompt');
+             return src.trim() ? (p ? p.innerText : '?') : '';
+           })""")
 
 
 def run_all(page, timeout: float = 300) -> list[str]:
@@ -64,8 +71,8 @@ def run_all(page, timeout: float = 300) -> list[str]:
 
 
 def not_run(ps: list[str]) -> list[int]:
-    """Indices of code cells without an execution count."""
-    return [i for i, p in enumerate(ps) if not any(ch.isdigit() for ch in p)]
+    """Indices of non-empty code cells without an execution count."""
+    return [i for i, p in enumerate(ps) if p and not any(ch.isdigit() for ch in p)]
 
 
 def error_outputs(page) -> list[str]:

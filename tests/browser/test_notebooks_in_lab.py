@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from jlab import (CODE_CELL, validate_button, cell_with, dialog_text, error_outputs, images, images_loaded, menu,
-                  not_run, open_notebook, run_all, wait_kernel_idle)
+from jlab import (CODE_CELL, cell_with, dialog_text, error_outputs, images, images_loaded, menu, not_run,
+                  open_notebook, run_all, validate_button, wait_kernel_idle)
+from labkit import REPO, Watched
 
 FAIL_BOX = ".jp-NotebookPanel:not(.lm-mod-hidden) .cnnlab-check.cnnlab-fail"
 PASS_BOX = ".jp-NotebookPanel:not(.lm-mod-hidden) .cnnlab-check.cnnlab-pass"
@@ -19,15 +20,23 @@ def _widget_views(scope):
     return scope.locator(".jp-OutputArea-output .widget-container, .jp-OutputArea-output .jupyter-widgets")
 
 
-def test_student_notebook_run_all(student_lab, watched):
-    """Every cell runs on the stubs, figures render, failing checks show the course's short box."""
+STUDENT_NOTEBOOKS = sorted(p.relative_to(REPO / "notebooks").as_posix()
+                           for p in (REPO / "notebooks").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", STUDENT_NOTEBOOKS)
+def test_student_notebook_run_all(path, student_lab, watched):
+    """Every cell runs on the stubs, figures render, failing checks show the course's short box
+    (outside nbgrader a failing check displays "✘ <exercise>..." and Run All goes on)."""
     page = watched.page
-    open_notebook(watched, student_lab, "02_filters/02_filters.ipynb")
+    open_notebook(watched, student_lab, path)
     ps = run_all(page)
     watched.shot("after-run-all")
     assert not (missing := not_run(ps)), f"code cells {missing} did not run (Run All stopped early?)"
     imgs = images(page)
     assert imgs.count() >= 3 and images_loaded(imgs), f"{imgs.count()} figure(s) rendered"
+    imgs.first.scroll_into_view_if_needed()
+    watched.shot("first-figure", imgs.first)
     errors = error_outputs(page)
     assert not errors, f"tracebacks shown to the student: {[e[:300] for e in errors[:3]]}"
     boxes = page.locator(FAIL_BOX)
@@ -43,8 +52,6 @@ def test_student_notebook_run_all(student_lab, watched):
 @pytest.fixture(scope="module")
 def solution_02(instructor_lab, browser):
     """The solution notebook 02 opened and run (Run All) once, shared by the tests below."""
-    from labkit import Watched
-
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     ctx.set_default_timeout(60_000)
     w = Watched(ctx.new_page(), "solution_02")
