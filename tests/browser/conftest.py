@@ -35,6 +35,7 @@ def _skip_reason() -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     reason = _skip_reason()
     for item in items:
