@@ -35,13 +35,11 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     reason = _skip_reason()
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))   # one worker, shared servers
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
