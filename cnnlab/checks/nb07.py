@@ -239,7 +239,7 @@ def _labels(seed: int, n: int, k: int = 10) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def _table_public() -> list[Case]:
-    return [Case((), {}, "LeNet-5 on a 32x32x1 digit"),
+    return [Case(((1, 32, 32),), {}, "LeNet-5 on a 32x32x1 digit"),
             Case(((3, 32, 32),), {"conv_channels": (8, 16)}, "the lecture's variant: 32x32x3, 8 and 16 filters")]
 
 
@@ -554,7 +554,20 @@ NOTEBOOK.add(_DictOutputs(
             _BWD.replace('    d = relu_backward(d, caches["relu4"])\n', ""), loses=("train_lenet",)),
         Bug("the gradient skips the ReLU after conv1: call relu_backward with the relu1 cache",
             _BWD.replace('    d = relu_backward(d, caches["relu1"])\n', ""), loses=("train_lenet",)),
-        Bug("the FC weight gradients are transposed: grads['W3'] must have W3's shape (D, M), as affine_backward returns it",
+        Bug("relu_backward is given another layer's cache: at relu4 use caches['relu4'], the mask of that layer's input",
+            _BWD.replace('relu_backward(d, caches["relu4"])', 'relu_backward(d, caches["relu3"])'),
+            loses=("train_lenet",)),
+        Bug("the pooling caches are swapped: at pool2 use caches['pool2'], at pool1 caches['pool1']",
+            _BWD.replace('max_pool_backward(d, caches["pool2"])', 'max_pool_backward(d, caches["POOL"])')
+                .replace('max_pool_backward(d, caches["pool1"])', 'max_pool_backward(d, caches["pool2"])')
+                .replace('caches["POOL"]', 'caches["pool1"]'),
+            loses=("train_lenet",)),
+        Bug("the backward steps are out of order: undo the forward in reverse, pool2 first, then relu2, then conv2",
+            _BWD.replace('    d = max_pool_backward(d, caches["pool2"])\n    d = relu_backward(d, caches["relu2"])\n',
+                         '    d = relu_backward(d, caches["relu2"])\n    d = max_pool_backward(d, caches["pool2"])\n'),
+            loses=("train_lenet",)),
+        Bug("the FC weight gradients are transposed: grads['W3'], grads['W4'] and grads['W5'] have their weights' "
+            "shapes (D, M), as affine_backward returns them",
             _BWD.replace("    return loss, grads\n",
                          '    for k in ("W3", "W4", "W5"):\n        grads[k] = grads[k].T\n    return loss, grads\n'),
             loses=("train_lenet",)),

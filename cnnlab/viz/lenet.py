@@ -49,7 +49,7 @@ def plot_table(rows: Sequence[Any], title: str = "") -> Figure:
     axes[0].invert_yaxis()
     share = params[[i for i, r in enumerate(rows) if r.kind == "fc"]].sum() / max(params.sum(), 1)
     axes[0].set_title(f"parameters: {share:.0%} in the FC layers", fontsize=10)
-    axes[1].set_title("activations shrink with depth", fontsize=10)
+    axes[1].set_title("activations: large early, small late", fontsize=10)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -157,6 +157,7 @@ def plot_feature_maps(image: np.ndarray, features: Mapping[str, np.ndarray], lab
             ax.set_xticks(range(v.size))
         ax.tick_params(labelsize=7)
     fig.suptitle("one digit through LeNet-5 (maps after ReLU; each row on its own scale)", fontsize=10)
+    fig.subplots_adjust(top=0.93, bottom=0.05)
     return fig
 
 
@@ -187,7 +188,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:n]
     cols = 8
     rows = max(1, (len(wrong) + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 1.75 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 2.0 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
@@ -201,7 +202,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
     return fig
 
 
-def plot_speed(rates: Mapping[str, float], title: str = "training speed (same batches, one thread each)") -> Figure:
+def plot_speed(rates: Mapping[str, float], title: str = "training speed (same images, batches of 32, one thread each)") -> Figure:
     """Bar chart of images per second, with the ratio to the fastest written on each bar."""
     names = list(rates)
     values = np.array([rates[k] for k in names], dtype=float)
