@@ -62,7 +62,7 @@ CACHE_KEYS = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten",
 PARAM_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4", "W5", "b5")
 
 #: epochs and the test-accuracy bar of Exercise 6, outside grading (False) and while grading (True)
-DIGITS_EPOCHS = {False: 4, True: 2}
+DIGITS_EPOCHS = {False: 4, True: 3}
 DIGITS_BAR = {False: 0.95, True: 0.90}
 
 _IMPORTS = ("from cnnlab.numpy_ref import (affine_backward, affine_forward, conv_backward, conv_forward,\n"
@@ -350,7 +350,7 @@ def _table_code(conv_params: str = "(c * 5 * 5 + 1) * f", conv_out: str = "h - 5
 
 
 NOTEBOOK.add(Exercise(
-    "lenet_table", 1, None, custom=_table_custom,
+    "lenet_table", 1, ref_lenet_table, custom=_table_custom,
     extra=refuse_module(shapes, advice="count the sizes and parameters yourself with + and * "
                                        "(cnnlab.shapes holds the answers)"),
     bugs=[
@@ -615,18 +615,18 @@ NOTEBOOK.add(_DictOutputs(
     outputs=(*_dict_outputs("params"), *_dict_outputs("velocity")),
     bugs=[
         Bug("the step adds the gradient: move against it (velocity = momentum * velocity - lr * grad)",
-            _SGD.replace("- lr * grads[k]", "+ lr * grads[k]"), loses=("train_lenet", "train_digits")),
+            _SGD.replace("- lr * grads[k]", "+ lr * grads[k]"), loses=("train_lenet",)),
         Bug("the momentum is ignored: the new velocity is momentum * velocity - lr * grad",
             _SGD.replace("momentum * velocity[k] - lr", "-lr"), loses=("train_lenet",)),
         Bug("the parameters move by the old velocity: update the velocity first, then add it",
             _SGD.replace("        new_params[k] = params[k] + new_velocity[k]",
-                         "        new_params[k] = params[k] + velocity[k]"), loses=("train_lenet", "train_digits")),
+                         "        new_params[k] = params[k] + velocity[k]"), loses=("train_lenet",)),
         Bug("only the weights are updated: the biases b1..b5 learn too",
             _SGD.replace("        new_params[k] = params[k] + new_velocity[k]",
                          "        new_params[k] = params[k] + new_velocity[k] if k.startswith('W') else params[k]"),
             loses=("train_lenet",)),
         Bug("the learning rate is not applied to the gradient",
-            _SGD.replace("- lr * grads[k]", "- grads[k]"), loses=("train_lenet", "train_digits")),
+            _SGD.replace("- lr * grads[k]", "- grads[k]"), loses=("train_lenet",)),
     ],
 ))
 
@@ -687,8 +687,7 @@ NOTEBOOK.add(_DictOutputs(
         Bug("the data are not shuffled: draw a new order with gen.permutation(n) every epoch",
             _TRAIN.replace("        order = gen.permutation(n)", "        order = np.arange(n)")),
         Bug("every step uses the same batch: take the batch order[start:start + batch_size]",
-            _TRAIN.replace("            idx = order[start:start + batch_size]", "            idx = order[:batch_size]"),
-            loses=("train_digits",)),
+            _TRAIN.replace("            idx = order[start:start + batch_size]", "            idx = order[:batch_size]")),
         Bug("the generator is created inside the epoch loop, so every epoch visits the data in the same order",
             _TRAIN.replace("    gen = np.random.default_rng(seed)\n", "")
                   .replace("        order = gen.permutation(n)",
@@ -708,15 +707,16 @@ NOTEBOOK.add(_DictOutputs(
 # --------------------------------------------------------------------------------------------
 
 _RUNS: dict[tuple, dict[str, Any]] = {}
-_HELPERS = ("lenet_forward", "lenet_backward", "sgd_step", "train_lenet")
+_HELPERS = {"lenet_forward": ref_lenet_forward, "lenet_backward": ref_lenet_backward, "sgd_step": ref_sgd_step,
+            "train_lenet": ref_train_lenet}
 
 
-def _key(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int) -> tuple:
-    """What a training run depends on: the function, the helpers it calls (by identity and code), the data."""
+def _key(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int, helpers: str) -> tuple:
+    """What a training run depends on: the function, its helpers, the data and the epochs."""
     ns = getattr(fn, "__globals__", {})
-    helpers = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in _HELPERS)
-    return (id(fn), getattr(fn, "__code__", None), helpers, epochs, X.shape, float(np.asarray(X, float).sum()),
-            int(np.asarray(y).sum()))
+    own = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in _HELPERS) if helpers == "own" else ()
+    return (id(fn), getattr(fn, "__code__", None), helpers, own, epochs, X.shape,
+            float(np.asarray(X, float).sum()), int(np.asarray(y).sum()))
 
 
 def _digits_standardized() -> tuple[np.ndarray, ...]:
@@ -727,44 +727,66 @@ def _digits_standardized() -> tuple[np.ndarray, ...]:
     return X_train, y_train, X_test, y_test
 
 
-def _train_run(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int) -> dict[str, Any]:
-    """Run the student's train_digits once under the guard (remembered, so checks reuse it)."""
-    key = _key(fn, X, y, epochs)
+def _train_run(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int, helpers: str) -> dict[str, Any]:
+    """Run the student's train_digits once under the guard (remembered for the next tier).
+
+    helpers="own": with the student's lenet_forward, lenet_backward, sgd_step and train_lenet (the
+    notebook's demonstration); helpers="course": with the course's references put in their place for
+    the call, so that the accuracy check grades train_digits alone (a bug in Exercises 2-5 costs
+    those exercises' points, not these).
+    """
+    key = _key(fn, X, y, epochs, helpers)
     if key in _RUNS:
         return _RUNS[key]
+    namespace = getattr(fn, "__globals__", None)
+    saved: dict[str, Any] = {}
+    if helpers == "course" and isinstance(namespace, dict):
+        saved = {h: namespace.get(h, _MISSING) for h in _HELPERS}
+        namespace.update(_HELPERS)
     start = time.perf_counter()
-    result, _ = run_guarded(fn, X, y, epochs, exercise="train_digits", allow=(*LAYERS, lenet_init),
-                            check_mutation=False)
+    try:
+        result, _ = run_guarded(fn, X, y, epochs, exercise="train_digits", allow=(*LAYERS, lenet_init),
+                                check_mutation=False)
+    finally:
+        for h, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(h, None)
+            else:
+                namespace[h] = value
     run = {"result": result, "seconds": time.perf_counter() - start, "epochs": epochs}
-    _RUNS.clear()  # keep one run: the notebook's latest
+    if len(_RUNS) > 4:
+        _RUNS.clear()
     _RUNS[key] = run
     return run
 
 
+_MISSING = object()
+
+
 def train_once(train_digits: Callable[..., Any], X_train: np.ndarray, y_train: np.ndarray,
                epochs: int | None = None) -> dict[str, Any] | None:
-    """Train with the student's ``train_digits`` once; the check of Exercise 6 reuses this run.
+    """Train with the student's ``train_digits`` and their own helpers (the notebook's demonstration).
 
     Returns {"params", "losses", "seconds", "epochs"}, or None (with a printed reason) when the
     function is not written yet or fails.
     """
     epochs = digits_setting()[0] if epochs is None else epochs
     try:
-        run = _train_run(train_digits, X_train, y_train, epochs)
+        run = _train_run(train_digits, X_train, y_train, epochs, "own")
     except AssertionError as exc:
         text = str(exc)
         if "not implemented yet" in text:
-            print("Finish Exercise 6 (train_digits) to train your network here.")
+            print("Finish Exercises 2-6 to train your network here.")
         else:
             print(text.split("\n")[0][:300])
         return None
     try:
         params, losses = _pair(run["result"], ("params", "losses"))
-    except Problem as p:
-        print(f"train_digits: {p.message.strip()}")
+        losses = list(np.asarray(losses, dtype=float))
+    except (Problem, TypeError, ValueError) as err:
+        print(f"train_digits: {getattr(err, 'message', err)}".strip())
         return None
-    return {"params": params, "losses": list(np.asarray(losses, dtype=float)), "seconds": run["seconds"],
-            "epochs": epochs}
+    return {"params": params, "losses": losses, "seconds": run["seconds"], "epochs": epochs}
 
 
 _DIVERGED = "the training diverged (NaN or inf): lower the learning rate"
@@ -776,7 +798,7 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
     epochs, bar = digits_setting()
     X_train, y_train, X_test, y_test = _digits_standardized()
     try:
-        run = _train_run(fn, X_train, y_train, epochs)
+        run = _train_run(fn, X_train, y_train, epochs, "course")
     except AssertionError as exc:
         text = str(exc).replace("train_digits: ", "", 1)
         if text.startswith("not implemented yet"):
@@ -784,11 +806,11 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if "NaN" in text or "nan" in text or "inf" in text:
             raise Problem(f"{ex.title}: {text}\n  Likely bug: {_DIVERGED}", bug=_DIVERGED) from None
         raise Problem(f"{ex.title}:\n  {text}") from None
-    params, losses = _pair(run["result"], ("params", "losses"))
+    params, _ = _pair(run["result"], ("params", "losses"))
     values = _entries(params, "params", PARAM_KEYS)
+    default = lenet_init(seed=0)
     for name, v in values.items():
-        v = np.asarray(v)
-        want = np.shape(lenet_init(seed=0)[name[8:10]])
+        v, want = np.asarray(v), np.shape(default[name[8:10]])
         if v.shape != want:
             raise Problem(f"{ex.title}: {name} has shape {v.shape}, expected {want}")
         if not np.all(np.isfinite(v)):
@@ -799,7 +821,7 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         shown = f"{acc:.1%}" if tier == "public" else "too low"
         raise Problem(f"{ex.title} ({setting}): test accuracy {shown}, the bar is {bar:.0%}.\n"
                       f"  Likely bug: {_BELOW}", bug=_BELOW)
-    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, trained in {run['seconds']:.1f} s)"
+    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, {run['seconds']:.1f} s)"
 
 
 _DIGITS = '''def train_digits(X_train, y_train, epochs):
@@ -809,7 +831,7 @@ _DIGITS = '''def train_digits(X_train, y_train, epochs):
 '''
 
 NOTEBOOK.add(Exercise(
-    "train_digits", 6, None, custom=_digits_custom, uses=("train_lenet",),
+    "train_digits", 6, None, custom=_digits_custom,
     grade_ids=("test_train_digits",),
     bugs=[
         Bug(_DIVERGED, _DIGITS.replace("EPOCHS", "epochs").replace("LR", "5.0"), by_output=False),
