@@ -12,14 +12,20 @@ student: they are allowed inside these exercises (``LAYERS``); the reference LeN
 
 Cache layout the forward must produce and the backward reads: ``caches[key]`` is exactly what that
 layer's forward returned, for the keys of ``CACHE_KEYS`` (conv -> ReLU -> pool, twice; flatten;
-fc3 -> ReLU -> fc4 -> ReLU -> fc5).  The backward is checked on caches made by the reference
-forward, so a bug in the student's forward never costs the backward's points.
+fc3 -> ReLU -> fc4 -> ReLU -> fc5).
+
+Every exercise is graded alone, so that a bug costs its own exercise's points and no others: the
+backward is checked on caches made by the reference forward; ``train_lenet`` and ``train_digits``
+run with the course's references in place of the student's forward, backward, ``sgd_step`` (and
+``train_lenet``) for the duration of the check (``_course_helpers``; the student's functions are put
+back afterwards).  The notebook's demonstration cells run the student's own functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -160,6 +166,11 @@ def ref_train_lenet(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarr
     return params, losses
 
 
+#: what the checks put in place of the student's helpers (see ``_course_helpers``)
+_REFERENCES: dict[str, Callable[..., Any]] = {"lenet_forward": ref_lenet_forward, "lenet_backward": ref_lenet_backward,
+                                              "sgd_step": ref_sgd_step, "train_lenet": ref_train_lenet}
+
+
 def predict(params: Mapping[str, np.ndarray], X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Predicted labels of the reference forward with ``params`` (what the accuracy check uses)."""
     out = [np.argmax(ref_lenet_forward(X[i:i + batch_size], params)[0], axis=1) for i in range(0, len(X), batch_size)]
@@ -176,19 +187,50 @@ def standardize(X_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, .
 # helpers for records whose outputs hold dicts of arrays
 # --------------------------------------------------------------------------------------------
 
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _course_helpers(fn: Callable[..., Any], names: tuple[str, ...]) -> Iterator[None]:
+    """For the duration of a check, let ``fn`` call the course's references under ``names``
+    (its own module's globals get them; the student's functions are put back afterwards)."""
+    namespace = getattr(fn, "__globals__", None)
+    if not names or not isinstance(namespace, dict):
+        yield
+        return
+    saved = {h: namespace.get(h, _MISSING) for h in names}
+    namespace.update({h: _REFERENCES[h] for h in names})
+    try:
+        yield
+    finally:
+        for h, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(h, None)
+            else:
+                namespace[h] = value
+
+
 class _DictOutputs(Exercise):
     """An exercise returning dicts of arrays (params, grads): compared entry by entry.
 
     ``split(value)`` turns what the function returned into {output name: value}; the output names
-    ("grads['W1']", ...) are those of ``outputs``.
+    ("grads['W1']", ...) are those of ``outputs``.  ``course_helpers``: the other exercises' functions
+    that are replaced by the course's references while this one is checked, so that it is graded
+    alone (a bug in a helper costs the helper's points only).
     """
 
-    def __init__(self, *args: Any, split: Callable[[Any], dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, split: Callable[[Any], dict[str, Any]], course_helpers: tuple[str, ...] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._splitter = split
+        self.course_helpers = tuple(course_helpers)
 
     def _split(self, value: Any, what: str) -> dict[str, Any]:
         return self._splitter(value)
+
+    def _run(self, fn: Any, tier: str, only: str | None) -> str:
+        with _course_helpers(fn, self.course_helpers):
+            return super()._run(fn, tier, only)
 
 
 def _entries(value: Any, label: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -468,20 +510,16 @@ NOTEBOOK.add(Exercise(
     bugs=[
         Bug("the flatten is in channels-last (N, H, W, C) order: flatten the (N, C, H, W) maps as they are",
             _fwd(flatten="flatten_forward(h.transpose(0, 2, 3, 1))"),
-            fix="flatten_forward(h), or h.reshape(len(h), -1), without a transpose",
-            loses=("train_lenet",)),
+            fix="flatten_forward(h), or h.reshape(len(h), -1), without a transpose"),
         Bug("a ReLU is applied to the scores: the last layer (fc5) gives raw scores, no ReLU after it",
-            _fwd().replace("    return scores, caches", "    scores = np.maximum(scores, 0)\n    return scores, caches"),
-            loses=("train_lenet",)),
+            _fwd().replace("    return scores, caches", "    scores = np.maximum(scores, 0)\n    return scores, caches")),
         Bug("the ReLU after fc4 is missing",
             _fwd().replace('    h, caches["relu4"] = relu_forward(h)\n',
-                           '    _, caches["relu4"] = relu_forward(h)\n'),
-            loses=("train_lenet",)),
+                           '    _, caches["relu4"] = relu_forward(h)\n')),
         Bug("the ReLU after conv2 is missing",
             _fwd().replace('    h, caches["relu2"] = relu_forward(h)\n',
-                           '    _, caches["relu2"] = relu_forward(h)\n'),
-            loses=("train_lenet",)),
-        Bug(_SWAPPED, _FWD_SWAPPED, by_output=False, loses=("train_lenet",)),
+                           '    _, caches["relu2"] = relu_forward(h)\n')),
+        Bug(_SWAPPED, _FWD_SWAPPED, by_output=False),
     ],
 ))
 
@@ -544,33 +582,28 @@ NOTEBOOK.add(_DictOutputs(
     outputs=("loss", *_dict_outputs("grads")), allow=LAYERS, rtol=1e-6, atol=1e-10,
     bugs=[
         Bug("the softmax gradient is not divided by N: the loss is a mean over the batch, so dscores = (p - onehot) / N",
-            _BWD.replace("    d /= n\n", ""), loses=("train_lenet",)),
+            _BWD.replace("    d /= n\n", "")),
         Bug("the loss is summed over the batch instead of averaged (use the mean, as the gradient does)",
-            _BWD.replace("    loss = -log_p[np.arange(n), y].mean()", "    loss = -log_p[np.arange(n), y].sum()"),
-            loses=("train_lenet",)),
+            _BWD.replace("    loss = -log_p[np.arange(n), y].mean()", "    loss = -log_p[np.arange(n), y].sum()")),
         Bug("the softmax gradient has the wrong sign: dscores = p - onehot, not onehot - p",
-            _BWD.replace("    d /= n\n", "    d = -d / n\n"), loses=("train_lenet",)),
+            _BWD.replace("    d /= n\n", "    d = -d / n\n")),
         Bug("the gradient skips the ReLU after fc4: call relu_backward with the relu4 cache",
-            _BWD.replace('    d = relu_backward(d, caches["relu4"])\n', ""), loses=("train_lenet",)),
+            _BWD.replace('    d = relu_backward(d, caches["relu4"])\n', "")),
         Bug("the gradient skips the ReLU after conv1: call relu_backward with the relu1 cache",
-            _BWD.replace('    d = relu_backward(d, caches["relu1"])\n', ""), loses=("train_lenet",)),
+            _BWD.replace('    d = relu_backward(d, caches["relu1"])\n', "")),
         Bug("relu_backward is given another layer's cache: at relu4 use caches['relu4'], the mask of that layer's input",
-            _BWD.replace('relu_backward(d, caches["relu4"])', 'relu_backward(d, caches["relu3"])'),
-            loses=("train_lenet",)),
+            _BWD.replace('relu_backward(d, caches["relu4"])', 'relu_backward(d, caches["relu3"])')),
         Bug("the pooling caches are swapped: at pool2 use caches['pool2'], at pool1 caches['pool1']",
             _BWD.replace('max_pool_backward(d, caches["pool2"])', 'max_pool_backward(d, caches["POOL"])')
                 .replace('max_pool_backward(d, caches["pool1"])', 'max_pool_backward(d, caches["pool2"])')
-                .replace('caches["POOL"]', 'caches["pool1"]'),
-            loses=("train_lenet",)),
+                .replace('caches["POOL"]', 'caches["pool1"]')),
         Bug("the backward steps are out of order: undo the forward in reverse, pool2 first, then relu2, then conv2",
             _BWD.replace('    d = max_pool_backward(d, caches["pool2"])\n    d = relu_backward(d, caches["relu2"])\n',
-                         '    d = relu_backward(d, caches["relu2"])\n    d = max_pool_backward(d, caches["pool2"])\n'),
-            loses=("train_lenet",)),
+                         '    d = relu_backward(d, caches["relu2"])\n    d = max_pool_backward(d, caches["pool2"])\n')),
         Bug("the FC weight gradients are transposed: grads['W3'], grads['W4'] and grads['W5'] have their weights' "
             "shapes (D, M), as affine_backward returns them",
             _BWD.replace("    return loss, grads\n",
-                         '    for k in ("W3", "W4", "W5"):\n        grads[k] = grads[k].T\n    return loss, grads\n'),
-            loses=("train_lenet",)),
+                         '    for k in ("W3", "W4", "W5"):\n        grads[k] = grads[k].T\n    return loss, grads\n')),
     ],
 ))
 
@@ -615,18 +648,17 @@ NOTEBOOK.add(_DictOutputs(
     outputs=(*_dict_outputs("params"), *_dict_outputs("velocity")),
     bugs=[
         Bug("the step adds the gradient: move against it (velocity = momentum * velocity - lr * grad)",
-            _SGD.replace("- lr * grads[k]", "+ lr * grads[k]"), loses=("train_lenet",)),
+            _SGD.replace("- lr * grads[k]", "+ lr * grads[k]")),
         Bug("the momentum is ignored: the new velocity is momentum * velocity - lr * grad",
-            _SGD.replace("momentum * velocity[k] - lr", "-lr"), loses=("train_lenet",)),
+            _SGD.replace("momentum * velocity[k] - lr", "-lr")),
         Bug("the parameters move by the old velocity: update the velocity first, then add it",
             _SGD.replace("        new_params[k] = params[k] + new_velocity[k]",
-                         "        new_params[k] = params[k] + velocity[k]"), loses=("train_lenet",)),
+                         "        new_params[k] = params[k] + velocity[k]")),
         Bug("only the weights are updated: the biases b1..b5 learn too",
             _SGD.replace("        new_params[k] = params[k] + new_velocity[k]",
-                         "        new_params[k] = params[k] + new_velocity[k] if k.startswith('W') else params[k]"),
-            loses=("train_lenet",)),
+                         "        new_params[k] = params[k] + new_velocity[k] if k.startswith('W') else params[k]")),
         Bug("the learning rate is not applied to the gradient",
-            _SGD.replace("- lr * grads[k]", "- grads[k]"), loses=("train_lenet",)),
+            _SGD.replace("- lr * grads[k]", "- grads[k]")),
     ],
 ))
 
@@ -681,7 +713,7 @@ _TRAIN = '''def train_lenet(params, X, y, epochs=1, batch_size=32, lr=0.01, mome
 
 NOTEBOOK.add(_DictOutputs(
     "train_lenet", 5, ref_train_lenet, _train_public, _train_hidden, split=_train_split,
-    outputs=("losses", *_dict_outputs("params")), uses=("lenet_forward", "lenet_backward", "sgd_step"),
+    outputs=("losses", *_dict_outputs("params")), course_helpers=("lenet_forward", "lenet_backward", "sgd_step"),
     allow=LAYERS, rtol=1e-6, atol=1e-9,
     bugs=[
         Bug("the data are not shuffled: draw a new order with gen.permutation(n) every epoch",
@@ -707,14 +739,12 @@ NOTEBOOK.add(_DictOutputs(
 # --------------------------------------------------------------------------------------------
 
 _RUNS: dict[tuple, dict[str, Any]] = {}
-_HELPERS = {"lenet_forward": ref_lenet_forward, "lenet_backward": ref_lenet_backward, "sgd_step": ref_sgd_step,
-            "train_lenet": ref_train_lenet}
 
 
 def _key(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int, helpers: str) -> tuple:
     """What a training run depends on: the function, its helpers, the data and the epochs."""
     ns = getattr(fn, "__globals__", {})
-    own = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in _HELPERS) if helpers == "own" else ()
+    own = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in _REFERENCES) if helpers == "own" else ()
     return (id(fn), getattr(fn, "__code__", None), helpers, own, epochs, X.shape,
             float(np.asarray(X, float).sum()), int(np.asarray(y).sum()))
 
@@ -738,29 +768,15 @@ def _train_run(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int
     key = _key(fn, X, y, epochs, helpers)
     if key in _RUNS:
         return _RUNS[key]
-    namespace = getattr(fn, "__globals__", None)
-    saved: dict[str, Any] = {}
-    if helpers == "course" and isinstance(namespace, dict):
-        saved = {h: namespace.get(h, _MISSING) for h in _HELPERS}
-        namespace.update(_HELPERS)
     start = time.perf_counter()
-    try:
+    with _course_helpers(fn, tuple(_REFERENCES) if helpers == "course" else ()):
         result, _ = run_guarded(fn, X, y, epochs, exercise="train_digits", allow=(*LAYERS, lenet_init),
                                 check_mutation=False)
-    finally:
-        for h, value in saved.items():
-            if value is _MISSING:
-                namespace.pop(h, None)
-            else:
-                namespace[h] = value
     run = {"result": result, "seconds": time.perf_counter() - start, "epochs": epochs}
     if len(_RUNS) > 4:
         _RUNS.clear()
     _RUNS[key] = run
     return run
-
-
-_MISSING = object()
 
 
 def train_once(train_digits: Callable[..., Any], X_train: np.ndarray, y_train: np.ndarray,
