@@ -232,6 +232,12 @@ class _DictOutputs(Exercise):
         with _course_helpers(fn, self.course_helpers):
             return super()._run(fn, tier, only)
 
+    def namespace(self) -> dict[str, Any]:
+        """The bugs' globals: NumPy, the helpers' references, and the course's helpers."""
+        ns = super().namespace()
+        ns.update({h: _REFERENCES[h] for h in self.course_helpers})
+        return ns
+
 
 def _entries(value: Any, label: str, keys: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
