@@ -198,7 +198,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
         ax.set_title(f"true {int(y_true[i])}\nsaid {int(y_pred[i])}", fontsize=9, color="#c62828")
     total = int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))
     fig.suptitle(f"{title}: {len(wrong)} of {total} shown", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.88 if rows == 1 else 0.94))
     return fig
 
 
