@@ -589,3 +589,14 @@ def test_numeric_gradient_of_a_transposed_array() -> None:
     x = np.arange(6.0).reshape(2, 3).T  # not C-contiguous
     grad = G.numeric_gradient(lambda a: float(np.sum(a ** 2)), x)
     np.testing.assert_allclose(grad, 2 * x, rtol=1e-6)
+
+
+def test_a_shortened_message_keeps_its_diagnosis() -> None:
+    from cnnlab.grading.exercise import _shorten
+
+    long = "\n".join(["\u2718 ex (Exercise 1), case 1:"] + [f"  line {i}" for i in range(30)]
+                     + ["  Likely bug: the bias is missing", "  Try: add b"])
+    short = _shorten(long)
+    assert len(short.splitlines()) == 15
+    assert short.splitlines()[-2:] == ["  Likely bug: the bias is missing", "  Try: add b"]
+    assert short.splitlines()[0].startswith("\u2718 ex")

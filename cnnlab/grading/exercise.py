@@ -138,10 +138,13 @@ def _html(text: str, ok: bool) -> str:
 
 
 def _shorten(message: str, limit: int = MAX_LINES) -> str:
+    """Cut a message to ``limit`` lines, keeping its diagnosis ("Likely bug", "Try") at the end."""
     lines = message.rstrip().split("\n")
     if len(lines) <= limit:
         return "\n".join(lines)
-    return "\n".join(lines[: limit - 1] + ["  (... shortened)"])
+    key = [ln for ln in lines[1:] if ln.lstrip().startswith(("Likely bug:", "Try:"))][-2:]
+    body = [ln for ln in lines if ln not in key]
+    return "\n".join(body[: limit - 1 - len(key)] + ["  (... shortened)"] + key)
 
 
 def _summary(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
