@@ -159,7 +159,8 @@ def plot_window_step(x: np.ndarray, k: np.ndarray, out: np.ndarray, i: int = 0, 
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int | None = None,
-                signed: bool | Sequence[bool] | None = None, size: float = 2.6, suptitle: str = ""):
+                signed: bool | Sequence[bool] | None = None, size: float = 2.6, suptitle: str = "",
+                colorbar: bool = False):
     """Show several 2-D images in a grid: grey for non-negative images, red/blue centred at 0 for signed ones.
 
     Args:
@@ -169,12 +170,16 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         signed: per image or for all; default: signed when the image has negative values.
         size: inches per panel.
         suptitle: figure title.
+        colorbar: give every panel a colour bar; the signed panels then share one symmetric scale.
 
     Returns:
         The matplotlib Figure.
     """
     plt = _plt()
     n = len(images)
+    flags = [bool(signed[i]) if isinstance(signed, (list, tuple)) else signed for i in range(n)]
+    flags = [bool((np.asarray(im) < 0).any()) if f is None else f for im, f in zip(images, flags)]
+    shared = max((float(np.max(np.abs(im))) for im, f in zip(images, flags) if f), default=0.0) or 1.0
     if n == 0:
         raise ValueError("show_images needs at least one image")
     ncols = ncols or min(n, 6)
@@ -186,15 +191,15 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         if idx >= n:
             continue
         img = np.asarray(images[idx], dtype=float)
-        s = signed[idx] if isinstance(signed, (list, tuple)) else signed
-        s = bool((img < 0).any()) if s is None else s
-        if s:
-            vmin, vmax = _signed_limits(img)
-            ax.imshow(img, cmap="RdBu_r", vmin=vmin, vmax=vmax)
+        if flags[idx]:
+            vmin, vmax = (-shared, shared) if colorbar else _signed_limits(img)
+            im = ax.imshow(img, cmap="RdBu_r", vmin=vmin, vmax=vmax)
         else:
             in_unit = img.min() >= 0.0 and img.max() <= 1.0
-            ax.imshow(img, cmap="gray", vmin=0.0 if in_unit else float(img.min()),
-                      vmax=1.0 if in_unit else float(img.max()))
+            im = ax.imshow(img, cmap="gray", vmin=0.0 if in_unit else float(img.min()),
+                           vmax=1.0 if in_unit else float(img.max()))
+        if colorbar:
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
         if titles is not None:
             ax.set_title(titles[idx], fontsize=10)
     if suptitle:
@@ -284,7 +289,7 @@ def plot_kernel_learning(losses: Sequence[float], k_learned: np.ndarray, k_true:
     lim = max(float(np.max(np.abs(k))) for k, _ in kernels) or 1.0
     n = len(kernels)
     fig = plt.figure(figsize=(max(2.3 * n + 1.2, 8.0), 5.6))
-    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.05])
+    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.05], hspace=0.45)
     curves = [fig.add_subplot(grid[0, : n // 2 if distances is not None else n])]
     if distances is not None:
         curves.append(fig.add_subplot(grid[0, n // 2:]))

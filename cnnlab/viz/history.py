@@ -213,31 +213,33 @@ def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.nd
         The matplotlib Figure.
     """
     plt = _plt()
-    fig = plt.figure(figsize=(16, 8.6))
-    grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 1, 1, 1.25], hspace=0.35, wspace=0.35)
-    ax_in, ax_sh = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
-    ax_fc = fig.add_subplot(grid[0, 2:4])
-    ax_maps = [fig.add_subplot(grid[1, i]) for i in range(4)]
-    ax_bar = fig.add_subplot(grid[:, 4])
+    fig = plt.figure(figsize=(15, 11))
+    grid = fig.add_gridspec(3, 7, width_ratios=[1, 1, 0.06, 0.45, 1, 1, 0.06], height_ratios=[1, 1, 0.7],
+                            left=0.03, right=0.95, top=0.95, bottom=0.06, wspace=0.12, hspace=0.3)
+    ax_in, ax_sh, cax_in = (fig.add_subplot(grid[0, i]) for i in (0, 1, 2))
+    ax_fc = fig.add_subplot(grid[0, 4:])
+    ax_maps = [fig.add_subplot(grid[1, i]) for i in (0, 1, 4, 5)]
+    cax_map, cax_diff = fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 6])
+    ax_bar = fig.add_subplot(grid[2, 2:6])
     lo, hi = float(min(img.min(), shifted.min())), float(max(img.max(), shifted.max()))
     ax_in.imshow(img, cmap="gray", vmin=lo, vmax=hi)
     ax_in.set_title("input digit")
     im = ax_sh.imshow(shifted, cmap="gray", vmin=lo, vmax=hi)
     ax_sh.set_title(f"input shifted {shift_text}")
-    fig.colorbar(im, ax=[ax_in, ax_sh], fraction=0.046, pad=0.04, label="pixel value")
+    fig.colorbar(im, cax=cax_in, label="pixel value")
     units = np.arange(min(n_units, len(fc_before)))
     ax_fc.bar(units - 0.2, np.asarray(fc_before)[units], width=0.4, label="input")
     ax_fc.bar(units + 0.2, np.asarray(fc_after)[units], width=0.4, label="shifted input")
     ax_fc.set_title(f"FC layer: first {len(units)} of {len(fc_before)} units")
     ax_fc.set_xlabel("unit")
     ax_fc.set_ylabel("response")
-    ax_fc.legend(fontsize=8)
+    ax_fc.legend(fontsize=9)
     lim = float(max(np.abs(fmap_before).max(), np.abs(fmap_after).max())) or 1.0
     ax_maps[0].imshow(fmap_before, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax_maps[0].set_title("conv map of the input", fontsize=10)
     im = ax_maps[1].imshow(fmap_after, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax_maps[1].set_title("conv map of the shifted input", fontsize=10)
-    fig.colorbar(im, ax=ax_maps[:2], fraction=0.046, pad=0.04, label="feature value (red +, blue -)")
+    fig.colorbar(im, cax=cax_map, label="feature value (red +, blue -)")
     diffs = [(np.abs(fmap_after - fmap_before), "|difference|, compared in place")]
     if fmap_realigned is not None:
         diffs.append((np.abs(fmap_after - fmap_realigned), f"|difference| after shifting\nthe input's map {shift_text}"))
@@ -245,7 +247,7 @@ def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.nd
     for ax, (d, title) in zip(ax_maps[2:], diffs):
         im = ax.imshow(d, cmap="magma", vmin=0.0, vmax=dmax)
         ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax_maps[2:], fraction=0.046, pad=0.04, label="|difference|")
+    fig.colorbar(im, cax=cax_diff, label="|difference|")
     for ax in [ax_in, ax_sh] + ax_maps:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -254,11 +256,11 @@ def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.nd
     labels = list(changes)
     vals = [float(changes[k]) for k in labels]
     bars = ax_bar.barh(np.arange(len(labels)), vals, color=["tab:red" if v > 0.05 else "tab:green" for v in vals])
-    ax_bar.set_yticks(np.arange(len(labels)), [lab.replace(", ", ",\n") for lab in labels], fontsize=9)
+    ax_bar.set_yticks(np.arange(len(labels)), labels, fontsize=10)
     ax_bar.invert_yaxis()
     for b, v in zip(bars, vals):
-        ax_bar.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:.2f}", va="center", fontsize=9)
-    ax_bar.set_xlabel("||after - before|| / ||before||")
-    ax_bar.set_xlim(0, max(vals + [0.1]) * 1.35)
-    ax_bar.set_title("relative change of the response", fontsize=10)
+        ax_bar.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:.3f}", va="center", fontsize=10)
+    ax_bar.set_xlabel("relative change ||after - before|| / ||before||")
+    ax_bar.set_xlim(0, max(vals + [0.1]) * 1.2)
+    ax_bar.set_title("relative change of the response (0: unchanged)", fontsize=11)
     return fig
