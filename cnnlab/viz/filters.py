@@ -289,7 +289,8 @@ def plot_kernel_learning(losses: Sequence[float], k_learned: np.ndarray, k_true:
     lim = max(float(np.max(np.abs(k))) for k, _ in kernels) or 1.0
     n = len(kernels)
     fig = plt.figure(figsize=(max(2.3 * n + 1.2, 8.0), 5.6))
-    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.05], hspace=0.45)
+    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.05], hspace=0.45, wspace=0.3, left=0.08, right=0.9,
+                            top=0.86 if title else 0.92, bottom=0.04)
     curves = [fig.add_subplot(grid[0, : n // 2 if distances is not None else n])]
     if distances is not None:
         curves.append(fig.add_subplot(grid[0, n // 2:]))
@@ -313,7 +314,6 @@ def plot_kernel_learning(losses: Sequence[float], k_learned: np.ndarray, k_true:
         ax.title.set_fontsize(9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     fig.colorbar(axes[-1].images[-1], ax=axes, fraction=0.03, pad=0.02, label="kernel value (one scale)")
     return fig
 
