@@ -138,24 +138,30 @@ _SWV = "    windows = np.lib.stride_tricks.sliding_window_view(x, k.shape)\n"
 _OFFSETS = ("def corr2d(x, k):\n    kh, kw = k.shape\n    h, w = x.shape[0] - kh + 1, x.shape[1] - kw + 1\n"
             "    out = np.zeros((h, w))\n    for a in range(kh):\n        for b in range(kw):\n")
 
+# every exercise that calls corr2d (directly, or through kernel_grad) fails when corr2d is wrong
+_USERS = ("apply_kernels", "conv2d_true", "kernel_grad", "learn_kernel")
+
 NOTEBOOK.add(Exercise(
     "corr2d", 2, ref_corr2d, _corr_public, _corr_hidden, extra=_vectorised,
     bugs=[
         Bug(_CORR_FLIPPED, "def corr2d(x, k):\n" + _SWV
-            + "    return np.tensordot(windows, k[::-1, ::-1], axes=([2, 3], [0, 1]))\n", fix="use k as it is"),
+            + "    return np.tensordot(windows, k[::-1, ::-1], axes=([2, 3], [0, 1]))\n", fix="use k as it is",
+            loses=_USERS),
         Bug(_CORR_TRANSPOSED + " (tensordot axes [1, 0] instead of [0, 1])", "def corr2d(x, k):\n" + _SWV
-            + "    return np.tensordot(windows, k, axes=([2, 3], [1, 0]))\n"),
+            + "    return np.tensordot(windows, k, axes=([2, 3], [1, 0]))\n", loses=_USERS),
         Bug("summed over every axis: sum only over the two kernel axes of the windows (axis=(2, 3))",
-            "def corr2d(x, k):\n" + _SWV + "    return np.sum(windows * k)\n"),
-        Bug(_CORR_MEAN, "def corr2d(x, k):\n" + _SWV + "    return (windows * k).mean(axis=(2, 3))\n"),
+            "def corr2d(x, k):\n" + _SWV + "    return np.sum(windows * k)\n", loses=_USERS),
+        Bug(_CORR_MEAN, "def corr2d(x, k):\n" + _SWV + "    return (windows * k).mean(axis=(2, 3))\n",
+            loses=_USERS),
         Bug(_CORR_NO_PRODUCT, "def corr2d(x, k):\n" + _SWV + "    return windows.sum(axis=(2, 3))\n",
-            fix="(windows * k).sum(axis=(2, 3))"),
+            fix="(windows * k).sum(axis=(2, 3))", loses=_USERS),
         Bug("the products are assigned (out = ...) instead of accumulated (out += ...): only the last "
-            "kernel offset counts", _OFFSETS + "            out = k[a, b] * x[a:a + h, b:b + w]\n    return out\n"),
+            "kernel offset counts", _OFFSETS + "            out = k[a, b] * x[a:a + h, b:b + w]\n    return out\n",
+            loses=_USERS),
         Bug(_CORR_OFF_BY_ONE,
             "def corr2d(x, k):\n    kh, kw = k.shape\n    h, w = x.shape[0] - kh, x.shape[1] - kw\n"
             "    out = np.zeros((h, w))\n    for a in range(kh):\n        for b in range(kw):\n"
-            "            out += k[a, b] * x[a:a + h, b:b + w]\n    return out\n"),
+            "            out += k[a, b] * x[a:a + h, b:b + w]\n    return out\n", loses=_USERS),
         Bug(_NOT_VECTORISED, _loops("np.sum(x[i:i + kh, j:j + kw] * k)").replace("corr2d_loops", "corr2d"),
             by_output=False),
     ],
