@@ -124,6 +124,10 @@ NOTEBOOK.add(Exercise(
             "    return (c_in * kh * kh + (1 if bias else 0)) * c_out"),
         Bug("one bias per weight: the bias belongs to the filter, not to each weight",
             _CONV_HEAD + "    return c_in * kh * kw * c_out * (2 if bias else 1)"),
+        Bug("kw=None is not handled: when kw is None the kernel is square (kw = kh)",
+            "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n"
+            "    return (c_in * kh * kw + (1 if bias else 0)) * c_out",
+            fix="start with kw = kh if kw is None else kw"),
         Bug("a hard-coded 5x5 kernel: use kh and kw",
             _CONV_HEAD + "    return (c_in * 5 * 5 + (1 if bias else 0)) * c_out"),
     ],
