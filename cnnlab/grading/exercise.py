@@ -271,7 +271,7 @@ class Exercise:
             detail = self._run(fn, tier, only)
         except Problem as p:
             text = p.message
-            if blame and not _is_stub(fn):
+            if blame:
                 text = self._blame(fn, tier) or text
             return Outcome(self.name, tier, False, _shorten(f"\u2718 {text}"), bug=p.bug)
         what = f"{self.name}, {only}" if only else self.name
@@ -542,12 +542,6 @@ class Exercise:
                     f"{record.number}); fix {helper_name} first, then run this check again.\n"
                     f"  {helper_name}: {first[0].lstrip(chr(0x2718) + ' ')}\n{body}").rstrip()
         return None
-
-
-def _is_stub(fn: Any) -> bool:
-    """True for an untouched stub (its code names nothing but NotImplementedError): no helper to blame."""
-    code = getattr(fn, "__code__", None)
-    return code is not None and set(code.co_names) <= {"NotImplementedError"}
 
 
 def _numeric(value: Any) -> bool:
