@@ -9,6 +9,8 @@ they are compared with.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from cnnlab import shapes
@@ -69,6 +71,12 @@ NOTEBOOK.add(Exercise(
         Bug("returned the float",
             "def fc_params(n_in, n_out, bias=True):\n    return float(n_in * n_out + (n_out if bias else 0))",
             by_output=False),
+        Bug("returned a str; return an int",
+            "def fc_params(n_in, n_out, bias=True):\n    return f\"{n_in * n_out + (n_out if bias else 0):,}\"",
+            by_output=False),
+        Bug("returned None; return an int",
+            "def fc_params(n_in, n_out, bias=True):\n    print(n_in * n_out + (n_out if bias else 0))",
+            by_output=False),
     ],
 ))
 
@@ -116,6 +124,12 @@ NOTEBOOK.add(Exercise(
             "    return (c_in * kh * kh + (1 if bias else 0)) * c_out"),
         Bug("one bias per weight: the bias belongs to the filter, not to each weight",
             _CONV_HEAD + "    return c_in * kh * kw * c_out * (2 if bias else 1)"),
+        Bug("kw=None is not handled: when kw is None the kernel is square (kw = kh)",
+            "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n"
+            "    return (c_in * kh * kw + (1 if bias else 0)) * c_out",
+            fix="start with kw = kh if kw is None else kw"),
+        Bug("a hard-coded 5x5 kernel: use kh and kw",
+            _CONV_HEAD + "    return (c_in * 5 * 5 + (1 if bias else 0)) * c_out"),
     ],
 ))
 
@@ -169,8 +183,11 @@ _SHIFT_SLICES = ("    h, w = img.shape\n    out = np.zeros_like(img, dtype=float
                  "    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \\\n"
                  "        img[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]\n    return out\n")
 
+_THIS = sys.modules[__name__]  # the references below are pure NumPy: refuse them inside the student's code
+
 NOTEBOOK.add(Exercise(
     "shift_image", 3, ref_shift_image, _shift_public, _shift_hidden,
+    extra=refuse_module(_THIS, np.ones((4, 4)), 1, 0, advice="write the slicing yourself"),
     bugs=[
         Bug("wraps around (np.roll): pixels that fall off one side must not come back on the other",
             "def shift_image(img, dx, dy):\n    return np.roll(img, (dy, dx), axis=(0, 1)).astype(float)",
@@ -183,6 +200,11 @@ NOTEBOOK.add(Exercise(
             "def shift_image(img, dx, dy):\n    dx = -dx\n" + _SHIFT_SLICES),
         Bug("dx and dy swapped: dx is horizontal (columns), dy vertical (rows)",
             "def shift_image(img, dx, dy):\n    dx, dy = dy, dx\n" + _SHIFT_SLICES),
+        Bug("dy is ignored: the content must also move dy rows down",
+            "def shift_image(img, dx, dy):\n    dy = 0\n" + _SHIFT_SLICES),
+        Bug("the shift is hard-coded (1 px right): use dx and dy",
+            "def shift_image(img, dx, dy):\n    out = np.zeros_like(img, dtype=float)\n"
+            "    out[:, 1:] = img[:, :-1]\n    return out"),
         Bug("changed its input",
             "def shift_image(img, dx, dy):\n    out = img\n    out[:] = np.roll(img, (dy, dx), axis=(0, 1))\n"
             "    return out", by_output=False),
@@ -220,6 +242,7 @@ def _change_hidden() -> list[Case]:
 
 NOTEBOOK.add(Exercise(
     "response_change", 4, ref_response_change, _change_public, _change_hidden, kind="float",
+    extra=refuse_module(_THIS, np.ones(3), np.zeros(3), advice="one line of np.linalg.norm is all it takes"),
     bugs=[
         Bug("not divided by ||before||: the change must be relative to the original response",
             "def response_change(before, after):\n    return float(np.linalg.norm(after - before))"),
@@ -234,5 +257,16 @@ NOTEBOOK.add(Exercise(
             "    return float(abs(np.linalg.norm(after) - np.linalg.norm(before)) / np.linalg.norm(before))"),
         Bug("mean absolute difference instead of the norm ratio",
             "def response_change(before, after):\n    return float(np.mean(np.abs(after - before)))"),
+        Bug("the L1 norm (sum of absolute values) instead of the Euclidean norm",
+            "def response_change(before, after):\n"
+            "    return float(np.sum(np.abs(after - before)) / np.sum(np.abs(before)))",
+            fix="np.linalg.norm(a) is the square root of the sum of squares"),
+        Bug("ord=2 on a 2-D array is the spectral norm (largest singular value), not the Euclidean norm of "
+            "all entries", "def response_change(before, after):\n"
+            "    return float(np.linalg.norm(after - before, 2) / np.linalg.norm(before, 2))",
+            fix="np.linalg.norm(a) with no ord: the Frobenius norm over every entry"),
+        Bug("the ratio is upside down: ||after - before|| goes on top",
+            "def response_change(before, after):\n"
+            "    return float(np.linalg.norm(before) / np.linalg.norm(after - before))"),
     ],
 ))

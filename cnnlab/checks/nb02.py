@@ -1,201 +1,272 @@
-"""Checks for notebook 02 (filters): ``corr2d_loops``, ``corr2d``, ``conv2d_true``, ``kernel_grad``, ``learn_kernel``.
+"""Exercise records of notebook 02 (filters).
 
-Every check is ``check_<exercise>(student_fn, tier="public"|"hidden")``.  The public tier runs the
-notebook's own small cases; the hidden tier runs new seeds and shapes under the integrity guard.
-A passing check prints one line; a failing one raises AssertionError naming the likely bug.
+Exercises, in notebook order: ``corr2d_loops``, ``corr2d`` (vectorised), ``apply_kernels``,
+``conv2d_true``, ``kernel_grad``, ``learn_kernel``.  Test cells call
+``nb02.check("corr2d", corr2d)`` and ``nb02.check(..., tier="hidden")``; the notebook's last cell
+calls ``nb02.summary(globals())``.  Each record holds the reference, the public and hidden cases
+and the bug table (the wrong code that makes each bug and the phrase its feedback contains).
+
+``kernel_loss`` is a public helper that students may call in ``learn_kernel``; it computes its own
+cross-correlation (no ``cnnlab.numpy_ref``), so the integrity guard lets it run.  The references
+``ref_*`` go through ``cnnlab.numpy_ref``, so a student function that calls them is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from cnnlab import grading
-from cnnlab.checks._support import check_tier, close, count_user_lines
-from cnnlab.numpy_ref import conv2d_true as _ref_conv2d_true
-from cnnlab.numpy_ref import corr2d as _ref_corr2d
+from cnnlab.grading import rng
+from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook, Problem
+from cnnlab.grading.probes import count_user_lines
+from cnnlab.numpy_ref import conv2d_true as ref_conv2d_true
+from cnnlab.numpy_ref import corr2d as ref_corr2d
 
-__all__ = [
-    "check_corr2d_loops",
-    "check_corr2d",
-    "check_conv2d_true",
-    "check_kernel_grad",
-    "check_learn_kernel",
-    "kernel_loss",
-]
+__all__ = ["NOTEBOOK", "check", "summary", "kernel_loss", "ref_apply_kernels", "ref_kernel_grad",
+           "ref_learn_kernel", "SOBEL_X"]
 
-def _check_tier(tier: str) -> None:
-    check_tier(tier)
+NOTEBOOK = Notebook("02_filters")
+check = NOTEBOOK.check
+summary = NOTEBOOK.summary
 
-
-def _arr(exercise: str, value: Any, what: str = "your function") -> np.ndarray:
-    """Turn a student's return value into an array or fail with a message that says what came back."""
-    if value is None:
-        raise AssertionError(f"{exercise}: {what} returned None; did you forget the `return` statement?")
-    try:
-        out = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise AssertionError(f"{exercise}: {what} returned {type(value).__name__}, "
-                             f"not an array of numbers ({exc})") from None
-    return out
+SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+_D2L_X = np.arange(9.0).reshape(3, 3)
+_D2L_K = np.array([[0.0, 1.0], [2.0, 3.0]])
+_SEED_X = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=float)
+_SEED_K = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float)
+_EDGE_X = np.repeat(np.array([[10.0] * 3 + [0.0] * 3]), 6, axis=0)
+_VERTICAL_K = np.array([[1.0, 0.0, -1.0]] * 3)
+_BOX = np.ones((3, 3)) / 9
 
 
 # --------------------------------------------------------------------------------------------
-# corr2d (loops and vectorised)
+# Exercises 1 and 2: corr2d_loops and corr2d
 # --------------------------------------------------------------------------------------------
 
-D2L_X = np.arange(9.0).reshape(3, 3)
-D2L_K = np.array([[0.0, 1.0], [2.0, 3.0]])
-SEED_X = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=float)
-SEED_K = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float)
-EDGE_X = np.repeat(np.array([[10.0] * 3 + [0.0] * 3]), 6, axis=0)
-VERTICAL_K = np.array([[1.0, 0.0, -1.0]] * 3)
+def _corr_public() -> list[Case]:
+    g = rng(2)
+    return [Case((_D2L_X, _D2L_K), label="the 3x3 worked example"),
+            Case((_SEED_X, _SEED_K), label="the 5x5 binary image and the X-shaped kernel"),
+            Case((_EDGE_X, _VERTICAL_K), label="the 6x6 vertical edge"),
+            Case((g.standard_normal((6, 4)), g.standard_normal((3, 1))), label="a 3x1 kernel"),
+            Case((g.standard_normal((5, 7)), g.standard_normal((2, 3))), label="a rectangular 2x3 kernel"),
+            Case((g.integers(0, 10, (6, 6)), _BOX), label="an integer image and a box-blur kernel")]
 
 
-def _public_corr_cases() -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = grading.rng(2)
-    return [(D2L_X, D2L_K), (SEED_X, SEED_K), (EDGE_X, VERTICAL_K),
-            (rng.standard_normal((5, 7)), rng.standard_normal((2, 3))),
-            (rng.standard_normal((6, 4)), rng.standard_normal((3, 1)))]
-
-
-def _hidden_corr_cases() -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = grading.rng(20_021)
-    cases = []
-    for h, w, kh, kw in [(8, 8, 3, 3), (9, 12, 4, 2), (11, 7, 1, 5), (6, 6, 6, 6), (10, 13, 5, 3), (1, 9, 1, 3),
-                         (7, 5, 2, 2)]:
-        cases.append((rng.standard_normal((h, w)), rng.standard_normal((kh, kw))))
-    cases.append((rng.integers(0, 5, (6, 8)).astype(np.float64), rng.integers(-2, 3, (3, 3)).astype(np.float64)))
+def _corr_hidden() -> list[Case]:
+    g = rng(20_021)
+    cases = [Case((g.standard_normal((h, w)), g.standard_normal((kh, kw))), label=label)
+             for h, w, kh, kw, label in [(8, 8, 3, 3, "a square kernel"), (9, 12, 4, 2, "a tall kernel"),
+                                         (11, 7, 1, 5, "a one-row kernel"),
+                                         (6, 6, 6, 6, "a kernel as large as the image"),
+                                         (10, 13, 5, 3, "a rectangular image and kernel"),
+                                         (1, 9, 1, 3, "a one-row image"), (7, 5, 2, 2, "a 2x2 kernel")]]
+    cases.append(Case((g.integers(0, 256, (7, 9)), g.standard_normal((3, 3))), label="an integer image"))
     return cases
 
 
-def _shape_bug(exercise: str, got: tuple, x: np.ndarray, k: np.ndarray, flip_word: str = "") -> None:
-    """Fail with a message naming the output-size bug when ``got`` is not the valid output shape."""
-    (h, w), (kh, kw) = x.shape, k.shape
-    want = (h - kh + 1, w - kw + 1)
-    if tuple(got) == want:
-        return
-    case = f"for x of shape {x.shape} and k of shape {k.shape}"
-    if tuple(got) == (h - kh, w - kw) or tuple(got) in {(h - kh, w - kw + 1), (h - kh + 1, w - kw)}:
-        bug = ("off-by-one in the output size: there are H - KH + 1 window positions per column "
-               "(range(H - KH + 1), not range(H - KH))")
-    elif tuple(got) == (h, w):
-        bug = "the output has the input's size; a valid cross-correlation shrinks to (H - KH + 1, W - KW + 1)"
-    elif tuple(got) == (h - kh + 2, w - kw + 2) or tuple(got) == (h + kh - 1, w + kw - 1):
-        bug = "too many window positions (a 'full' output or range(H - KH + 2)); use the valid size H - KH + 1"
-    elif tuple(got) == (want[1], want[0]):
-        bug = "rows and columns swapped: the output must be (H - KH + 1, W - KW + 1)"
-    elif tuple(got) in {(h - kh + 1, w - kh + 1), (h - kw + 1, w - kw + 1)}:
-        bug = "one kernel size used for both axes: use KH for the rows and KW for the columns"
-    elif len(got) != 2:
-        bug = f"the output must be 2-D, got {len(got)}-D"
-    else:
-        bug = "wrong output size"
-    raise AssertionError(f"{exercise}: output shape {tuple(got)} {case}, expected {want}. Likely bug: {bug}")
+_LOOP_HEAD = "def corr2d_loops(x, k):\n    kh, kw = k.shape\n"
+_LOOP_OUT = "    out = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kw + 1))\n"
+_LOOP_FOR = "    for i in range(out.shape[0]):\n        for j in range(out.shape[1]):\n"
 
 
-def _corr_bugs(x: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-    bugs = {"kernel flipped: that is true convolution (conv2d_true), not cross-correlation": _ref_conv2d_true(x, k)}
-    if k.shape[0] == k.shape[1] and x.shape[0] >= k.shape[1] and x.shape[1] >= k.shape[0]:
-        bugs["kernel transposed (k.T): use k[a, b] with a along rows and b along columns"] = _ref_corr2d(x, k.T)
-    bugs["window sum not multiplied by the kernel (summed the image patch only)"] = _ref_corr2d(x, np.ones_like(k))
-    return bugs
+def _loops(body: str, out: str = _LOOP_OUT, head: str = "") -> str:
+    return _LOOP_HEAD + head + out + _LOOP_FOR + f"            out[i, j] = {body}\n    return out\n"
 
 
-def _run_corr(exercise: str, fn: Callable, cases: list, reference: Callable = _ref_corr2d,
-              bugs_for: Callable = _corr_bugs) -> int:
-    """Run ``fn`` on every (x, k) case under the guard and compare with ``reference``; return the count."""
-    for i, (x, k) in enumerate(cases):
-        x_in, k_in = x.copy(), k.copy()
-        got = _arr(exercise, grading.guarded(fn, x_in, k_in, exercise=exercise))
-        if not (np.array_equal(x_in, x) and np.array_equal(k_in, k)):
-            raise AssertionError(f"{exercise}: your function modified its input arrays in place; work on copies")
-        _shape_bug(exercise, got.shape, x, k)
-        close(got, reference(x, k), exercise=exercise, name="output",
-              case=f"case {i + 1}: x {x.shape}, k {k.shape}", bugs=bugs_for(x, k))
-    return len(cases)
+_CORR_OFF_BY_ONE = "off-by-one in the output size: there are H - KH + 1 window positions down and W - KW + 1 across"
+_CORR_FLIPPED = "kernel flipped: that is true convolution (Exercise 4), not cross-correlation"
+_CORR_TRANSPOSED = "kernel transposed (k.T): k[a, b] multiplies x[i + a, j + b], a along the rows"
+_CORR_NO_PRODUCT = "the window is summed without multiplying it by the kernel"
+_CORR_MEAN = "the mean of the products instead of their sum"
+
+NOTEBOOK.add(Exercise(
+    "corr2d_loops", 1, ref_corr2d, _corr_public, _corr_hidden,
+    bugs=[
+        Bug(_CORR_OFF_BY_ONE,
+            _LOOP_HEAD + "    out = np.zeros((x.shape[0] - kh, x.shape[1] - kw))\n"
+            "    for i in range(x.shape[0] - kh):\n        for j in range(x.shape[1] - kw):\n"
+            "            out[i, j] = np.sum(x[i:i + kh, j:j + kw] * k)\n    return out\n",
+            fix="range(H - KH + 1): the last window starts at row H - KH"),
+        Bug("the output has the image's size: a valid cross-correlation shrinks to (H - KH + 1, W - KW + 1)",
+            _LOOP_HEAD + "    out = np.zeros(x.shape)\n"
+            "    for i in range(x.shape[0] - kh + 1):\n        for j in range(x.shape[1] - kw + 1):\n"
+            "            out[i, j] = np.sum(x[i:i + kh, j:j + kw] * k)\n    return out\n"),
+        Bug(_CORR_FLIPPED, _loops("np.sum(x[i:i + kh, j:j + kw] * k)", head="    k = k[::-1, ::-1]\n"),
+            fix="use k as it is"),
+        Bug(_CORR_TRANSPOSED, _loops("np.sum(x[i:i + kh, j:j + kw] * k.T)")),
+        Bug("row and column indices swapped in the window (x[j:..., i:...]): the output comes out transposed",
+            _loops("np.sum(x[j:j + kh, i:i + kw] * k)"), fix="the window of out[i, j] is x[i:i + KH, j:j + KW]"),
+        Bug("one kernel size used for both axes: KH for the rows, KW for the columns",
+            _loops("np.sum(x[i:i + kh, j:j + kw] * k)",
+                   out="    out = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kh + 1))\n")),
+        Bug(_CORR_NO_PRODUCT, _loops("np.sum(x[i:i + kh, j:j + kw])"), fix="np.sum(window * k)"),
+        Bug(_CORR_MEAN, _loops("np.mean(x[i:i + kh, j:j + kw] * k)"), fix="np.sum, not np.mean"),
+        Bug("the output array takes the image's integer dtype (dtype=x.dtype), so every sum is truncated",
+            _loops("np.sum(x[i:i + kh, j:j + kw] * k)",
+                   out="    out = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kw + 1), dtype=x.dtype)\n"),
+            fix="allocate floats: np.zeros((H - KH + 1, W - KW + 1))"),
+        Bug("did you forget `return`",
+            _LOOP_HEAD + _LOOP_OUT + _LOOP_FOR + "            out[i, j] = np.sum(x[i:i + kh, j:j + kw] * k)\n",
+            by_output=False),
+    ],
+))
+
+_NOT_VECTORISED = "not vectorised: it still loops over the output pixels"
 
 
-def check_corr2d_loops(corr2d_loops: Callable[[np.ndarray, np.ndarray], np.ndarray], tier: str = "public") -> None:
-    """Check the loop version of the valid 2-D cross-correlation.
-
-    Args:
-        corr2d_loops: student function (H, W) image, (KH, KW) kernel -> (H - KH + 1, W - KW + 1).
-        tier: "public" (the notebook's examples) or "hidden" (new shapes, integrity guard).
-    """
-    _check_tier(tier)
-    cases = _public_corr_cases() if tier == "public" else _hidden_corr_cases()
-    n = _run_corr("corr2d_loops", corr2d_loops, cases)
-    grading.passed("corr2d_loops", f"all {n} cases match ({tier})")
-
-
-def check_corr2d(corr2d: Callable[[np.ndarray, np.ndarray], np.ndarray], tier: str = "public") -> None:
-    """Check the vectorised valid 2-D cross-correlation, including that it does not loop over every pixel.
-
-    Args:
-        corr2d: student function (H, W) image, (KH, KW) kernel -> (H - KH + 1, W - KW + 1).
-        tier: "public" or "hidden".
-    """
-    _check_tier(tier)
-    cases = _public_corr_cases() if tier == "public" else _hidden_corr_cases()
-    n = _run_corr("corr2d", corr2d, cases)
-    rng = grading.rng(5 if tier == "public" else 50_505)
-    x, k = rng.standard_normal((40, 40)), rng.standard_normal((3, 3))
+def _vectorised(fn: Any, tier: str) -> str:
+    """``extra`` of corr2d: count the lines of the student's Python that run for a 38x38 output."""
+    g = rng(5 if tier == "public" else 50_505)
+    x, k = g.standard_normal((40, 40)), g.standard_normal((3, 3))
     try:
-        got, lines = count_user_lines(corr2d, x, k)
-    except Exception as exc:  # the guarded runs above succeeded, so this is unexpected; report it plainly
-        raise AssertionError(f"corr2d: your function raised {type(exc).__name__}: {exc}") from None
-    close(_arr("corr2d", got), _ref_corr2d(x, k), exercise="corr2d", name="output", case="40x40 image, 3x3 kernel",
-          bugs=_corr_bugs(x, k))
+        _, lines = count_user_lines(fn, x, k)
+    except Exception as exc:  # noqa: BLE001 - the cases ran it without error; report it plainly
+        raise Problem(f"corr2d (Exercise 2), a 40x40 image and a 3x3 kernel:\n"
+                      f"  your function raised {type(exc).__name__}: {exc}") from None
     pixels = 38 * 38
     if lines >= pixels // 2:
-        raise AssertionError(
-            f"corr2d: your function executed {lines} Python lines for a 38x38 output: it still loops over the "
-            "output pixels. Likely bug: not vectorised; loop over the KH*KW kernel offsets (or use "
-            "sliding_window_view) and let NumPy handle all pixels at once")
-    grading.passed("corr2d", f"all {n + 1} cases match, vectorised ({tier})")
+        raise Problem(f"corr2d (Exercise 2): your function ran {lines:,} lines of Python for a 38x38 output.\n"
+                      f"  Likely bug: {_NOT_VECTORISED}\n"
+                      "  Try: loop over the KH*KW kernel offsets (out += k[a, b] * x[a:a + H', b:b + W']), "
+                      "or use sliding_window_view and np.tensordot", bug=_NOT_VECTORISED)
+    return "vectorised"
 
 
-def _conv_bugs(x: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-    bugs = {
-        "kernel not flipped: this is cross-correlation; true convolution flips k by 180 degrees (k[::-1, ::-1])":
-            _ref_corr2d(x, k),
-        "kernel flipped only upside down (k[::-1]); flip both axes (k[::-1, ::-1])": _ref_corr2d(x, k[::-1]),
-        "kernel flipped only left-right (k[:, ::-1]); flip both axes (k[::-1, ::-1])": _ref_corr2d(x, k[:, ::-1]),
-        "flipped the image instead of the kernel: the output comes out rotated by 180 degrees":
-            _ref_conv2d_true(x, k)[::-1, ::-1],
-    }
-    if k.shape[0] == k.shape[1]:
-        bugs["kernel transposed (k.T) instead of rotated by 180 degrees (k[::-1, ::-1])"] = _ref_corr2d(x, k.T)
-    return bugs
+_SWV = "    windows = np.lib.stride_tricks.sliding_window_view(x, k.shape)\n"
+_OFFSETS = ("def corr2d(x, k):\n    kh, kw = k.shape\n    h, w = x.shape[0] - kh + 1, x.shape[1] - kw + 1\n"
+            "    out = np.zeros((h, w))\n    for a in range(kh):\n        for b in range(kw):\n")
 
+# every exercise that calls corr2d (directly, or through kernel_grad) fails when corr2d is wrong
+_USERS = ("apply_kernels", "conv2d_true", "kernel_grad", "learn_kernel")
 
-def check_conv2d_true(conv2d_true: Callable[[np.ndarray, np.ndarray], np.ndarray], tier: str = "public") -> None:
-    """Check true (flipped-kernel) 2-D convolution.
-
-    Args:
-        conv2d_true: student function (H, W) image, (KH, KW) kernel -> (H - KH + 1, W - KW + 1).
-        tier: "public" or "hidden".
-    """
-    _check_tier(tier)
-    if tier == "public":
-        rng = grading.rng(3)
-        cases = [(rng.standard_normal((6, 6)), rng.standard_normal((3, 3))),
-                 (rng.standard_normal((5, 8)), rng.standard_normal((2, 3))), (D2L_X, D2L_K)]
-    else:
-        cases = [(x, k) for x, k in _hidden_corr_cases() if not np.allclose(k, k[::-1, ::-1])]
-    n = _run_corr("conv2d_true", conv2d_true, cases, reference=_ref_conv2d_true, bugs_for=_conv_bugs)
-    grading.passed("conv2d_true", f"all {n} cases match ({tier})")
+NOTEBOOK.add(Exercise(
+    "corr2d", 2, ref_corr2d, _corr_public, _corr_hidden, extra=_vectorised,
+    bugs=[
+        Bug(_CORR_FLIPPED, "def corr2d(x, k):\n" + _SWV
+            + "    return np.tensordot(windows, k[::-1, ::-1], axes=([2, 3], [0, 1]))\n", fix="use k as it is",
+            loses=_USERS),
+        Bug(_CORR_TRANSPOSED + " (tensordot axes [1, 0] instead of [0, 1])", "def corr2d(x, k):\n" + _SWV
+            + "    return np.tensordot(windows, k, axes=([2, 3], [1, 0]))\n", loses=_USERS),
+        Bug("summed over every axis: sum only over the two kernel axes of the windows (axis=(2, 3))",
+            "def corr2d(x, k):\n" + _SWV + "    return np.sum(windows * k)\n", loses=_USERS),
+        Bug(_CORR_MEAN, "def corr2d(x, k):\n" + _SWV + "    return (windows * k).mean(axis=(2, 3))\n",
+            loses=_USERS),
+        Bug(_CORR_NO_PRODUCT, "def corr2d(x, k):\n" + _SWV + "    return windows.sum(axis=(2, 3))\n",
+            fix="(windows * k).sum(axis=(2, 3))", loses=_USERS),
+        Bug("the products are assigned (out = ...) instead of accumulated (out += ...): only the last "
+            "kernel offset counts", _OFFSETS + "            out = k[a, b] * x[a:a + h, b:b + w]\n    return out\n",
+            loses=_USERS),
+        Bug(_CORR_OFF_BY_ONE,
+            "def corr2d(x, k):\n    kh, kw = k.shape\n    h, w = x.shape[0] - kh, x.shape[1] - kw\n"
+            "    out = np.zeros((h, w))\n    for a in range(kh):\n        for b in range(kw):\n"
+            "            out += k[a, b] * x[a:a + h, b:b + w]\n    return out\n", loses=_USERS),
+        Bug(_NOT_VECTORISED, _loops("np.sum(x[i:i + kh, j:j + kw] * k)").replace("corr2d_loops", "corr2d"),
+            by_output=False),
+    ],
+))
 
 
 # --------------------------------------------------------------------------------------------
-# kernel gradient and the learning loop
+# Exercise 3: apply_kernels
+# --------------------------------------------------------------------------------------------
+
+def ref_apply_kernels(img: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Cross-correlate one image with each of F kernels: (H, W), (F, KH, KW) -> (F, H', W')."""
+    return np.stack([ref_corr2d(img, k) for k in np.asarray(kernels)])
+
+
+def _apply_public() -> list[Case]:
+    g = rng(4)
+    three = np.stack([_VERTICAL_K, _VERTICAL_K.T, _BOX])
+    return [Case((g.random((8, 8)), three), label="three 3x3 kernels on an 8x8 image"),
+            Case((g.integers(0, 10, (6, 7)), np.stack([_BOX, _VERTICAL_K / 4])),
+                 label="an integer image, two kernels"),
+            Case((g.standard_normal((6, 7)), g.standard_normal((2, 2, 3))), label="two rectangular kernels"),
+            Case((g.standard_normal((5, 5)), g.standard_normal((1, 3, 3))), label="a single kernel (F = 1)")]
+
+
+def _apply_hidden() -> list[Case]:
+    g = rng(40_404)
+    return [Case((g.standard_normal((10, 9)), g.standard_normal((5, 4, 4))), label="five 4x4 kernels"),
+            Case((g.integers(0, 256, (7, 7)), g.standard_normal((3, 3, 3))), label="an integer image"),
+            Case((g.standard_normal((6, 8)), g.standard_normal((4, 3, 2))), label="rectangular kernels"),
+            Case((g.standard_normal((5, 5)), g.standard_normal((2, 5, 5))), label="kernels as large as the image"),
+            Case((g.standard_normal((4, 6)), g.standard_normal((1, 1, 1))), label="a single 1x1 kernel")]
+
+
+_APPLY = "def apply_kernels(img, kernels):\n"
+
+NOTEBOOK.add(Exercise(
+    "apply_kernels", 3, ref_apply_kernels, _apply_public, _apply_hidden, uses=("corr2d",),
+    bugs=[  # the squeeze first: on a single kernel it looks like "only the last map", which fails earlier
+        Bug("the kernel axis is squeezed away when there is one kernel: keep the shape (1, H', W')",
+            _APPLY + "    return np.squeeze(np.stack([corr2d(img, k) for k in kernels]))\n"),
+        Bug("only the last kernel's map is returned: keep one map per kernel (a list, then np.stack)",
+            _APPLY + "    for k in kernels:\n        out = corr2d(img, k)\n    return out\n"),
+        Bug("the maps are added into one: keep one map per kernel, stacked along a new first axis",
+            _APPLY + "    return sum(corr2d(img, k) for k in kernels)\n"),
+        Bug("the maps are stacked along the last axis: the kernel axis comes first, (F, H', W')",
+            _APPLY + "    return np.stack([corr2d(img, k) for k in kernels], axis=-1)\n",
+            fix="np.stack(maps) (axis=0)"),
+        Bug("the output array takes the image's integer dtype (dtype=img.dtype), so the maps are truncated",
+            _APPLY + "    maps = [corr2d(img, k) for k in kernels]\n"
+            "    out = np.zeros((len(maps),) + maps[0].shape, dtype=img.dtype)\n"
+            "    for f, m in enumerate(maps):\n        out[f] = m\n    return out\n",
+            fix="np.stack(maps), or allocate floats"),
+        Bug("one kernel is missing (range(F - 1)): every kernel gives a map",
+            _APPLY + "    return np.stack([corr2d(img, kernels[f]) for f in range(len(kernels) - 1)])\n"),
+        Bug("the kernels are flipped (true convolution): apply them as they are, with corr2d",
+            _APPLY + "    return np.stack([corr2d(img, k[::-1, ::-1]) for k in kernels])\n"),
+    ],
+))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: conv2d_true
+# --------------------------------------------------------------------------------------------
+
+def _conv_public() -> list[Case]:
+    g = rng(3)
+    return [Case((g.standard_normal((6, 6)), g.standard_normal((3, 3))), label="a 3x3 kernel"),
+            Case((g.standard_normal((5, 8)), g.standard_normal((2, 3))), label="a rectangular 2x3 kernel"),
+            Case((_D2L_X, _D2L_K), label="the 3x3 worked example")]
+
+
+def _conv_hidden() -> list[Case]:
+    return [c for c in _corr_hidden() if not np.allclose(c.args[1], c.args[1][::-1, ::-1])]
+
+
+_CONV = "def conv2d_true(x, k):\n"
+
+NOTEBOOK.add(Exercise(
+    "conv2d_true", 4, ref_conv2d_true, _conv_public, _conv_hidden, uses=("corr2d",),
+    bugs=[
+        Bug("kernel not flipped: that is cross-correlation; true convolution rotates k by 180 degrees",
+            _CONV + "    return corr2d(x, k)\n", fix="corr2d(x, k[::-1, ::-1])"),
+        Bug("kernel flipped upside down only (k[::-1]): flip both axes, k[::-1, ::-1]",
+            _CONV + "    return corr2d(x, k[::-1])\n"),
+        Bug("kernel flipped left-right only (k[:, ::-1]): flip both axes, k[::-1, ::-1]",
+            _CONV + "    return corr2d(x, k[:, ::-1])\n"),
+        Bug("a 90-degree rotation (np.rot90(k)) instead of 180 degrees: np.rot90(k, 2)",
+            _CONV + "    return corr2d(x, np.rot90(k))\n"),
+        Bug("a 90-degree clockwise rotation (np.rot90(k, -1)) instead of 180 degrees: np.rot90(k, 2)",
+            _CONV + "    return corr2d(x, np.rot90(k, -1))\n"),
+        Bug("kernel transposed (k.T) instead of rotated by 180 degrees (k[::-1, ::-1])",
+            _CONV + "    return corr2d(x, k.T)\n"),
+        Bug("the image is flipped instead of the kernel",
+            _CONV + "    return corr2d(x[::-1, ::-1], k)\n", fix="flip k, leave x as it is"),
+    ],
+))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 5: kernel_grad
 # --------------------------------------------------------------------------------------------
 
 def _corr_batch(X: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Valid cross-correlation of every image in X (N, H, W) with k; written here (not numpy_ref) so that
+    """Valid cross-correlation of every image in X (N, H, W) with k; NumPy only (no numpy_ref), so that
     students may call ``kernel_loss`` inside a guarded function."""
     return np.einsum("nijab,ab->nij", np.lib.stride_tricks.sliding_window_view(X, k.shape, axis=(1, 2)), k)
 
@@ -222,139 +293,140 @@ def kernel_loss(X: np.ndarray, Y: np.ndarray, k: np.ndarray) -> float:
     return float(np.mean((pred - Y) ** 2))
 
 
-def _grad_ref(X: np.ndarray, Y: np.ndarray, k: np.ndarray) -> np.ndarray:
-    err = np.stack([_ref_corr2d(x, k) for x in X]) - Y
-    return 2.0 / err.size * sum(_ref_corr2d(x, e) for x, e in zip(X, err))
+def ref_kernel_grad(X: np.ndarray, Y: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Return dL/dk of ``kernel_loss``: (2 / (N H' W')) * sum_n corr2d(X[n], E[n]), E = prediction - target."""
+    X, Y, k = np.asarray(X, dtype=float), np.asarray(Y, dtype=float), np.asarray(k, dtype=float)
+    err = np.stack([ref_corr2d(x, k) for x in X]) - Y
+    return 2.0 / err.size * sum(ref_corr2d(x, e) for x, e in zip(X, err))
 
 
-def _grad_bugs(X: np.ndarray, Y: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-    g = _grad_ref(X, Y, k)
-    n, p = Y.shape[0], Y[0].size
-    err0 = _ref_corr2d(X[0], k) - Y[0]
-    first = _ref_corr2d(X[0], err0)
-    return {
-        "wrong sign: the error is prediction - target (dL/dk points uphill)": -g,
-        "missing the factor 2 from the derivative of the square": g / 2,
-        "summed instead of averaged: divide by the number of terms N * H' * W'": g * n * p,
-        "averaged over pixels but not over the N images": g * n,
-        "averaged over images but not over the H' * W' pixels": g * p,
-        "missing the sum over the batch: only the first image's gradient is used": 2.0 / (n * p) * first,
-        "missing the sum over the batch: only the first image's gradient (averaged over its own pixels)":
-            2.0 / p * first,
-        "gradient flipped: dL/dk is corr2d(x, error), not conv2d_true(x, error)": g[::-1, ::-1],
-    }
+def _grad_case(g: np.random.Generator, n: int, h: int, w: int, kh: int, kw: int, label: str) -> Case:
+    X = g.standard_normal((n, h, w))
+    k_true = g.standard_normal((kh, kw))
+    Y = np.stack([ref_corr2d(x, k_true) for x in X]) + 0.1 * g.standard_normal((n, h - kh + 1, w - kw + 1))
+    return Case((X, Y, g.standard_normal((kh, kw))), label=label)
 
 
-def _grad_case(rng: np.random.Generator, n: int, h: int, w: int, kh: int, kw: int) -> tuple:
-    X = rng.standard_normal((n, h, w))
-    k_true = rng.standard_normal((kh, kw))
-    Y = np.stack([_ref_corr2d(x, k_true) for x in X]) + 0.1 * rng.standard_normal((n, h - kh + 1, w - kw + 1))
-    k = rng.standard_normal((kh, kw))
-    return X, Y, k
+def _grad_public() -> list[Case]:
+    g = rng(7)
+    return [_grad_case(g, 3, 6, 6, 3, 3, "3 images, a 3x3 kernel"),
+            _grad_case(g, 2, 5, 7, 2, 3, "2 images, a rectangular 2x3 kernel")]
 
 
-def check_kernel_grad(kernel_grad: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-                      tier: str = "public") -> None:
-    """Check the gradient of the mean squared error ``kernel_loss`` with respect to the kernel.
-
-    Args:
-        kernel_grad: student function (X (N, H, W), Y (N, H', W'), k (KH, KW)) -> dL/dk (KH, KW).
-        tier: "public" (fixed cases) or "hidden" (new shapes, central differences, guard).
-    """
-    _check_tier(tier)
-    rng = grading.rng(7 if tier == "public" else 70_707)
-    shapes = [(3, 6, 6, 3, 3), (2, 5, 7, 2, 3)] if tier == "public" else \
-        [(4, 8, 8, 3, 3), (3, 7, 9, 3, 2), (1, 6, 6, 3, 3), (5, 5, 6, 1, 4), (2, 9, 9, 5, 5)]
-    for X, Y, k in (_grad_case(rng, *s) for s in shapes):
-        args = (X.copy(), Y.copy(), k.copy())
-        got = _arr("kernel_grad", grading.guarded(kernel_grad, *args, exercise="kernel_grad"))
-        case = f"X {X.shape}, k {k.shape}"
-        if got.shape != k.shape:
-            if got.shape == (X.shape[0],) + k.shape:
-                bug = "one gradient per image: sum (and average) them over the batch"
-            elif got.shape == X.shape or got.shape == X.shape[1:]:
-                bug = "that is the shape of the gradient with respect to the image, not the kernel"
-            elif got.shape == Y.shape or got.shape == Y.shape[1:]:
-                bug = "that is the shape of the error (prediction - target); correlate it with the image"
-            else:
-                bug = "the gradient must have the kernel's shape (KH, KW)"
-            raise AssertionError(f"kernel_grad: returned shape {got.shape} for {case}, expected {k.shape}. "
-                                 f"Likely bug: {bug}")
-        close(got, _grad_ref(X, Y, k), exercise="kernel_grad", name="dL/dk", case=case, bugs=_grad_bugs(X, Y, k))
-        if tier == "hidden":
-            grading.assert_gradient(got, lambda kk, X=X, Y=Y: kernel_loss(X, Y, kk), k.copy(), name="dL/dk")
-    grading.passed("kernel_grad", f"all {len(shapes)} cases match ({tier})")
+def _grad_hidden() -> list[Case]:
+    g = rng(70_707)
+    return [_grad_case(g, 4, 8, 8, 3, 3, "4 images, a 3x3 kernel"),
+            _grad_case(g, 3, 7, 9, 3, 2, "a rectangular kernel"),
+            _grad_case(g, 1, 6, 6, 3, 3, "a single image"),
+            _grad_case(g, 5, 5, 6, 1, 4, "a one-row kernel"),
+            _grad_case(g, 2, 9, 9, 5, 5, "a 5x5 kernel")]
 
 
-def _learn_ref(X: np.ndarray, Y: np.ndarray, shape: tuple[int, int], lr: float,
-               steps: int) -> tuple[np.ndarray, np.ndarray]:
+_GRAD = "def kernel_grad(X, Y, k):\n"
+_ERRORS = "    errors = np.stack([corr2d(x, k) for x in X]) - Y\n"
+_SUM = "sum(corr2d(x, e) for x, e in zip(X, errors))"
+
+NOTEBOOK.add(Exercise(
+    "kernel_grad", 5, ref_kernel_grad, _grad_public, _grad_hidden, uses=("corr2d",),
+    bugs=[
+        Bug("wrong sign: the error is prediction - target",
+            _GRAD + "    errors = Y - np.stack([corr2d(x, k) for x in X])\n"
+            f"    return 2.0 / errors.size * {_SUM}\n", fix="errors = predictions - Y", loses=("learn_kernel",)),
+        Bug("the factor 2 of the derivative of the square is missing",
+            _GRAD + _ERRORS + f"    return {_SUM} / errors.size\n", loses=("learn_kernel",)),
+        Bug("summed instead of averaged: divide by the number of terms N * H' * W' (errors.size)",
+            _GRAD + _ERRORS + f"    return 2.0 * {_SUM}\n", loses=("learn_kernel",)),
+        Bug("averaged over the pixels of one map but not over the N images",
+            _GRAD + _ERRORS + f"    return 2.0 / errors[0].size * {_SUM}\n", fix="divide by errors.size",
+            loses=("learn_kernel",)),
+        Bug("averaged over the N images but not over the H' * W' pixels",
+            _GRAD + _ERRORS + f"    return 2.0 / len(X) * {_SUM}\n", fix="divide by errors.size",
+            loses=("learn_kernel",)),
+        Bug("a hard-coded number of terms (8 * 30 * 30, the notebook's training set): divide by errors.size",
+            _GRAD + _ERRORS + f"    return 2.0 / (8 * 30 * 30) * {_SUM}\n", loses=("learn_kernel",)),
+        Bug("only the first image is used: sum the gradient over every image of the batch",
+            _GRAD + "    e = corr2d(X[0], k) - Y[0]\n    return 2.0 / e.size * corr2d(X[0], e)\n",
+            loses=("learn_kernel",)),
+        Bug("the per-image gradients are assigned (grad = ...) instead of accumulated (grad += ...): only the "
+            "last image counts",
+            _GRAD + _ERRORS + "    grad = np.zeros(k.shape)\n    for x, e in zip(X, errors):\n"
+            "        grad = corr2d(x, e)\n    return 2.0 / errors.size * grad\n", loses=("learn_kernel",)),
+        Bug("one gradient per image: sum them over the batch (the gradient has the kernel's shape)",
+            _GRAD + _ERRORS + "    return 2.0 / errors.size * np.stack([corr2d(x, e) for x, e in zip(X, errors)])\n",
+            loses=("learn_kernel",)),
+        Bug("the error map is flipped (a true convolution): dL/dk is corr2d(x, error) with the error as it is",
+            _GRAD + _ERRORS + "    return 2.0 / errors.size * sum(corr2d(x, e[::-1, ::-1]) for x, e in zip(X, errors))\n",
+            loses=("learn_kernel",)),
+    ],
+))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 6: learn_kernel
+# --------------------------------------------------------------------------------------------
+
+def ref_learn_kernel(X: np.ndarray, Y: np.ndarray, shape: tuple[int, int] = (3, 3), lr: float = 0.1,
+                     steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient descent from a zero kernel; return (k, losses), losses[t] recorded before update t."""
     k = np.zeros(shape)
     losses = []
     for _ in range(steps):
         losses.append(kernel_loss(X, Y, k))
-        k = k - lr * _grad_ref(X, Y, k)
+        k = k - lr * ref_kernel_grad(X, Y, k)
     return k, np.array(losses)
 
 
-def _learn_case(seed: int, n: int, size: int, k_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rng = grading.rng(seed)
-    X = rng.standard_normal((n, size, size))
-    Y = np.stack([_ref_corr2d(x, k_true) for x in X])
-    return X, Y
+def _learn_case(seed: int, n: int, size: int, k_true: np.ndarray, lr: float, steps: int, label: str) -> Case:
+    g = rng(seed)
+    X = g.standard_normal((n, size, size))
+    Y = np.stack([ref_corr2d(x, k_true) for x in X])
+    return Case((X, Y), {"shape": k_true.shape, "lr": lr, "steps": steps}, label=label)
 
 
-SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+def _learn_public() -> list[Case]:
+    g = rng(11)
+    return [_learn_case(1, 4, 12, SOBEL_X, 0.1, 60, "recover Sobel from 4 random 12x12 images"),
+            _learn_case(2, 3, 9, g.standard_normal((2, 3)), 0.05, 25, "a 2x3 kernel, lr 0.05, 25 steps")]
 
 
-def check_learn_kernel(learn_kernel: Callable[..., tuple[np.ndarray, Any]], tier: str = "public") -> None:
-    """Check the gradient-descent loop that learns a kernel from (image, filtered image) pairs.
+def _learn_hidden() -> list[Case]:
+    g = rng(110_011)
+    return [_learn_case(77, 3, 10, g.standard_normal((3, 3)), 0.05, 40, "a random 3x3 kernel"),
+            _learn_case(1077, 2, 9, g.standard_normal((2, 4)), 0.1, 25, "a rectangular kernel"),
+            _learn_case(2077, 4, 8, SOBEL_X.T, 0.2, 30, "a larger learning rate")]
 
-    ``learn_kernel(X, Y, shape=(3, 3), lr=0.1, steps=100) -> (k, losses)`` starts from a zero kernel,
-    records the loss *before* each update and takes ``steps`` plain gradient steps ``k -= lr * dk``.
 
-    Args:
-        learn_kernel: the student's loop.
-        tier: "public" (recover Sobel on the notebook's settings) or "hidden" (other kernels, shapes, rates).
-    """
-    _check_tier(tier)
-    rng = grading.rng(11 if tier == "public" else 110_011)
-    if tier == "public":
-        settings = [(SOBEL_X, 4, 12, 0.1, 60)]
-    else:
-        settings = [(rng.standard_normal((3, 3)), 3, 10, 0.05, 40), (rng.standard_normal((2, 4)), 2, 9, 0.1, 25),
-                    (SOBEL_X.T, 4, 8, 0.2, 30)]
-    for j, (k_true, n, size, lr, steps) in enumerate(settings):
-        X, Y = _learn_case(1000 * j + (1 if tier == "public" else 77), n, size, k_true)
-        result = grading.guarded(learn_kernel, X.copy(), Y.copy(), shape=k_true.shape, lr=lr, steps=steps,
-                                 exercise="learn_kernel")
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise AssertionError("learn_kernel: return a pair (k, losses): the learned kernel and the list of losses")
-        k, losses = _arr("learn_kernel", result[0], "k"), _arr("learn_kernel", result[1], "losses")
-        k_ref, l_ref = _learn_ref(X, Y, k_true.shape, lr, steps)
-        setting = f"lr={lr}, steps={steps}, kernel {k_true.shape}"
-        if k.shape != k_true.shape:
-            raise AssertionError(f"learn_kernel: the learned kernel has shape {k.shape}, "
-                                 f"expected {k_true.shape} ({setting})")
-        if losses.shape != (steps,):
-            hint = "record one loss per step, before the update" if losses.size in (steps - 1, steps + 1) else \
-                "losses must hold one number per step"
-            raise AssertionError(f"learn_kernel: losses has shape {losses.shape}, expected ({steps},) ({setting}). "
-                                 f"Likely bug: {hint}")
-        with np.errstate(all="ignore"):  # the buggy variants may diverge; no warnings on stderr
-            k_up, l_up = _learn_ref(X, Y, k_true.shape, -lr, steps)
-            k_nolr, l_nolr = _learn_ref(X, Y, k_true.shape, 1.0, steps)
-            k_short, _ = _learn_ref(X, Y, k_true.shape, lr, steps - 1)
-        sign = "wrong sign in the update: gradient descent is k = k - lr * dk (the loss grows)"
-        no_lr = "the learning rate is ignored (k = k - dk)"
-        stuck = "the kernel never changes: assign the update back to k (k = k - lr * dk)"
-        close(losses, l_ref, exercise="learn_kernel", name="losses", case=setting, bugs={
-            sign: l_up, no_lr: l_nolr, stuck: np.full_like(l_ref, l_ref[0]),
-            "the loss is recorded after the update instead of before it":
-                np.append(l_ref[1:], kernel_loss(X, Y, k_ref)),
-            "the loss is summed over pixels and images instead of averaged": l_ref * Y.size})
-        close(k, k_ref, exercise="learn_kernel", name="learned kernel", case=setting, bugs={
-            sign: k_up, no_lr: k_nolr, stuck: np.zeros_like(k_ref),
-            "one step too few (range(steps - 1))": k_short,
-            "the kernel is returned flipped": k_ref[::-1, ::-1]})
-    detail = "recovers the Sobel kernel" if tier == "public" else f"all {len(settings)} settings match"
-    grading.passed("learn_kernel", f"{detail} ({tier})")
+_LEARN = ("from cnnlab.checks.nb02 import kernel_loss\n\n\n"
+          "def learn_kernel(X, Y, shape=(3, 3), lr=0.1, steps=100):\n")
+
+
+def _learn(update: str = "    k = k - lr * kernel_grad(X, Y, k)\n", start: str = "np.zeros(shape)",
+           loop: str = "range(steps)", loss: str = "kernel_loss(X, Y, k)", ret: str = "k, losses",
+           after: bool = False) -> str:
+    record = f"        losses.append({loss})\n"
+    body = (record + update.replace("    ", "        ", 1)) if not after else \
+        (update.replace("    ", "        ", 1) + record)
+    return (_LEARN + f"    k = {start}\n    losses = []\n    for _ in {loop}:\n" + body + f"    return {ret}\n")
+
+
+_SIGN = "wrong sign in the update: gradient descent is k = k - lr * dk (the loss grows)"
+
+NOTEBOOK.add(Exercise(
+    "learn_kernel", 6, ref_learn_kernel, _learn_public, _learn_hidden, outputs=("k", "losses"),
+    uses=("kernel_grad",),
+    bugs=[
+        Bug(_SIGN, _learn("    k = k + lr * kernel_grad(X, Y, k)\n")),
+        Bug("the learning rate is ignored (k = k - dk)", _learn("    k = k - kernel_grad(X, Y, k)\n")),
+        Bug("a hard-coded learning rate: use the lr argument", _learn("    k = k - 0.1 * kernel_grad(X, Y, k)\n")),
+        Bug("the kernel never changes: assign the update back to k (k = k - lr * dk)",
+            _learn("    k_new = k - lr * kernel_grad(X, Y, k)\n")),
+        Bug("the loss is recorded after the update instead of before it", _learn(after=True)),
+        Bug("one step too few (range(steps - 1)): take exactly `steps` updates", _learn(loop="range(steps - 1)")),
+        Bug("a hard-coded number of steps: use the steps argument", _learn(loop="range(100)")),
+        Bug("the kernel does not start from zeros: start from np.zeros(shape)", _learn(start="np.ones(shape)")),
+        Bug("the loss is summed over pixels and images instead of averaged (use kernel_loss)",
+            _learn(loss="np.sum((np.einsum('nijab,ab->nij', np.lib.stride_tricks.sliding_window_view("
+                        "X, k.shape, axis=(1, 2)), k) - Y) ** 2)")),
+        Bug("returned (losses, k): return the kernel first, (k, losses)", _learn(ret="losses, k")),
+    ],
+))

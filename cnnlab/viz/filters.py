@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["show_matrix", "plot_window_step", "show_images", "kernel_gallery", "plot_kernel_learning"]
+__all__ = ["show_matrix", "plot_filter_outputs", "plot_window_step", "show_images", "kernel_gallery", "plot_kernel_learning", "plot_kernels"]
 
 
 def _plt():
@@ -22,7 +22,8 @@ def _signed_limits(a: np.ndarray) -> tuple[float, float]:
 
 
 def show_matrix(a: np.ndarray, ax=None, title: str = "", fmt: str = "{:g}", highlight: tuple | None = None,
-                signed: bool | None = None, fontsize: int | None = None):
+                signed: bool | None = None, fontsize: int | None = None, vlim: float | None = None,
+                colorbar: bool = False):
     """Draw a small 2-D array as coloured cells with each value written in it.
 
     Args:
@@ -33,9 +34,12 @@ def show_matrix(a: np.ndarray, ax=None, title: str = "", fmt: str = "{:g}", high
         highlight: optional (row, col, height, width) rectangle drawn in red.
         signed: colour with a diverging map centred at 0 (default: when the array has negative values).
         fontsize: value font size (default: scaled with the array size).
+        vlim: for a signed array, the colour scale runs from -vlim to vlim (share one scale between
+            several panels); default: the array's largest absolute value.
+        colorbar: draw a colour bar beside the Axes.
 
     Returns:
-        The Axes.
+        The Axes (its image is ``ax.images[-1]``, for a colour bar shared with other panels).
     """
     plt = _plt()
     a = np.asarray(a, dtype=float)
@@ -45,11 +49,11 @@ def show_matrix(a: np.ndarray, ax=None, title: str = "", fmt: str = "{:g}", high
         _, ax = plt.subplots(figsize=(0.5 * a.shape[1] + 1, 0.5 * a.shape[0] + 1))
     signed = bool((a < 0).any()) if signed is None else signed
     if signed:
-        vmin, vmax = _signed_limits(a)
+        vmin, vmax = (-float(vlim), float(vlim)) if vlim else _signed_limits(a)
         cmap = "RdBu_r"
     else:
         vmin, vmax, cmap = min(0.0, float(a.min())), max(float(a.max()), 1e-12), "gray"  # bright = large
-    ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
+    image = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
     fs = fontsize or (12 if max(a.shape) <= 6 else 9)
     for (i, j), v in np.ndenumerate(a):
         shade = (v - vmin) / (vmax - vmin + 1e-12)
@@ -68,7 +72,57 @@ def show_matrix(a: np.ndarray, ax=None, title: str = "", fmt: str = "{:g}", high
         r, c, h, w = highlight
         ax.add_patch(Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor="red", linewidth=3))
     ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return ax
+
+
+def plot_filter_outputs(inputs: Sequence[np.ndarray], kernel: np.ndarray, outputs: Sequence[np.ndarray],
+                        input_titles: Sequence[str], output_titles: Sequence[str], kernel_title: str = "kernel"):
+    """Show small inputs, the kernel, and the outputs, every output on one symmetric diverging scale.
+
+    Layout: input 1, kernel, output 1, input 2, output 2, ... and one colour bar shared by the
+    outputs, so that the same value has the same colour in every output (red +, blue -).
+
+    Args:
+        inputs: (H, W) small arrays (values written in the cells).
+        kernel: (KH, KW) kernel.
+        outputs: (H', W') results, one per input.
+        input_titles, output_titles: one title per input and per output.
+        kernel_title: the kernel's title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    if not (len(inputs) == len(outputs) == len(input_titles) == len(output_titles)) or not inputs:
+        raise ValueError("give as many inputs, outputs and titles, at least one")
+    kernel = np.asarray(kernel, dtype=float)
+    outputs = [np.asarray(o, dtype=float) for o in outputs]
+    lim = max(float(np.max(np.abs(o))) for o in outputs) or 1.0
+    panels: list[tuple[str, np.ndarray, str]] = []
+    for n, (x, y) in enumerate(zip(inputs, outputs)):
+        panels.append(("input", np.asarray(x, dtype=float), input_titles[n]))
+        if n == 0:
+            panels.append(("kernel", kernel, kernel_title))
+        panels.append(("output", y, output_titles[n]))
+    widths = [p[1].shape[1] for p in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(0.62 * sum(widths) + 1.8, 0.62 * max(p[1].shape[0] for p in panels) + 1.3),
+                             gridspec_kw={"width_ratios": widths})
+    axes = np.atleast_1d(axes)
+    out_axes = []
+    for ax, (kind, a, title) in zip(axes, panels):
+        if kind == "output":
+            show_matrix(a, ax, title, signed=True, vlim=lim)
+            out_axes.append(ax)
+        elif kind == "kernel":
+            show_matrix(a, ax, title, signed=True)
+        else:
+            show_matrix(a, ax, title, signed=False)
+    fig.tight_layout()
+    fig.colorbar(out_axes[-1].images[-1], ax=list(axes), fraction=0.025, pad=0.02,
+                 label="output value (same scale in every output)")
+    return fig
 
 
 def plot_window_step(x: np.ndarray, k: np.ndarray, out: np.ndarray, i: int = 0, j: int = 0):
@@ -105,7 +159,8 @@ def plot_window_step(x: np.ndarray, k: np.ndarray, out: np.ndarray, i: int = 0, 
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int | None = None,
-                signed: bool | Sequence[bool] | None = None, size: float = 2.6, suptitle: str = ""):
+                signed: bool | Sequence[bool] | None = None, size: float = 2.6, suptitle: str = "",
+                colorbar: bool = False):
     """Show several 2-D images in a grid: grey for non-negative images, red/blue centred at 0 for signed ones.
 
     Args:
@@ -115,12 +170,16 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         signed: per image or for all; default: signed when the image has negative values.
         size: inches per panel.
         suptitle: figure title.
+        colorbar: give every panel a colour bar; the signed panels then share one symmetric scale.
 
     Returns:
         The matplotlib Figure.
     """
     plt = _plt()
     n = len(images)
+    flags = [bool(signed[i]) if isinstance(signed, (list, tuple)) else signed for i in range(n)]
+    flags = [bool((np.asarray(im) < 0).any()) if f is None else f for im, f in zip(images, flags)]
+    shared = max((float(np.max(np.abs(im))) for im, f in zip(images, flags) if f), default=0.0) or 1.0
     if n == 0:
         raise ValueError("show_images needs at least one image")
     ncols = ncols or min(n, 6)
@@ -132,15 +191,15 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         if idx >= n:
             continue
         img = np.asarray(images[idx], dtype=float)
-        s = signed[idx] if isinstance(signed, (list, tuple)) else signed
-        s = bool((img < 0).any()) if s is None else s
-        if s:
-            vmin, vmax = _signed_limits(img)
-            ax.imshow(img, cmap="RdBu_r", vmin=vmin, vmax=vmax)
+        if flags[idx]:
+            vmin, vmax = (-shared, shared) if colorbar else _signed_limits(img)
+            im = ax.imshow(img, cmap="RdBu_r", vmin=vmin, vmax=vmax)
         else:
             in_unit = img.min() >= 0.0 and img.max() <= 1.0
-            ax.imshow(img, cmap="gray", vmin=0.0 if in_unit else float(img.min()),
-                      vmax=1.0 if in_unit else float(img.max()))
+            im = ax.imshow(img, cmap="gray", vmin=0.0 if in_unit else float(img.min()),
+                           vmax=1.0 if in_unit else float(img.max()))
+        if colorbar:
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
         if titles is not None:
             ax.set_title(titles[idx], fontsize=10)
     if suptitle:
@@ -150,13 +209,19 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
 
 
 def kernel_gallery(img: np.ndarray, kernels: Mapping[str, np.ndarray],
-                   filt: Callable[[np.ndarray, np.ndarray], np.ndarray], ncols: int = 4, absolute: Sequence[str] = ()):
-    """Show each kernel (with its numbers) above the image filtered with it.
+                   maps: np.ndarray | Sequence[np.ndarray] | Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   ncols: int = 4, absolute: Sequence[str] = ()):
+    """Show each kernel (with its numbers) above the image filtered with it, each output with a colour bar.
+
+    Outputs of kernels that sum to 0 (edge detectors) are signed: red positive, blue negative, on a
+    symmetric scale clipped at the 98th percentile of |output| (the colour bar says where); the
+    others are grey, clipped to [0, 1].
 
     Args:
         img: (H, W) grey image in [0, 1].
         kernels: name -> (KH, KW) kernel.
-        filt: function (image, kernel) -> filtered image (e.g. a vectorised corr2d).
+        maps: the (F, H', W') outputs, one per kernel in order (e.g. ``apply_kernels(img, bank)``),
+            or a function (image, kernel) -> output to compute them.
         ncols: kernels per row.
         absolute: names whose output is shown as an absolute value (edge strength).
 
@@ -165,8 +230,12 @@ def kernel_gallery(img: np.ndarray, kernels: Mapping[str, np.ndarray],
     """
     plt = _plt()
     names = list(kernels)
+    if callable(maps):
+        maps = [maps(img, np.asarray(kernels[n], dtype=float)) for n in names]
+    if len(maps) != len(names):
+        raise ValueError(f"{len(names)} kernels but {len(maps)} output maps")
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(3.1 * ncols, 4.4 * nrows),
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(3.5 * ncols, 4.6 * nrows),
                              gridspec_kw={"height_ratios": [1, 2.6] * nrows})
     axes = np.atleast_2d(axes)
     for ax in axes.ravel():
@@ -179,50 +248,100 @@ def kernel_gallery(img: np.ndarray, kernels: Mapping[str, np.ndarray],
         show_matrix(k, kax, name, fmt="{:.3g}" if np.any(k != np.round(k)) else "{:g}", fontsize=8)
         kax.set_xticks([])
         kax.set_yticks([])
-        out = filt(img, k)
+        out = np.asarray(maps[idx], dtype=float)
         if name in absolute:
-            iax.imshow(np.abs(out), cmap="gray", vmin=0, vmax=np.percentile(np.abs(out), 98) or 1)
+            im = iax.imshow(np.abs(out), cmap="gray", vmin=0, vmax=np.percentile(np.abs(out), 98) or 1)
             iax.set_title("|output|", fontsize=9)
         elif (out < -1e-9).any() and np.isclose(k.sum(), 0, atol=1e-9):
             lim = np.percentile(np.abs(out), 98) or 1
-            iax.imshow(out, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            im = iax.imshow(out, cmap="RdBu_r", vmin=-lim, vmax=lim)
             iax.set_title("output (red +, blue -)", fontsize=9)
         else:
-            iax.imshow(np.clip(out, 0, 1), cmap="gray", vmin=0, vmax=1)
-            iax.set_title("output", fontsize=9)
+            im = iax.imshow(np.clip(out, 0, 1), cmap="gray", vmin=0, vmax=1)
+            iax.set_title("output (clipped to [0, 1])", fontsize=9)
+        fig.colorbar(im, ax=iax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_kernel_learning(losses: Sequence[float], k_learned: np.ndarray, k_true: np.ndarray,
-                         snapshots: Mapping[int, np.ndarray] | None = None, title: str = ""):
-    """Plot the loss curve (log scale) and the learned kernel next to the target kernel.
+                         snapshots: Mapping[int, np.ndarray] | None = None, title: str = "",
+                         distances: Sequence[float] | None = None, learned_title: str = "learned kernel",
+                         true_title: str = "target kernel"):
+    """Plot the loss curve (log scale) above the kernels, all kernels on one diverging scale with a colour bar.
 
     Args:
         losses: loss per step.
         k_learned: (KH, KW) kernel after training.
         k_true: (KH, KW) kernel that made the targets.
-        snapshots: optional step -> kernel, shown between the curve and the final kernel.
+        snapshots: optional step -> kernel during training, drawn before the final kernel.
+        title: figure title.
+        distances: optional per-step max |k_t - k_true|, drawn beside the loss curve.
+        learned_title, true_title: titles of the last two kernels.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    plt = _plt()
+    snaps = sorted((snapshots or {}).items())
+    kernels = [(np.asarray(k, dtype=float), f"kernel after {step} steps") for step, k in snaps]
+    kernels += [(np.asarray(k_learned, dtype=float), learned_title), (np.asarray(k_true, dtype=float), true_title)]
+    lim = max(float(np.max(np.abs(k))) for k, _ in kernels) or 1.0
+    n = len(kernels)
+    fig = plt.figure(figsize=(max(2.3 * n + 1.2, 8.0), 5.6))
+    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.05], hspace=0.45, wspace=0.3, left=0.08, right=0.9,
+                            top=0.86 if title else 0.92, bottom=0.04)
+    curves = [fig.add_subplot(grid[0, : n // 2 if distances is not None else n])]
+    if distances is not None:
+        curves.append(fig.add_subplot(grid[0, n // 2:]))
+    losses = np.asarray(losses, dtype=float)
+    curves[0].semilogy(np.arange(len(losses)), losses)
+    curves[0].set_ylabel("loss (mean squared error)")
+    curves[0].set_title("training loss")
+    if distances is not None:
+        d = np.asarray(distances, dtype=float)
+        curves[1].semilogy(np.arange(len(d)), d, color="tab:purple")
+        curves[1].set_ylabel("max |k - target|")
+        curves[1].set_title("distance of the kernel from the target")
+    for ax in curves:
+        ax.set_xlabel("step")
+        ax.grid(True, which="both", alpha=0.3)
+    axes = [fig.add_subplot(grid[1, i]) for i in range(n)]
+    for ax, (k, name) in zip(axes, kernels):
+        show_matrix(k, ax, name, fmt="{:.2f}", signed=True, fontsize=9, vlim=lim)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.title.set_fontsize(9)
+    if title:
+        fig.suptitle(title)
+    fig.colorbar(axes[-1].images[-1], ax=axes, fraction=0.03, pad=0.02, label="kernel value (one scale)")
+    return fig
+
+
+def plot_kernels(kernels: Mapping[str, np.ndarray], title: str = ""):
+    """Show several small kernels side by side, their values written in, on one diverging scale with a colour bar.
+
+    Args:
+        kernels: title -> (KH, KW) kernel.
         title: figure title.
 
     Returns:
         The matplotlib Figure.
     """
     plt = _plt()
-    snaps = dict(snapshots or {})
-    n = 3 + len(snaps)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), gridspec_kw={"width_ratios": [1.6] + [1] * (n - 1)})
-    losses = np.asarray(losses, dtype=float)
-    axes[0].semilogy(np.arange(len(losses)), losses)
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel("loss (mean squared error)")
-    axes[0].set_title("training loss")
-    axes[0].grid(True, which="both", alpha=0.3)
-    for ax, (step, k) in zip(axes[1:], sorted(snaps.items())):
-        show_matrix(np.asarray(k), ax, f"kernel at step {step}", fmt="{:.2f}", signed=True, fontsize=9)
-    show_matrix(np.asarray(k_learned), axes[-2], "learned kernel", fmt="{:.2f}", signed=True, fontsize=9)
-    show_matrix(np.asarray(k_true), axes[-1], "target kernel", fmt="{:g}", signed=True, fontsize=9)
+    if not kernels:
+        raise ValueError("plot_kernels needs at least one kernel")
+    items = [(name, np.asarray(k, dtype=float)) for name, k in kernels.items()]
+    lim = max(float(np.max(np.abs(k))) for _, k in items) or 1.0
+    fig, axes = plt.subplots(1, len(items), figsize=(2.5 * len(items) + 1.0, 3.1))
+    axes = np.atleast_1d(axes)
+    for ax, (name, k) in zip(axes, items):
+        show_matrix(k, ax, name, fmt="{:.2f}", signed=True, fontsize=9, vlim=lim)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.title.set_fontsize(9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    fig.colorbar(axes[-1].images[-1], ax=list(axes), fraction=0.03, pad=0.02, label="kernel value (one scale)")
     return fig

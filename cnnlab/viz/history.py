@@ -6,18 +6,27 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["oriented_filter", "TIMELINE", "plot_timeline", "plot_filters_and_bars", "plot_tuning_curves",
+__all__ = ["oriented_filter", "TIMELINE", "TIMELINE_KINDS", "plot_timeline", "plot_filters_and_bars", "plot_tuning_curves",
            "plot_param_growth", "plot_shift_experiment"]
 
-#: (year, short label) milestones shown by ``plot_timeline``.
-TIMELINE: list[tuple[int, str]] = [
-    (1959, "Hubel & Wiesel:\norientation-tuned cells\nin cat visual cortex"),
-    (1968, "Hubel & Wiesel:\nsimple -> complex cells,\nmonkey cortex"),
-    (1980, "Fukushima:\nNeocognitron"),
-    (1989, "LeCun et al.:\nbackprop on handwritten\nzip codes"),
-    (1998, "LeCun et al.:\nLeNet-5, document\nrecognition"),
-    (2012, "Krizhevsky et al.:\nAlexNet wins\nImageNet"),
+#: (year, short label, kind) milestones shown by ``plot_timeline``; kind is a key of ``TIMELINE_KINDS``.
+TIMELINE: list[tuple[int, str, str]] = [
+    (1959, "Hubel & Wiesel:\norientation-selective\nneurons, cat cortex", "neuroscience"),
+    (1962, "Hubel & Wiesel:\nsimple and complex\ncells, cat", "neuroscience"),
+    (1965, "Hubel & Wiesel:\nhypercomplex\n(end-stopped) cells", "neuroscience"),
+    (1968, "Hubel & Wiesel:\nthe same hierarchy\nin monkey cortex", "neuroscience"),
+    (1980, "Fukushima:\nNeocognitron (a model,\nno backprop)", "model"),
+    (1989, "LeCun et al.:\nbackprop on handwritten\nzip codes", "cnn"),
+    (1998, "LeCun et al.:\nLeNet-5, document\nrecognition", "cnn"),
+    (2012, "Krizhevsky et al.:\nAlexNet wins\nImageNet", "cnn"),
 ]
+
+#: kind -> (colour, legend label) for ``plot_timeline``.
+TIMELINE_KINDS: dict[str, tuple[str, str]] = {
+    "neuroscience": ("tab:blue", "neuroscience (recordings in the visual cortex)"),
+    "model": ("tab:green", "network model inspired by the cortex"),
+    "cnn": ("tab:red", "CNN trained by backpropagation"),
+}
 
 
 def _plt():
@@ -60,27 +69,33 @@ def oriented_filter(angle: float, size: int = 15, wavelength: float = 8.0, sigma
     return g / np.linalg.norm(g)
 
 
-def plot_timeline(events: Sequence[tuple[int, str]] = TIMELINE, highlight: Sequence[int] = (1989, 1998, 2012)):
-    """Draw milestones on a horizontal time axis; years in ``highlight`` are drawn in colour.
+def plot_timeline(events: Sequence[tuple[int, str, str]] = TIMELINE):
+    """Draw milestones on a horizontal time axis, coloured by kind (neuroscience, model, CNN).
 
     Returns:
         The matplotlib Figure.
     """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(12, 3.2))
-    years = [y for y, _ in events]
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(13, 4.4))
+    years = [e[0] for e in events]
     ax.axhline(0, color="0.3", linewidth=1.5, zorder=1)
-    for idx, (year, label) in enumerate(events):
-        up = 1 if idx % 2 == 0 else -1
-        color = "tab:red" if year in highlight else "tab:blue"
-        ax.plot([year, year], [0, 0.55 * up], color=color, linewidth=1)
+    heights = [0.45, -0.45, 1.45, -1.45]  # close years alternate between four levels
+    for idx, (year, label, kind) in enumerate(events):
+        color = TIMELINE_KINDS[kind][0]
+        h = heights[idx % 4] if year < 1975 else (0.45 if idx % 2 == 0 else -0.45)
+        ax.plot([year, year], [0, h], color=color, linewidth=1)
         ax.scatter([year], [0], s=60, color=color, zorder=2)
-        ax.text(year, 0.62 * up, f"{year}\n{label}" if up > 0 else f"{label}\n{year}", ha="center",
-                va="bottom" if up > 0 else "top", fontsize=9, color=color)
-    ax.set_xlim(min(years) - 5, max(years) + 5)
-    ax.set_ylim(-1.9, 1.9)
+        ax.text(year, h + (0.05 if h > 0 else -0.05), f"{year}\n{label}" if h > 0 else f"{label}\n{year}",
+                ha="center", va="bottom" if h > 0 else "top", fontsize=8.5, color=color)
+    ax.set_xlim(min(years) - 7, max(years) + 7)
+    ax.set_ylim(-2.6, 2.6)
     ax.axis("off")
-    ax.set_title("From the visual cortex to deep convolutional networks (blue: neuroscience, red: CNNs)")
+    kinds = [k for k in TIMELINE_KINDS if any(e[2] == k for e in events)]
+    ax.legend([Line2D([0], [0], marker="o", color=TIMELINE_KINDS[k][0], linestyle="") for k in kinds],
+              [TIMELINE_KINDS[k][1] for k in kinds], loc="lower right", fontsize=8, frameon=False)
+    ax.set_title("From the visual cortex to deep convolutional networks")
     fig.tight_layout()
     return fig
 
@@ -178,8 +193,11 @@ def plot_param_growth(sides: Sequence[int], fc_counts: Sequence[int], conv_count
 
 def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.ndarray, fc_after: np.ndarray,
                           fmap_before: np.ndarray, fmap_after: np.ndarray, changes: Mapping[str, float],
-                          fmap_realigned: np.ndarray | None = None, n_units: int = 40):
+                          fmap_realigned: np.ndarray | None = None, n_units: int = 40, shift_text: str = "1 px right"):
     """Draw the shift experiment: inputs, FC responses, conv feature maps, their differences, and the changes.
+
+    The two feature maps share one symmetric diverging scale, the two differences one scale from 0,
+    each with a colour bar.
 
     Args:
         img, shifted: (H, W) input and its shifted copy.
@@ -189,36 +207,47 @@ def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.nd
         fmap_realigned: optional (H', W') map of the original input shifted like the input; the figure
             then shows |fmap_after - fmap_realigned| next to |fmap_after - fmap_before|.
         n_units: how many FC units to draw.
+        shift_text: how the input was shifted, for the titles.
 
     Returns:
         The matplotlib Figure.
     """
     plt = _plt()
-    fig = plt.figure(figsize=(14, 6.4))
-    grid = fig.add_gridspec(2, 5, width_ratios=[1, 1, 1, 1, 1.5])
-    ax_in, ax_sh = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
-    ax_fc = fig.add_subplot(grid[0, 2:4])
-    ax_maps = [fig.add_subplot(grid[1, i]) for i in range(4)]
-    ax_bar = fig.add_subplot(grid[:, 4])
-    ax_in.imshow(img, cmap="gray")
-    ax_in.set_title("input")
-    ax_sh.imshow(shifted, cmap="gray")
-    ax_sh.set_title("input shifted 1 px right")
+    fig = plt.figure(figsize=(15, 11))
+    grid = fig.add_gridspec(3, 7, width_ratios=[1, 1, 0.06, 0.45, 1, 1, 0.06], height_ratios=[1, 1, 0.7],
+                            left=0.03, right=0.95, top=0.95, bottom=0.06, wspace=0.12, hspace=0.3)
+    ax_in, ax_sh, cax_in = (fig.add_subplot(grid[0, i]) for i in (0, 1, 2))
+    ax_fc = fig.add_subplot(grid[0, 4:])
+    ax_maps = [fig.add_subplot(grid[1, i]) for i in (0, 1, 4, 5)]
+    cax_map, cax_diff = fig.add_subplot(grid[1, 2]), fig.add_subplot(grid[1, 6])
+    ax_bar = fig.add_subplot(grid[2, 2:6])
+    lo, hi = float(min(img.min(), shifted.min())), float(max(img.max(), shifted.max()))
+    ax_in.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    ax_in.set_title("input digit")
+    im = ax_sh.imshow(shifted, cmap="gray", vmin=lo, vmax=hi)
+    ax_sh.set_title(f"input shifted {shift_text}")
+    fig.colorbar(im, cax=cax_in, label="pixel value")
     units = np.arange(min(n_units, len(fc_before)))
     ax_fc.bar(units - 0.2, np.asarray(fc_before)[units], width=0.4, label="input")
     ax_fc.bar(units + 0.2, np.asarray(fc_after)[units], width=0.4, label="shifted input")
     ax_fc.set_title(f"FC layer: first {len(units)} of {len(fc_before)} units")
     ax_fc.set_xlabel("unit")
-    ax_fc.legend(fontsize=8)
+    ax_fc.set_ylabel("response")
+    ax_fc.legend(fontsize=9)
     lim = float(max(np.abs(fmap_before).max(), np.abs(fmap_after).max())) or 1.0
-    panels = [(fmap_before, "conv map of input", "RdBu_r", -lim),
-              (fmap_after, "conv map of shifted input", "RdBu_r", -lim),
-              (np.abs(fmap_after - fmap_before), "|difference|, in place", "magma", 0.0)]
+    ax_maps[0].imshow(fmap_before, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax_maps[0].set_title("conv map of the input", fontsize=10)
+    im = ax_maps[1].imshow(fmap_after, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax_maps[1].set_title("conv map of the shifted input", fontsize=10)
+    fig.colorbar(im, cax=cax_map, label="feature value (red +, blue -)")
+    diffs = [(np.abs(fmap_after - fmap_before), "|difference|, compared in place")]
     if fmap_realigned is not None:
-        panels.append((np.abs(fmap_after - fmap_realigned), "|difference| after\nshifting the map back", "magma", 0.0))
-    for ax, (m, title, cmap, lo) in zip(ax_maps, panels):
-        ax.imshow(m, cmap=cmap, vmin=lo, vmax=lim)
+        diffs.append((np.abs(fmap_after - fmap_realigned), f"|difference| after shifting\nthe input's map {shift_text}"))
+    dmax = float(max(d.max() for d, _ in diffs)) or 1.0
+    for ax, (d, title) in zip(ax_maps[2:], diffs):
+        im = ax.imshow(d, cmap="magma", vmin=0.0, vmax=dmax)
         ax.set_title(title, fontsize=10)
+    fig.colorbar(im, cax=cax_diff, label="|difference|")
     for ax in [ax_in, ax_sh] + ax_maps:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -227,12 +256,11 @@ def plot_shift_experiment(img: np.ndarray, shifted: np.ndarray, fc_before: np.nd
     labels = list(changes)
     vals = [float(changes[k]) for k in labels]
     bars = ax_bar.barh(np.arange(len(labels)), vals, color=["tab:red" if v > 0.05 else "tab:green" for v in vals])
-    ax_bar.set_yticks(np.arange(len(labels)), [lab.replace(", ", ",\n") for lab in labels], fontsize=9)
+    ax_bar.set_yticks(np.arange(len(labels)), labels, fontsize=10)
     ax_bar.invert_yaxis()
     for b, v in zip(bars, vals):
-        ax_bar.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:.2f}", va="center", fontsize=9)
-    ax_bar.set_xlabel("||after - before|| / ||before||")
-    ax_bar.set_xlim(0, max(vals + [0.1]) * 1.35)
-    ax_bar.set_title("relative change of the response", fontsize=10)
-    fig.tight_layout()
+        ax_bar.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:.3f}", va="center", fontsize=10)
+    ax_bar.set_xlabel("relative change ||after - before|| / ||before||")
+    ax_bar.set_xlim(0, max(vals + [0.1]) * 1.2)
+    ax_bar.set_title("relative change of the response (0: unchanged)", fontsize=11)
     return fig
