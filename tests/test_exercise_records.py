@@ -96,7 +96,7 @@ def test_bug_fails_its_own_check_with_its_phrase(assignment, name, index):
     hidden = ex.run(ns[name], "hidden")
     assert not hidden.passed, f"{bug.says!r}: the hidden check passes"
     _readable(hidden.message)
-    assert "expected:" not in hidden.message and not re.search(r"expected -?[0-9]", hidden.message), \
+    assert "expected:" not in hidden.message and not re.search(r"expected -?[0-9](?![0-9]* return values)", hidden.message), \
         f"the hidden tier shows an expected value:\n{hidden.message}"
 
 
