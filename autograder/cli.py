@@ -35,9 +35,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default 60)")
-    p.add_argument("--notebook-timeout", type=int, default=None, help="seconds per notebook (default 300)")
-    p.add_argument("--memory-mb", type=int, default=None, help="memory limit of a grading kernel (default 6144; 0: none)")
+    p.add_argument("--cell-timeout", type=int, default=None, help=f"seconds per cell (default {Limits.cell_timeout})")
+    p.add_argument("--notebook-timeout", type=int, default=None,
+                   help=f"seconds per notebook (default {Limits.notebook_timeout})")
+    p.add_argument("--memory-mb", type=int, default=None,
+                   help=f"memory limit of a grading kernel (default {Limits.memory_mb}; 0: none)")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="grade even where no sandbox can start (student code then runs with your permissions)")
 
 
 def cmd_release(args) -> int:
@@ -74,6 +78,8 @@ def cmd_collect(args) -> int:
         return 1
     if args.due:
         set_due_dates(course, args.due)
+    for line in collect.REFUSED:
+        print(f"refused: {line}")
     print(f"collected {len(got)} submission(s) into {course.submitted}")
     _warn_not_on_roster(course, [s for s, _ in got])
     return 0
@@ -119,7 +125,7 @@ def set_due_dates(course: Course, dues: list[str]) -> None:
 
     from .collect import parse_timestamp
     from .engine import ensure_in_gradebook
-    from .release import quiet
+    from .util import quiet
 
     pairs = [d.split("=", 1) for d in dues]
     ensure_in_gradebook(course, [a for a, _ in pairs])
@@ -133,17 +139,24 @@ def set_due_dates(course: Course, dues: list[str]) -> None:
 
 def cmd_autograde(args) -> int:
     from .engine import autograde
+    from .sandbox import SandboxUnavailable
 
     course = _course(args)
     (course.workdir / ".work").mkdir(parents=True, exist_ok=True)
     try:
         results = autograde(course, args.student or None, args.assignments or None, jobs=args.jobs,
-                            force=args.force, progress=not args.no_progress)
+                            force=args.force, progress=not args.no_progress,
+                            unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except SandboxUnavailable as exc:
+        print(f"autograde refused: {exc}")
+        return 3
     except ValueError as exc:
         print(f"autograde: {exc}")
         return 2
     bad = [r for r in results if r.status != "graded"]
-    print(f"graded {len(results)} submission(s); {len(bad)} with problems recorded")
+    flagged = [r for r in results if r.flags]
+    print(f"graded {len(results)} submission(s); {len(bad)} with problems recorded; "
+          f"{len(flagged)} flagged for you to look at")
     return 0
 
 
@@ -176,9 +189,9 @@ def cmd_export(args) -> int:
 def cmd_validate(args) -> int:
     from nbgrader.validator import Validator
 
-    from .release import _env_path, quiet
+    from .util import env_path, quiet
 
-    _env_path()
+    env_path()
     course = _course(args)
     cfg = course.config()
     cfg.Execute.timeout = args.cell_timeout or 60
@@ -245,7 +258,8 @@ def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
 def cmd_gradescope_run(args) -> int:
     from .export import gradescope_run
 
-    data = gradescope_run(args.assignment, args.solutions, args.submission, args.results)
+    data = gradescope_run(args.assignment, args.solutions, args.submission, args.results,
+                          unsafe_no_sandbox=args.unsafe_no_sandbox)
     print(f"score {data['score']} written to {args.results}")
     return 0
 
@@ -287,8 +301,15 @@ def cmd_demo(args) -> int:
     import_roster(course, ROSTER)
     set_due_dates(course, [f"{a}={DUE.isoformat()}" for a in names])
     print(f"   collected into {course.submitted} (due {DUE:%Y-%m-%d %H:%M} UTC)")
-    print("3. autograde (parallel, limited kernels)")
-    results = autograde(course, None, names, jobs=args.jobs, force=True, progress=not args.no_progress)
+    print("3. autograde (parallel, sandboxed and limited kernels)")
+    from .sandbox import SandboxUnavailable
+
+    try:
+        results = autograde(course, None, names, jobs=args.jobs, force=True, progress=not args.no_progress,
+                            unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except SandboxUnavailable as exc:
+        print(f"autograde refused: {exc}")
+        return 3
     print("4. feedback")
     try:
         files = generate_feedback(course, names)
@@ -391,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", type=Path, required=True)
     p.add_argument("--submission", type=Path, required=True)
     p.add_argument("--results", type=Path, required=True)
+    p.add_argument("--unsafe-no-sandbox", action="store_true")
     p.set_defaults(func=cmd_gradescope_run)
     return parser
 

@@ -8,6 +8,9 @@ Three sources:
   ``--pattern`` (a regular expression with named groups ``student`` and ``assignment``; the
   default fits ``<student>_<assignment>.ipynb`` and ``<student>_<anything>_<assignment>.ipynb``);
 - nbgrader's exchange (``nbgrader collect`` through its API, for JupyterHub courses).
+
+Only regular files inside the submission's own folder are taken: a symlink (to a file or a
+folder), or a path that resolves outside the folder, is refused and reported.
 """
 
 from __future__ import annotations
@@ -39,6 +42,18 @@ def _write_timestamp(dest: Path, when: dt.datetime) -> None:
     (dest / "timestamp.txt").write_text(when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
 
 
+REFUSED: list[str] = []   # what the last collect refused (symlinks, paths outside the folder)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """A regular file (not a symlink) whose real path lies inside ``folder``."""
+    try:
+        return (not path.is_symlink() and path.is_file()
+                and path.resolve().is_relative_to(folder.resolve()))
+    except OSError:
+        return False
+
+
 def _copy_submission(src: Path, dest: Path) -> int:
     """Copy notebooks (and timestamp.txt) from ``src`` to ``dest``; return notebooks copied."""
     if dest.exists():
@@ -47,13 +62,16 @@ def _copy_submission(src: Path, dest: Path) -> int:
     n = 0
     newest = None
     for f in sorted(src.iterdir()):
+        if f.suffix == ".ipynb" and (f.is_symlink() or not _inside(f, src)):
+            REFUSED.append(f"{f}: a symlink or a file outside the submission folder, refused")
+            continue
         if f.is_file() and f.suffix == ".ipynb":
-            shutil.copyfile(f, dest / f.name)
+            shutil.copyfile(f, dest / f.name, follow_symlinks=False)
             n += 1
             m = f.stat().st_mtime
             newest = m if newest is None else max(newest, m)
     ts = src / "timestamp.txt"
-    if ts.is_file() and parse_timestamp(ts.read_text()) is not None:
+    if _inside(ts, src) and parse_timestamp(ts.read_text()) is not None:
         shutil.copyfile(ts, dest / "timestamp.txt")
     elif newest is not None:
         _write_timestamp(dest, dt.datetime.fromtimestamp(newest, dt.timezone.utc))
@@ -67,10 +85,17 @@ def collect_folder(course: Course, folder: Path, assignments: list[str] | None =
         raise ValueError(f"no such folder: {folder}")
     known = set(course.assignments())
     got = []
+    REFUSED.clear()
     for sdir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         if not STUDENT_RE.match(sdir.name):
             continue
+        if sdir.is_symlink():
+            REFUSED.append(f"{sdir}: a symlinked student folder, refused")
+            continue
         for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+            if adir.is_symlink():
+                REFUSED.append(f"{adir}: a symlinked assignment folder, refused")
+                continue
             if adir.name not in known or (assignments and adir.name not in assignments):
                 continue
             _copy_submission(adir, course.submitted / sdir.name / adir.name)
@@ -91,6 +116,8 @@ def collect_zip(course: Course, zip_path: Path, pattern: str = DEFAULT_PATTERN,
                 for info in zf.infolist():
                     name = Path(info.filename)
                     if info.is_dir() or name.is_absolute() or ".." in name.parts:
+                        continue
+                    if (info.external_attr >> 16) & 0o170000 == 0o120000:   # a symlink entry
                         continue
                     target = tmp / name
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +155,7 @@ def collect_exchange(course: Course, assignments: list[str], exchange_root: str 
     """Collect from nbgrader's exchange into the work folder's submitted/ (nbgrader collect)."""
     from nbgrader.apps import NbGraderAPI
 
-    from .release import quiet
+    from .util import quiet
 
     cfg = course.config()
     if exchange_root:
@@ -141,7 +168,23 @@ def collect_exchange(course: Course, assignments: list[str], exchange_root: str 
             out = api.collect(a, update=True)
             if not out.get("success"):
                 raise RuntimeError(f"nbgrader collect {a} failed: {out.get('error') or out.get('log')}")
-    for student, assignment, _ in __import__("autograder.engine", fromlist=["x"]).find_submissions(
-            course, assignments=assignments):
+    for student, assignment, _ in find_submissions(course, assignments=assignments):
         got.append((student, assignment))
     return got
+
+
+def find_submissions(course: Course, students=None, assignments=None) -> list[tuple[str, str, Path]]:
+    """(student, assignment, folder) for every collected submission, filtered."""
+    out = []
+    root = course.submitted
+    if not root.is_dir():
+        return out
+    known = set(course.assignments())
+    for sdir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")):
+        if students and sdir.name not in students:
+            continue
+        for adir in sorted(p for p in sdir.iterdir() if p.is_dir() and not p.is_symlink()):
+            if adir.name not in known or (assignments and adir.name not in assignments):
+                continue
+            out.append((sdir.name, adir.name, adir))
+    return out

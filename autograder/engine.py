@@ -1,21 +1,30 @@
-"""Parallel, limited, crash-proof and idempotent autograding on top of nbgrader.
+"""Parallel, limited, sandboxed, supervised and idempotent autograding on top of nbgrader.
 
-How one submission is graded (:func:`grade_submission`, run in a pool of forked worker processes
-that already imported nbgrader):
+How one submission is graded (:func:`grade_submission`, run by a supervised pool of forked worker
+processes that already imported nbgrader):
 
 1. a private course folder is made under ``<workdir>/.work/`` with a fresh copy of a *template*
    gradebook (the assignments' source cells, made once per run by nbgrader's
-   generate_assignment); the student's kernel can therefore never touch the real gradebook, and
-   a tampered private copy is thrown away after the submission;
+   generate_assignment);
 2. each submitted notebook is repaired (:mod:`autograder.repair`) against the released version;
-   a corrupt one is recorded and scores zero;
-3. nbgrader's autograde runs in-process (no CLI start-up) with :class:`GuardedExecute`: the
-   kernel is ``python -m autograder.kernel`` (memory limit, sandbox), each cell and the whole
-   notebook have a time limit, a kernel that dies is recorded on its cell;
-4. the scores are read back and returned to the parent, which alone writes the real gradebook
-   (SQLite or PostgreSQL), copies the autograded notebooks, and records the submission in a
-   ledger keyed by a hash of its files; a re-run skips what the ledger already holds (so a run
-   killed midway resumes), ``force=True`` regrades.
+   a corrupt one is recorded and scores zero; its student-written cells are scanned
+   (:mod:`autograder.scan`) for reflection and patching, which is flagged, never zeroed;
+3. nbgrader's autograde runs in-process with :class:`~autograder.execute.GuardedExecute`: the
+   kernel runs in a bubblewrap sandbox (:mod:`autograder.sandbox`) that sees none of the host's
+   course files, with a time limit per cell and per notebook, a memory limit and a byte limit on
+   outputs; a kernel that dies is recorded on its cell;
+4. the trusted verifier (:mod:`autograder.verifier`) re-runs the hidden cases of every exercise
+   in a fresh sandboxed worker and withdraws the points of hidden checks it does not confirm;
+5. the scores are returned to the parent, which alone writes the real gradebook (SQLite or
+   PostgreSQL), copies back the graded notebooks (only them: nothing else the kernel could have
+   left), and records the submission in a ledger keyed by a hash of its files; a re-run skips
+   what the ledger holds (a run killed midway resumes), ``force=True`` regrades.
+
+Supervision: each worker grades one submission at a time; when a worker dies, only the submission
+it was grading is retried (in a fresh worker, after the others); one that kills its worker twice
+is recorded as such (status ``crashed``, not written to the ledger, so a re-run tries again) while
+the rest of the class completes. Workers die with the tool (PR_SET_PDEATHSIG), and the sandboxes
+with their worker (``--die-with-parent``).
 """
 
 from __future__ import annotations
@@ -36,11 +45,16 @@ from pathlib import Path
 
 import nbformat
 
-from . import config
-from .config import Course, Limits
-from .release import _env_path, generate, quiet
+from . import config, sandbox
+from .collect import find_submissions, parse_timestamp
+from .config import Course
+from .release import generate
+from .util import env_path, quiet
 
-TOOL_VERSION = "1"
+__all__ = ["Result", "autograde", "grade_one", "grade_submission", "find_submissions", "read_ledger",
+           "ensure_in_gradebook", "build_template"]
+
+TOOL_VERSION = "2"
 STATUS_OK = "graded"
 
 
@@ -50,7 +64,7 @@ class Result:
 
     student: str
     assignment: str
-    status: str = STATUS_OK          # graded | corrupt | missing | error
+    status: str = STATUS_OK          # graded | corrupt | missing | error | crashed
     score: float = 0.0
     max_score: float = 0.0
     cells: dict = field(default_factory=dict)      # "<notebook>/<grade_id>" -> [score, max, message]
@@ -59,11 +73,14 @@ class Result:
     seconds_late: float = 0.0
     timestamp: str | None = None
     input_hash: str = ""
+    flags: list = field(default_factory=list)      # for the instructor: possible tampering, scan hits
 
     def summary(self) -> str:
         """One line: student, assignment, score, status, time and what went wrong."""
         late = f", late {self.seconds_late / 3600:.1f} h" if self.seconds_late > 0 else ""
         probs = f" [{'; '.join(self.problems)[:160]}]" if self.problems else ""
+        if self.flags:
+            probs += f" FLAGGED: {'; '.join(self.flags)[:200]}"
         return (f"{self.student:<16} {self.assignment:<20} {self.score:6.2f}/{self.max_score:<6.2f} "
                 f"{self.status:<8} {self.seconds:5.1f}s{late}{probs}")
 
@@ -79,6 +96,7 @@ class Template:
     release: Path
     locked_file: Path
     digest: str
+    files: Path          # files/<assignment>/: the released files (no notebooks) copied into kernels
 
 
 def _sources_digest(course: Course, names: list[str]) -> str:
@@ -88,8 +106,7 @@ def _sources_digest(course: Course, names: list[str]) -> str:
             if p.is_file():
                 h.update(str(p.relative_to(course.solutions)).encode())
                 h.update(p.read_bytes())
-    lim = course.limits
-    h.update(f"{lim.cell_timeout}/{lim.notebook_timeout}/{lim.memory_mb}".encode())
+    h.update(repr(course.limits).encode())
     return h.hexdigest()
 
 
@@ -124,7 +141,15 @@ def build_template(course: Course, names: list[str]) -> Template:
                     sources.append(c.source)
     locked = root / "locked.json"
     locked.write_text(json.dumps(locked_hashes(sources)))
-    return Template(root, db, root / "release", locked, _sources_digest(course, names))
+    files = root / "files"
+    for a in names:
+        (files / a).mkdir(parents=True)
+        for p in sorted((root / "release" / a).rglob("*")):
+            if p.is_file() and not p.is_symlink() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts:
+                dest = files / a / p.relative_to(root / "release" / a)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, dest)
+    return Template(root, db, root / "release", locked, _sources_digest(course, names), files)
 
 
 def ensure_in_gradebook(course: Course, names: list[str]) -> None:
@@ -197,13 +222,14 @@ def diagnosis_first(ename: str, evalue: str) -> str:
 
 
 def grade_submission(course: Course, template: Template, student: str, assignment: str,
-                     sub_dir: Path, protect: list[str] | None = None) -> Result:
+                     sub_dir: Path, protect: list[str] | None = None, sandboxed: bool = True) -> Result:
     """Grade one submission in a private course folder (see the module docstring); never raises."""
     t0 = time.monotonic()
     res = Result(student, assignment)
     priv = None
     try:
-        from .repair import repair, read_submission
+        from .repair import read_submission, repair
+        from .scan import scan_notebook
 
         releases = sorted((template.release / assignment).glob("*.ipynb"))
         work = course.workdir / ".work"
@@ -228,6 +254,7 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
                 res.problems.append(str(exc)[:200])
                 continue
             res.problems += report.problems
+            res.flags += scan_notebook(nb, rel_path.stem)
             nbformat.write(nb, dest / rel_path.name)
             present += 1
         others = [p.name for p in sub_dir.glob("*.ipynb") if p.name not in {r.name for r in releases}]
@@ -243,11 +270,11 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
             if res.status == STATUS_OK:
                 res.status = "missing"
         else:
-            _run_nbgrader(course, template, priv, student, assignment, res, protect or [])
+            _run_nbgrader(course, template, priv, student, assignment, res, protect or [], sandboxed)
     except Exception as exc:  # noqa: BLE001 - one submission's failure must not stop the class
         res.status = "error"
-        res.problems.append(f"{type(exc).__name__}: {exc}"[:300])
-        res.problems.append(traceback.format_exc(limit=3)[-300:])
+        res.problems.append(f"the grader failed on this submission: {type(exc).__name__}: {exc}"[:300])
+        res.flags.append("grader error: " + traceback.format_exc(limit=3)[-300:])
     finally:
         if priv is not None:
             shutil.rmtree(priv, ignore_errors=True)
@@ -257,13 +284,15 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
     return res
 
 
-def grading_config(course: Course, template: Template, root: Path, protect: list[str]):
+def grading_config(course: Course, template: Template, root: Path, protect: list[str], assignment: str = "",
+                   sandboxed: bool = True):
     """nbgrader config for grading in the private folder ``root``."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
 
-    from .preprocessors import GuardedExecute, StderrNotFatal
+    from .execute import GuardedExecute
+    from .preprocessors import StderrNotFatal
 
     cfg = config.course_config(root, f"sqlite:///{root / 'gradebook.db'}", solutions=course.solutions,
                                release_directory=template.release)
@@ -277,6 +306,11 @@ def grading_config(course: Course, template: Template, root: Path, protect: list
     cfg.GuardedExecute.memory_mb = lim.memory_mb
     cfg.GuardedExecute.locked_file = str(template.locked_file)
     cfg.GuardedExecute.protect = protect
+    cfg.GuardedExecute.output_bytes = lim.output_bytes
+    cfg.GuardedExecute.use_sandbox = sandboxed
+    files = template.files / assignment
+    if assignment and files.is_dir() and any(files.iterdir()):
+        cfg.GuardedExecute.files_dir = str(files)
     return cfg
 
 
@@ -292,11 +326,11 @@ def default_protect(course: Course) -> list[str]:
     return sorted(paths)
 
 
-def _run_nbgrader(course, template, priv, student, assignment, res, protect) -> None:
+def _run_nbgrader(course, template, priv, student, assignment, res, protect, sandboxed) -> None:
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
-    cfg = grading_config(course, template, priv, protect)
+    cfg = grading_config(course, template, priv, protect, assignment, sandboxed)
     with quiet() as log:
         api = NbGraderAPI(config=cfg)
         out = api.autograde(assignment, student, force=True, create=True)
@@ -323,11 +357,37 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect) -> 
                 if g.needs_manual_grade:
                     msg = "needs manual grading"
                 res.cells[key] = [score, mx, msg]
+    _verify(course, template, assignment, graded, res, sandboxed)
+    # copy back only the graded notebooks (regular files named as in the release)
     dest = course.autograded / student / assignment
     if dest.exists():
         shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(graded, dest)
+    dest.mkdir(parents=True)
+    for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
+        nbp = graded / rel_path.name
+        if nbp.is_file() and not nbp.is_symlink():
+            shutil.copyfile(nbp, dest / rel_path.name)
+
+
+def _verify(course, template, assignment, graded, res, sandboxed) -> None:
+    """Withdraw the points of hidden checks that the trusted verifier does not confirm."""
+    from . import verifier
+
+    lim = course.limits
+    for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
+        nbp = graded / rel_path.name
+        if not nbp.is_file():
+            continue
+        scores = {k.split("/", 1)[1]: v[0] for k, v in res.cells.items() if k.split("/", 1)[0] == rel_path.stem}
+        verdict = verifier.verify(assignment, nbformat.read(nbp, as_version=4), nbformat.read(rel_path, as_version=4),
+                                  nbformat.read(course.solutions / assignment / rel_path.name, as_version=4), scores,
+                                  seconds=lim.cell_timeout, total_seconds=lim.notebook_timeout,
+                                  memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None)
+        for gid, msg in verdict.withdrawn.items():
+            key = f"{rel_path.stem}/{gid}"
+            if key in res.cells:
+                res.cells[key] = [0.0, res.cells[key][1], msg]
+        res.flags += verdict.flags
 
 
 # ------------------------------------------------------------------------------ the gradebook
@@ -335,8 +395,6 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect) -> 
 def record(course: Course, res: Result) -> None:
     """Write one result into the real gradebook (idempotent: grades are set, not added)."""
     from nbgrader.api import Gradebook
-
-    from .collect import parse_timestamp
 
     with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
         gb.update_or_create_student(res.student)
@@ -380,43 +438,133 @@ def _write_ledger(course: Course, res: Result) -> None:
 
 # ------------------------------------------------------------------------------ the class
 
-def find_submissions(course: Course, students=None, assignments=None) -> list[tuple[str, str, Path]]:
-    """(student, assignment, folder) for every collected submission, filtered."""
-    out = []
-    root = course.submitted
-    if not root.is_dir():
-        return out
-    known = set(course.assignments())
-    for sdir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if students and sdir.name not in students:
-            continue
-        for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
-            if adir.name not in known or (assignments and adir.name not in assignments):
-                continue
-            out.append((sdir.name, adir.name, adir))
-    return out
+# ------------------------------------------------------------------------------ the class
+
+FAULT_ENV = "CNNLAB_TEST_KILL_WORKER_ON"   # fault injection for the supervision test: a student id
 
 
-_WORKER: dict = {}
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (the tool) dies."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _worker_init() -> None:
+def _worker_main(conn, parent_pid: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(0)
     import nbgrader.apps  # noqa: F401  (imported once per worker)
 
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        course, template, student, assignment, sub_dir, protect, sandboxed = task
+        if os.environ.get(FAULT_ENV) == student:
+            os._exit(9)
+        conn.send(grade_submission(course, template, student, assignment, sub_dir, protect, sandboxed))
 
-def _worker(args) -> Result:
-    course, template, student, assignment, sub_dir, protect = args
-    return grade_submission(course, template, student, assignment, sub_dir, protect)
+
+class _Worker:
+    def __init__(self, ctx) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
+        self.proc.start()
+        child.close()
+        self.task = None
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.send(None)
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def _run_pool(course, template, todo, protect, jobs, sandboxed):
+    """Yield results as workers finish; a worker that dies costs only the submission it held.
+
+    That submission is retried once in a fresh worker after the others; if it kills that one too
+    it is yielded with status ``crashed``.
+    """
+    from collections import deque
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    queue = deque(todo)
+    attempts: dict[tuple[str, str], int] = {}
+    workers = [_Worker(ctx) for _ in range(min(jobs, len(todo)))]
+    try:
+        while queue or any(w.task for w in workers):
+            for w in workers:
+                if w.task is None and queue:
+                    w.task = queue.popleft()
+                    s, a, f, _ = w.task
+                    w.conn.send((course, template, s, a, f, protect, sandboxed))
+            busy = [w for w in workers if w.task]
+            wait([x for w in busy for x in (w.conn, w.proc.sentinel)], timeout=5)
+            for i, w in enumerate(workers):
+                if not w.task:
+                    continue
+                s, a, f, d = w.task
+                res = None
+                if w.conn.poll():
+                    with contextlib.suppress(EOFError, OSError):
+                        res = w.conn.recv()
+                if res is None and w.proc.is_alive():
+                    continue
+                w.task = None
+                if res is not None:
+                    res.input_hash = d
+                    yield res
+                    continue
+                # the worker died while grading (s, a): that submission alone pays
+                w.conn.close()
+                workers[i] = _Worker(ctx)
+                attempts[(s, a)] = attempts.get((s, a), 0) + 1
+                if attempts[(s, a)] < 2:
+                    queue.append((s, a, f, d))
+                else:
+                    yield Result(s, a, status="crashed", input_hash=d,
+                                 problems=["grading this submission killed the grader's worker twice; "
+                                           "recorded as crashed and left ungraded (a re-run tries again)"],
+                                 flags=["kills the grader's worker"])
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def check_sandbox(unsafe_no_sandbox: bool = False, echo=print) -> bool:
+    """True when kernels will be sandboxed; raise SandboxUnavailable unless ``unsafe_no_sandbox``."""
+    if unsafe_no_sandbox:
+        echo("WARNING: grading without a sandbox (--unsafe-no-sandbox): student code runs with your "
+             "permissions and can read or change anything you can")
+        return False
+    sandbox.probe()
+    return True
 
 
 def autograde(course: Course, students=None, assignments=None, jobs: int | None = None,
-              force: bool = False, progress: bool = True, echo=print) -> list[Result]:
+              force: bool = False, progress: bool = True, echo=print,
+              unsafe_no_sandbox: bool = False) -> list[Result]:
     """Grade the collected submissions in parallel; return one Result per submission.
 
     Submissions whose files and course sources are unchanged since the ledger recorded them are
-    skipped unless ``force``.  Never raises for a submission's fault.
+    skipped unless ``force``.  Never raises for a submission's fault; raises
+    :class:`~autograder.sandbox.SandboxUnavailable` when no sandbox can start (unless
+    ``unsafe_no_sandbox``).
     """
-    _env_path()
+    env_path()
+    sandboxed = check_sandbox(unsafe_no_sandbox, echo)
+    sandbox.remove_stale_cgroups()
     course.workdir.mkdir(parents=True, exist_ok=True)
     work = course.workdir / ".work"
     if work.exists():  # leftovers of a killed run
@@ -455,8 +603,8 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
         bar = tqdm(total=len(todo), desc="autograde", unit="nb", file=sys.stdout, leave=False,
                    dynamic_ncols=True, mininterval=0.5, disable=not sys.stdout.isatty())
     try:
-        for res in _run_pool(course, template, todo, protect, jobs):
-            record_ok = True
+        for res in _run_pool(course, template, todo, protect, jobs, sandboxed):
+            record_ok = res.status not in ("crashed", "error")  # never a final grade: a re-run retries
             try:
                 record(course, res)
             except Exception as exc:  # noqa: BLE001 - keep going, report it
@@ -480,45 +628,16 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
     return results
 
 
-def _run_pool(course, template, todo, protect, jobs):
-    """Yield results as workers finish; a broken pool is rebuilt and the rest go on."""
-    pending = list(todo)
-    digests = {(s, a): d for s, a, _, d in todo}
-    ctx = multiprocessing.get_context("fork")
-    while pending:
-        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as pool:
-            futs = {pool.submit(_worker, (course, template, s, a, f, protect)): (s, a, f) for s, a, f, _ in pending}
-            done_keys = set()
-            try:
-                for fut in cf.as_completed(futs):
-                    s, a, f = futs[fut]
-                    try:
-                        res = fut.result()
-                    except cf.process.BrokenProcessPool:
-                        raise
-                    except Exception as exc:  # noqa: BLE001
-                        res = Result(s, a, status="error", problems=[f"{type(exc).__name__}: {exc}"])
-                    res.input_hash = digests[(s, a)]
-                    done_keys.add((s, a))
-                    yield res
-            except cf.process.BrokenProcessPool:
-                pass
-        rest = [t for t in pending if (t[0], t[1]) not in done_keys]
-        if len(rest) == len(pending):  # no progress: give up on the first, record it
-            s, a, f, d = rest[0]
-            yield Result(s, a, status="error", problems=["the grading worker crashed"], input_hash=d)
-            rest = rest[1:]
-        pending = rest
-
-
-def grade_one(course: Course, assignment: str, notebook_dir: Path, student: str = "student") -> Result:
+def grade_one(course: Course, assignment: str, notebook_dir: Path, student: str = "student",
+              unsafe_no_sandbox: bool = False) -> Result:
     """Grade one submission folder serially, without touching the course's gradebook (for the
     notebook contract tests, the Gradescope package and validation)."""
-    _env_path()
+    env_path()
+    sandboxed = check_sandbox(unsafe_no_sandbox, echo=lambda *_: None)
     course.workdir.mkdir(parents=True, exist_ok=True)
     template = build_template(course, [assignment])
     try:
         return grade_submission(course, template, student, assignment, Path(notebook_dir),
-                                default_protect(course))
+                                default_protect(course), sandboxed)
     finally:
         shutil.rmtree(template.root, ignore_errors=True)

@@ -16,7 +16,8 @@ import nbformat
 
 from . import config
 from .config import Course
-from .release import _env_path, quiet, secret_lines
+from .release import secret_lines
+from .util import env_path, quiet
 
 
 def html_text(page: str) -> str:
@@ -42,7 +43,7 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     from .engine import find_submissions
     from .preprocessors import ScrubFeedback
 
-    _env_path()
+    env_path()
     subs = [(s, a) for s, a, _ in find_submissions(course, students, assignments)
             if (course.autograded / s / a).is_dir()]
     written: list[Path] = []

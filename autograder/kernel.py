@@ -1,23 +1,25 @@
-"""The grading kernel: ipykernel started with limits and a sandbox.
+"""The grading kernel: ipykernel started with limits and an in-process guard.
 
-``python -m autograder.kernel [--mem-mb N] [--protect P1:P2] [--locked FILE] -- <ipykernel args>``
+``python -m autograder.kernel [--mem-mb N] [--nproc N] [--files DIR] [--protect P1:P2]
+[--locked FILE] [--extension NAME] -- <ipykernel args>``; inside the sandbox the same file runs as
+``/opt/cnnlab/lib/cnnlab_kernel.py`` (it imports only the standard library).
 
 Before ipykernel starts:
 
-- RLIMIT_AS (memory), RLIMIT_CORE = 0 (no core files from crashes), RLIMIT_FSIZE (no huge files).
+- RLIMIT_AS (memory), RLIMIT_CORE = 0 (no core files from crashes), RLIMIT_FSIZE (no huge files),
+  RLIMIT_NPROC when asked (the sandbox's process limit where no cgroup is available);
+- the assignment's released files (``--files``) are copied into the working folder.
 
-Loaded as an IPython extension into the kernel (:func:`load_ipython_extension`):
+Loaded as an IPython extension into the kernel (:func:`load_ipython_extension`), for honest
+mistakes only (the isolation is the sandbox's, :mod:`autograder.sandbox`, and the points of
+hidden checks are confirmed outside, :mod:`autograder.verifier`):
 
-- an audit hook that refuses writes, deletions, renames and links under the protected paths
-  (the gradebook, the course work folder, the course's own packages) except inside the kernel's
-  working folder, and refuses starting processes, signalling processes and ``os._exit``;
+- an audit hook that refuses starting processes, signalling processes and ``os._exit``, and,
+  when the kernel runs without a sandbox, writes under the protected paths;
 - before every locked cell (read-only and test cells, recognised by the sha256 of their source),
-  it restores what a student could have patched: ``builtins``, NumPy's and ``numpy.testing``'s
-  functions, every ``cnnlab`` module's attributes, the names the locked cells bound (``np``,
-  ``nb02``...), and IPython's error reporting (``set_custom_exc``, ``showtraceback``).
-
-This is a guard against accidents and casual cheating, not a security boundary: a kernel can
-still crash itself (the grader records that), and ctypes is not blocked.
+  it restores what a student could have patched by accident: ``builtins``, NumPy's functions,
+  every ``cnnlab`` module's attributes, the names the locked cells bound, and IPython's error
+  reporting.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import types
 _STATE: dict = {}
 
 
-def _set_limits(mem_mb: int) -> None:
+def _set_limits(mem_mb: int, nproc: int = 0) -> None:
     import resource
 
+    if nproc > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if mem_mb > 0:
         limit = mem_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -50,12 +54,18 @@ def main(argv: list[str] | None = None) -> None:
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     ours = argv[:argv.index("--")] if "--" in argv else argv
     opts = dict(zip(ours[::2], ours[1::2]))
-    _set_limits(int(opts.get("--mem-mb", "0")))
+    _set_limits(int(opts.get("--mem-mb", "0")), int(opts.get("--nproc", "0")))
+    if "--files" in opts and os.path.isdir(opts["--files"]):
+        import shutil
+
+        shutil.copytree(opts["--files"], os.getcwd(), symlinks=False, dirs_exist_ok=True,
+                        ignore=lambda d, names: [n for n in names if os.path.islink(os.path.join(d, n))])
     if "--protect" in opts:
         os.environ["CNNLAB_GUARD_PROTECT"] = opts["--protect"]
     if "--locked" in opts:
         os.environ["CNNLAB_GUARD_LOCKED"] = opts["--locked"]
-    sys.argv = [sys.argv[0], *rest, "--IPKernelApp.extensions=['autograder.kernel']", "--IPKernelApp.log_level=ERROR"]
+    ext = opts.get("--extension", "autograder.kernel")
+    sys.argv = [sys.argv[0], *rest, f"--IPKernelApp.extensions=['{ext}']", "--IPKernelApp.log_level=ERROR"]
     from ipykernel.kernelapp import launch_new_instance
 
     launch_new_instance()
@@ -71,6 +81,9 @@ def _audit_hook(event: str, args: tuple) -> None:
     st = _STATE
     if not st or st.get("busy"):
         return
+    if event in ("os.kill", "os.killpg") and len(args) >= 2 and args[1] == 2 and args[0] in (
+            os.getpid(), os.getpgid(0)):
+        return  # ipykernel interrupting itself (SIGINT): how the grader stops a cell at its time limit
     if event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                  "os.fork", "os.forkpty", "os.kill", "os.killpg", "pty.spawn"):
         raise PermissionError(f"grading sandbox: {event} is not allowed while grading")

@@ -2,10 +2,7 @@
 
 - :class:`NamedStubClearSolutions`: the uniform stub names the exercise:
   ``raise NotImplementedError("Exercise: <name>")``.
-- :class:`GuardedExecute`: nbgrader's Execute, with a grading kernel limited in memory
-  (RLIMIT_AS), time per cell and per notebook, sandboxed (see :mod:`autograder.kernel`), and a
-  kernel that dies (segfault, ``os._exit``, out of memory) recorded on the cell where it died,
-  the rest of the notebook marked "not run" instead of aborting the student's grading.
+- ``GuardedExecute`` (the sandboxed, limited Execute step) lives in :mod:`autograder.execute`.
 - :class:`ScrubFeedback`: removes hidden-test code and reference-code frames from tracebacks.
 - :class:`LeakCheck`: the last step of generate_assignment; refuses a student version that holds
   outputs, delimiters or lines of a solution or hidden-test region (so formgrader's Generate
@@ -16,14 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import time
 
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import DeadKernelError
-from nbformat import NotebookNode
-from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
-from traitlets import Integer, List, Unicode
+from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
+from traitlets import List, Unicode
 
 from .leaks import LeakError, notebook_leaks, secret_lines, text_leaks
 
@@ -54,79 +46,6 @@ class NamedStubClearSolutions(ClearSolutions):
             return super().preprocess_cell(cell, resources, cell_index)
         finally:
             self.code_stub = saved
-
-
-class LimitedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts ``python -m autograder.kernel`` (limits + sandbox)."""
-
-    cnnlab_args: list[str] = []
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        try:
-            conn = cmd[cmd.index("-f") + 1]
-        except (ValueError, IndexError):
-            return cmd
-        rest = [a for a in cmd[cmd.index("-f") + 2:]]
-        return [sys.executable, "-m", "autograder.kernel", *self.cnnlab_args, "--", "-f", conn, *rest]
-
-
-def _error(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"{ename}: {evalue}"])
-
-
-class GuardedExecute(Execute):
-    """nbgrader's Execute with limits, a sandboxed kernel and survival of kernel deaths."""
-
-    notebook_timeout = Integer(300, help="seconds for the whole notebook").tag(config=True)
-    memory_mb = Integer(6144, help="RLIMIT_AS of the kernel in MiB (0: none)").tag(config=True)
-    protect = List(Unicode(), help="paths the kernel may not write to").tag(config=True)
-    locked_file = Unicode("", help="JSON list of sha256 of locked cell sources").tag(config=True)
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
-        super().__init__(*args, **kwargs)
-        self._deadline = None
-        self._stopped = None
-        self.timeout_func = self._cell_timeout
-
-    def _cell_timeout(self, cell) -> int:
-        left = (self._deadline - time.monotonic()) if self._deadline else self.timeout
-        return max(1, int(min(self.timeout or 1e9, left) + 0.999))
-
-    def create_kernel_manager(self):
-        km = super().create_kernel_manager()
-        args = ["--mem-mb", str(self.memory_mb)]
-        if self.protect:
-            args += ["--protect", ":".join(self.protect)]
-        if self.locked_file:
-            args += ["--locked", self.locked_file]
-        km.cnnlab_args = args
-        return km
-
-    def preprocess(self, nb, resources=None, km=None):
-        self._deadline = time.monotonic() + self.notebook_timeout
-        self._stopped = None
-        return super().preprocess(nb, resources, km)
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
-        if self._stopped is None and time.monotonic() > self._deadline:
-            self._stopped = f"not run: the notebook exceeded its time limit ({self.notebook_timeout} s)"
-        if self._stopped is not None:
-            cell.outputs = [_error("NotRun", self._stopped)]
-            cell.execution_count = None
-            return cell, resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            cell.outputs = list(cell.get("outputs", [])) + [
-                _error("KernelDied", "the kernel died while running this cell (crash, os._exit, "
-                                     "or out of memory); later cells were not run")]
-            self._stopped = "not run: the kernel died in an earlier cell"
-            return cell, resources
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -9,14 +9,10 @@ delimiter, no line of a solution or hidden-test region, and no output may appear
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import shutil
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -25,27 +21,11 @@ from . import config
 from .config import Course
 from .preprocessors import LEAKS
 from .leaks import DELIMITERS, LeakError, notebook_leaks, secret_lines, text_leaks  # noqa: F401 (re-exported)
+from .util import env_path, quiet  # noqa: F401  (quiet: importable from here, as before)
 
 
-@contextlib.contextmanager
-def quiet():
-    """Silence nbgrader's logging and console output."""
-    buf = io.StringIO()
-    old = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
-    try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield buf
-    finally:
-        logging.disable(old)
-
-
-def _env_path() -> None:
-    # nbgrader runs `alembic` from the environment's bin/ when it creates a gradebook
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+# moved to autograder.util (kept importable here under their old names)
+_env_path = env_path
 
 
 def find_leaks(source_dir: Path, release_dir: Path) -> list[str]:
@@ -78,7 +58,7 @@ def generate(course: Course, names: list[str] | None = None, release_dir: Path |
     course's). Return the assignments generated."""
     from nbgrader.apps import NbGraderAPI
 
-    _env_path()
+    env_path()
     names = list(names or course.assignments())
     for name in names:
         course.source_notebooks(name)  # raises ValueError for an unknown assignment
@@ -128,12 +108,9 @@ def remove_temp(folder: Path) -> None:
     shutil.rmtree(Path(folder).parent.parent, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m autograder.release [A ...]``: the same as ``python -m autograder release``."""
-    from .cli import main as cli_main
-
-    return cli_main(["release", *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m autograder.release [A ...]``: the same as ``python -m autograder release``
+    # (an entry point, not an import of the CLI by this module)
+    from autograder.cli import main as cli_main
+
+    sys.exit(cli_main(["release", *sys.argv[1:]]))

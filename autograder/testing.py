@@ -8,6 +8,7 @@ reference solution score with this one answer cell replaced by that code?".
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,8 +16,8 @@ from pathlib import Path
 import nbformat
 
 from .config import Course, Limits
-from .engine import Result, build_template, default_protect, grade_submission
-from .release import _env_path
+from .engine import Result, build_template, check_sandbox, default_protect, grade_submission
+from .util import env_path
 from .sample_class import answer_code
 
 
@@ -24,13 +25,15 @@ class QuickGrader:
     """Grade notebooks of ``course`` without touching its work folder or gradebook."""
 
     def __init__(self, course: Course, limits: Limits | None = None) -> None:
-        _env_path()
+        env_path()
         self.tmp = Path(tempfile.mkdtemp(prefix="cnnlab-quickgrade-"))
         self.course = course.with_(workdir=self.tmp / "work", notebooks=self.tmp / "release", db_url=None,
                                    **({"limits": limits} if limits else {}))
         self.course.workdir.mkdir(parents=True)
         self._templates: dict = {}
         self._n = 0
+        # sandboxed like the real tool; CNNLAB_UNSAFE_NO_SANDBOX=1 where no sandbox can start
+        self.sandboxed = check_sandbox(os.environ.get("CNNLAB_UNSAFE_NO_SANDBOX") == "1", echo=lambda *_: None)
 
     def template(self, assignment: str):
         if assignment not in self._templates:
@@ -66,7 +69,7 @@ class QuickGrader:
         name = self.course.source_notebooks(assignment)[0].name
         nbformat.write(nb, sub / name)
         res = grade_submission(self.course, self.template(assignment), student, assignment, sub,
-                               default_protect(self.course))
+                               default_protect(self.course), self.sandboxed)
         out = self.course.autograded / student / assignment / name
         return res, (nbformat.read(out, as_version=4) if out.exists() else None)
 

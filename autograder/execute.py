@@ -1,0 +1,224 @@
+"""nbgrader's Execute step with a sandboxed, limited grading kernel.
+
+- :class:`LimitedKernelManager` starts ``python cnnlab_kernel.py`` (:mod:`autograder.kernel`:
+  memory and file-size limits, the in-process guard) inside a bubblewrap sandbox
+  (:mod:`autograder.sandbox`), talking to the grader over Unix sockets in a private folder (the
+  sandbox has no network, so no TCP); interrupts are sent as messages (the sandbox is in a
+  session of its own, signals from outside do not reach it).
+- :class:`GuardedExecute`: a time limit per cell and per notebook; a kernel that dies (segfault,
+  ``os._exit``, out of memory) is recorded on the cell where it died and the later cells are
+  marked "not run"; a cell that ignores the interrupt sent at its time limit is given a short
+  grace, then its kernel is stopped: that cell and the later ones score nothing, the earlier ones
+  keep their results. Every output is cut to a byte limit. When the notebook is done, every
+  process of its sandbox is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer, List, Unicode
+
+from . import sandbox
+from .config import Limits
+
+DEFAULT_LIMITS = Limits()
+
+INTERRUPT_GRACE = 3.0     # seconds a cell has to stop after the interrupt at its time limit
+
+
+class KernelStopped(DeadKernelError):
+    """The grader stopped a kernel that ignored the interrupt at a cell's time limit."""
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """Starts the grading kernel, sandboxed unless ``sandbox_info`` is None (``--unsafe-no-sandbox``)."""
+
+    cnnlab_args: list[str] = []
+    sandbox_info: sandbox.Sandbox | None = None
+    files_dir: str | None = None
+    cgroup: Path | None = None
+    channel: Path | None = None
+
+    def prepare_channel(self) -> None:
+        """Unix sockets in a private folder (created here, removed by :meth:`cleanup_sandbox`)."""
+        self.channel = Path(tempfile.mkdtemp(prefix="cnnlab-ch-"))
+        self.transport = "ipc"
+        self.ip = str(self.channel / "k")
+        self.connection_file = str(self.channel / "kernel.json")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        try:
+            conn = cmd[cmd.index("-f") + 1]
+        except (ValueError, IndexError):
+            return cmd
+        rest = list(cmd[cmd.index("-f") + 2:])
+        if self.sandbox_info is None:
+            import sys
+
+            args = [*self.cnnlab_args, "--extension", "autograder.kernel"]
+            if self.files_dir:
+                args += ["--files", self.files_dir]
+            return [sys.executable, "-m", "autograder.kernel", *args, "--", "-f", conn, *rest]
+        args = [*self.cnnlab_args, "--extension", "cnnlab_kernel"]
+        if self.files_dir:
+            args += ["--files", sandbox.FILES]
+        if self.sandbox_info.pids == "rlimit":
+            args += ["--nproc", str(sandbox.MAX_PROCESSES)]
+        self.cgroup = sandbox.new_cgroup(self.sandbox_info)
+        return sandbox.command(self.sandbox_info, [f"{sandbox.LIB}/cnnlab_kernel.py", *args, "--", "-f", conn, *rest],
+                               channel=self.channel, files=Path(self.files_dir) if self.files_dir else None,
+                               cgroup=self.cgroup)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        import subprocess
+
+        kw.setdefault("stdout", subprocess.DEVNULL)   # the kernel's own console noise
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_interrupt_kernel(self) -> None:
+        if self.has_kernel:
+            msg = self.session.msg("interrupt_request", content={})
+            self._connect_control_socket()
+            self.session.send(self._control_socket, msg)
+
+    interrupt_kernel = _async_interrupt_kernel
+
+    def cleanup_sandbox(self) -> None:
+        """Kill whatever is left of the sandbox and remove its channel folder."""
+        sandbox.kill_cgroup(self.cgroup)
+        self.cgroup = None
+        if self.channel is not None:
+            shutil.rmtree(self.channel, ignore_errors=True)
+            self.channel = None
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def limit_output_bytes(cell: NotebookNode, max_bytes: int) -> None:
+    """Cut the outputs of ``cell`` so that their text and data take at most ``max_bytes``."""
+    budget = max_bytes
+    kept = []
+    for out in cell.get("outputs", []):
+        size = 0
+        if out.get("output_type") == "stream":
+            text = out.get("text", "")
+            if len(text.encode("utf-8", "replace")) > budget:
+                out["text"] = text.encode("utf-8", "replace")[:max(budget, 0)].decode("utf-8", "ignore") + \
+                    f"\n[output cut: more than {max_bytes} bytes]\n"
+            size = len(out["text"].encode("utf-8", "replace"))
+        elif out.get("output_type") == "error":
+            tb = [str(t)[:4000] for t in out.get("traceback", [])][-60:]
+            out["traceback"] = tb
+            out["evalue"] = str(out.get("evalue", ""))[:4000]
+            size = sum(len(t) for t in tb) + len(out["evalue"])
+        else:
+            data = out.get("data", {})
+            size = sum(len(str(v)) for v in data.values())
+            if size > budget:
+                out = NotebookNode(output_type="stream", name="stdout",
+                                   text=f"[output removed: more than {max_bytes} bytes]\n")
+                size = len(out["text"])
+        budget -= size
+        kept.append(out)
+        if budget <= 0:
+            break
+    cell["outputs"] = kept
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with limits, a sandboxed kernel and survival of kernel deaths."""
+
+    notebook_timeout = Integer(DEFAULT_LIMITS.notebook_timeout, help="seconds for the whole notebook").tag(config=True)
+    memory_mb = Integer(DEFAULT_LIMITS.memory_mb, help="RLIMIT_AS of the kernel in MiB (0: none)").tag(config=True)
+    output_bytes = Integer(DEFAULT_LIMITS.output_bytes, help="bytes of output kept per cell").tag(config=True)
+    protect = List(Unicode(), help="paths the kernel may not write to (without a sandbox)").tag(config=True)
+    locked_file = Unicode("", help="JSON list of sha256 of locked cell sources").tag(config=True)
+    files_dir = Unicode("", help="released files copied into the kernel's folder").tag(config=True)
+    use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        super().__init__(*args, **kwargs)
+        self._deadline = None
+        self._stopped = None
+        self._grace_until = None
+        self.timeout_func = self._cell_timeout
+
+    def _cell_timeout(self, cell) -> int:
+        left = (self._deadline - time.monotonic()) if self._deadline else self.timeout
+        return max(1, int(min(self.timeout or 1e9, left) + 0.999))
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        args = ["--mem-mb", str(self.memory_mb)]
+        if self.locked_file:
+            args += ["--locked", self.locked_file]
+        km.sandbox_info = sandbox.probe() if self.use_sandbox else None
+        if km.sandbox_info is None and self.protect:
+            args += ["--protect", ":".join(self.protect)]
+        km.cnnlab_args = args
+        km.files_dir = self.files_dir or None
+        km.prepare_channel()
+        return km
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._stopped = None
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if isinstance(self.km, LimitedKernelManager):
+                self.km.cleanup_sandbox()
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        now = time.monotonic()
+        if self._grace_until is None:
+            self._grace_until = now + INTERRUPT_GRACE
+            with contextlib.suppress(Exception):
+                await self.km.interrupt_kernel()
+            await asyncio.sleep(0.05)
+            return None
+        if now < self._grace_until:
+            await asyncio.sleep(0.1)
+            return None
+        with contextlib.suppress(Exception):
+            await self.km.shutdown_kernel(now=True)
+        raise KernelStopped(f"the cell ran past its time limit ({timeout} s) and ignored the interrupt: "
+                            "its kernel was stopped; later cells were not run")
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        self._grace_until = None
+        if self._stopped is None and time.monotonic() > self._deadline:
+            self._stopped = f"not run: the notebook exceeded its time limit ({self.notebook_timeout} s)"
+        if self._stopped is not None:
+            cell.outputs = [_error("NotRun", self._stopped)]
+            cell.execution_count = None
+            return cell, resources
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except KernelStopped as exc:
+            cell.outputs = list(cell.get("outputs", [])) + [_error("TimeoutError", str(exc))]
+            self._stopped = "not run: an earlier cell ignored its time limit and its kernel was stopped"
+        except DeadKernelError:
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error("KernelDied", "the kernel died while running this cell (crash, os._exit, "
+                                     "or out of memory); later cells were not run")]
+            self._stopped = "not run: the kernel died in an earlier cell"
+        limit_output_bytes(cell, self.output_bytes)
+        return cell, resources

@@ -1,0 +1,76 @@
+"""A static scan of the code a student wrote, for the instructor: reflection, patching, escapes.
+
+:func:`scan_notebook` reads every code cell that is not locked (answer cells and the student's own
+cells) and returns one line per finding, e.g. ``00_toy ex_corr1d line 2: sys.modules (patching the
+import system)``. Findings are flags for a person to look at, never a reason to change a score:
+a legitimate answer may use ``threading`` and a cheat may be written in a way no scan sees.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from nbgrader.utils import is_locked
+
+ATTRIBUTES = {
+    "__code__": "replacing a function's code", "__globals__": "reaching a function's globals",
+    "__closure__": "reaching a function's closure", "__builtins__": "patching builtins",
+    "__subclasses__": "reflection",
+    "f_back": "frame inspection", "f_globals": "frame inspection", "f_locals": "frame inspection",
+    "tb_frame": "frame inspection", "modules": "patching the import system",
+    "meta_path": "an import hook", "path_hooks": "an import hook", "settrace": "a tracer",
+    "setprofile": "a profiler hook", "addaudithook": "an audit hook", "set_custom_exc": "hiding errors",
+    "showtraceback": "hiding errors", "run_cell": "patching IPython",
+    "excepthook": "hiding errors", "_exit": "killing the process", "kill": "signalling processes",
+    "pidfd_send_signal": "signalling processes", "setsid": "detaching processes", "fork": "starting processes",
+}
+MODULES = {
+    "ctypes": "ctypes", "cffi": "ctypes", "gc": "reflection", "inspect": "reflection",
+    "importlib": "the import system", "builtins": "patching builtins", "threading": "threads",
+    "_thread": "threads", "multiprocessing": "processes", "subprocess": "processes", "signal": "signals",
+    "socket": "network", "sqlite3": "databases", "pickle": "pickle", "marshal": "code objects",
+    "types": "building code or modules", "sys": None, "os": None,
+    "torch": "a forbidden library in a NumPy exercise", "scipy": "a forbidden library",
+    "cnnlab.numpy_ref": "the course's reference code", "cnnlab.torch_ref": "the course's reference code",
+    "cnnlab.checks": "the course's checks", "cnnlab.grading": "the course's checks",
+}
+CALLS = {"setattr": "setattr (patching)", "__import__": "__import__", "exec": "exec", "eval": "eval",
+         "compile": "compile", "globals": "globals()", "get_ipython": "IPython internals"}
+
+
+def scan_source(src: str) -> list[tuple[int, str]]:
+    """(line, finding) for one cell's source; a cell that does not parse gives nothing."""
+    try:
+        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.split("\n")))
+    except SyntaxError:
+        return []
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
+            found.append((line, f"{node.attr} ({ATTRIBUTES[node.attr]})"))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for name in names:
+                for mod, why in MODULES.items():
+                    if why and (name == mod or name.startswith(mod + ".")):
+                        found.append((line, f"import {name} ({why})"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CALLS:
+            found.append((line, CALLS[node.func.id]))
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Attribute) and not (isinstance(t.value, ast.Name) and t.value.id == "self"):
+                    found.append((line, f"assigns {ast.unparse(t)} (patching a module)"))
+    return sorted(set(found))
+
+
+def scan_notebook(nb, label: str) -> list[str]:
+    """Findings in the student-written code cells of ``nb`` (see the module docstring)."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or is_locked(cell):
+            continue
+        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i}"
+        for line, what in scan_source(cell.source):
+            out.append(f"{label} {where} line {line}: {what}")
+    return out

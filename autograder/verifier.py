@@ -1,0 +1,228 @@
+"""The trusted verifier: the points of hidden checks are confirmed where the student's code cannot reach.
+
+After nbgrader has run a submission, :func:`verify` starts a fresh sandboxed worker
+(:mod:`autograder.verify_worker`) that has never run a test cell, runs in it only the imports of
+the notebook's read-only cells and the student's answer cells, and calls each exercise's function
+on the exercise record's hidden cases (``cnnlab.checks.registry``). The worker sends back plain
+arrays and numbers over a pipe (no pickle); the comparison with the reference
+(``Exercise.verify``) happens here, in the grader's process. A hidden test cell keeps the points
+nbgrader gave it only when the verifier agrees; where they disagree the cell scores zero and the
+submission is flagged as possible tampering. In the worker the course's reference
+implementations (``cnnlab.numpy_ref``, ``cnnlab.torch_ref``) and SciPy are absent.
+
+What it does not do: judge exercises whose record has no ``verify`` (training loops and the like:
+their points are nbgrader's alone), or tell a student's honest bug that shows only on the hidden
+cases from tampering (nbgrader's own hidden check fails those first, so no flag is raised).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.utils import is_grade, is_locked, is_solution
+
+from . import sandbox
+from .verify_worker import MAX_REPLY, dumps, loads
+
+HIDDEN_IN_WORKER = ("cnnlab/numpy_ref", "cnnlab/torch_ref")
+
+_SOURCE = None
+
+
+def set_exercise_source(fn) -> None:
+    """Use ``fn(assignment) -> list[Exercise]`` instead of ``cnnlab.checks.registry.exercises``
+    (tests and fixture courses; ``None`` restores the default)."""
+    global _SOURCE
+    _SOURCE = fn
+
+
+def exercises_for(assignment: str) -> list:
+    """The exercise records of ``assignment`` (empty when it has none)."""
+    if _SOURCE is not None:
+        return list(_SOURCE(assignment) or [])
+    try:
+        from cnnlab.checks import registry
+    except ImportError:
+        return []
+    try:
+        return list(registry.exercises(assignment) or [])
+    except (KeyError, ValueError, LookupError):
+        return []
+
+
+@dataclass
+class Verdict:
+    """Per hidden test grade_id whose points are withdrawn: why; and notes for the instructor."""
+
+    withdrawn: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    checked: int = 0
+
+
+def hidden_grade_ids(source_nb) -> set[str]:
+    """grade_ids of the test cells that hold hidden tests in the source notebook."""
+    return {c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells
+            if c.cell_type == "code" and is_grade(c) and "BEGIN HIDDEN TESTS" in c.source}
+
+
+def prelude(release_nb) -> list[str]:
+    """The import statements of the release's read-only code cells (``import numpy as np``...)."""
+    import ast
+
+    out = []
+    for c in release_nb.cells:
+        if c.cell_type != "code" or not is_locked(c) or is_grade(c) or is_solution(c):
+            continue
+        try:
+            tree = ast.parse(c.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                out.append(ast.unparse(node))
+    return out
+
+
+def answer_sources(nb) -> list[str]:
+    """The student's answer cells (code cells with nbgrader solution metadata), in order."""
+    return [c.source for c in nb.cells if c.cell_type == "code" and is_solution(c)]
+
+
+class WorkerFailed(RuntimeError):
+    """The verifier's worker gave no readable reply."""
+
+
+def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, seconds: int, total_seconds: int,
+               memory_mb: int, sb: sandbox.Sandbox | None) -> list[dict]:
+    """Run the worker on one request; return its replies (one per call)."""
+    r, w = os.pipe()
+    argv = ["--fd", str(w), "--mem-mb", str(memory_mb)]
+    cg = None
+    if sb is not None:
+        cg = sandbox.new_cgroup(sb, 64)
+        if sb.pids == "rlimit":
+            argv += ["--nproc", "64"]
+        cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg,
+                              hide=[f"{sandbox.LIB}/{h}" for h in HIDDEN_IN_WORKER] + sandbox.scipy_paths())
+    else:
+        cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
+    chunks: list[bytes] = []
+
+    def _read() -> None:
+        size = 0
+        with os.fdopen(r, "rb") as fh:
+            while True:
+                b = fh.read(1 << 16)
+                if not b:
+                    break
+                size += len(b)
+                if size <= MAX_REPLY:
+                    chunks.append(b)
+
+    reader = threading.Thread(target=_read, daemon=True)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                pass_fds=(w,), start_new_session=sb is None)
+    finally:
+        os.close(w)
+    reader.start()
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(dumps({"prelude": prelude_src, "answers": answers, "calls": calls,
+                                    "seconds": seconds}))
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=total_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise WorkerFailed(f"no answer within {total_seconds} s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sandbox.kill_cgroup(cg)
+        reader.join(timeout=10)
+    data = b"".join(chunks)
+    if sum(len(c) for c in chunks) >= MAX_REPLY:
+        raise WorkerFailed("the reply was larger than the limit")
+    try:
+        replies = loads(data)
+    except ValueError as exc:
+        raise WorkerFailed(f"{exc} (the worker exited with {proc.returncode})") from None
+    if not isinstance(replies, list) or len(replies) != len(calls) or not all(isinstance(x, dict) for x in replies):
+        raise WorkerFailed("the reply does not match the request")
+    return replies
+
+
+def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, float], *, seconds: int,
+           total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> Verdict:
+    """Re-run the hidden cases of every exercise of this notebook (see the module docstring).
+
+    ``scores``: nbgrader's points per grade_id; only hidden cells that scored are examined.
+    """
+    verdict = Verdict()
+    hidden = hidden_grade_ids(source_nb)
+    present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells}
+    todo = []
+    for ex in exercises_for(assignment):
+        if getattr(ex, "verify", None) is None:
+            continue
+        cells = [g for g in getattr(ex, "grade_ids", ()) if g in hidden and g in present]
+        if not any(scores.get(g, 0) > 0 for g in cells):
+            continue
+        cases = list(ex.cases("hidden"))
+        if cases:
+            todo.append((ex, cells, cases))
+    if not todo:
+        return verdict
+    calls = [[ex.name, list(case.args), dict(case.kwargs)] for ex, _, cases in todo for case in cases]
+    try:
+        replies = run_worker(prelude(release_nb), answer_sources(graded_nb), calls, seconds=seconds,
+                             total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
+    except WorkerFailed as exc:
+        for ex, cells, _ in todo:
+            for g in cells:
+                if scores.get(g, 0) > 0:
+                    verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
+        verdict.flags.append(f"verifier: {exc}")
+        return verdict
+    i = 0
+    for ex, cells, cases in todo:
+        problem = None
+        for case in cases:
+            reply = replies[i]
+            i += 1
+            if problem is not None:
+                continue
+            if "error" in reply:
+                problem = f"raised {str(reply['error'])[:200]}"
+                continue
+            try:
+                msg = ex.verify(reply.get("ok"), case)
+            except Exception as exc:  # noqa: BLE001 - a result the reference cannot compare disagrees
+                msg = f"{type(exc).__name__}: {exc}"
+            if msg:
+                problem = str(msg)[:300]
+        verdict.checked += 1
+        if problem is None:
+            continue
+        for g in cells:
+            if scores.get(g, 0) > 0:
+                verdict.withdrawn[g] = (f"possible tampering: this hidden check passed in the notebook, but a "
+                                        f"fresh run of {ex.name} on its hidden cases disagrees ({problem})")
+        verdict.flags.append(f"possible tampering: {ex.name} passed its hidden check in the notebook but not "
+                             f"in the verifier ({problem})")
+    return verdict
+
+
+def read(path: Path):
+    """Read a notebook (nbformat v4)."""
+    return nbformat.read(path, as_version=4)
