@@ -169,6 +169,10 @@ def cmd_feedback(args) -> int:
     except RuntimeError as exc:
         print(str(exc))
         return 1
+    from .feedback import LEFT_OUT
+
+    for line in LEFT_OUT:
+        print(f"left out: {line}")
     print(f"wrote {len(files)} feedback file(s) under {course.feedback}")
     return 0
 

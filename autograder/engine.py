@@ -357,7 +357,7 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
                 if g.needs_manual_grade:
                     msg = "needs manual grading"
                 res.cells[key] = [score, mx, msg]
-    _verify(course, template, assignment, graded, res, sandboxed)
+    _verify(course, template, assignment, priv / "submitted" / student / assignment, res, sandboxed)
     # copy back only the graded notebooks (regular files named as in the release)
     dest = course.autograded / student / assignment
     if dest.exists():
@@ -369,13 +369,14 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
             shutil.copyfile(nbp, dest / rel_path.name)
 
 
-def _verify(course, template, assignment, graded, res, sandboxed) -> None:
-    """Withdraw the points of hidden checks that the trusted verifier does not confirm."""
+def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
+    """Withdraw the points of checks that the trusted verifier does not confirm (``repaired``: the
+    folder of the repaired notebooks, as given to nbgrader)."""
     from . import verifier
 
     lim = course.limits
     for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
-        nbp = graded / rel_path.name
+        nbp = repaired / rel_path.name
         if not nbp.is_file():
             continue
         scores = {k.split("/", 1)[1]: v[0] for k, v in res.cells.items() if k.split("/", 1)[0] == rel_path.stem}
@@ -489,6 +490,14 @@ class _Worker:
         self.conn.close()
 
 
+def _ungraded_cells(template: Template, assignment: str) -> dict:
+    cells = {}
+    for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
+        for gid, p in _grade_points(nbformat.read(rel_path, as_version=4)).items():
+            cells[f"{rel_path.stem}/{gid}"] = [0.0, p, "not graded: the submission crashed the grader"]
+    return cells
+
+
 def _run_pool(course, template, todo, protect, jobs, sandboxed):
     """Yield results as workers finish; a worker that dies costs only the submission it held.
 
@@ -533,10 +542,12 @@ def _run_pool(course, template, todo, protect, jobs, sandboxed):
                 if attempts[(s, a)] < 2:
                     queue.append((s, a, f, d))
                 else:
-                    yield Result(s, a, status="crashed", input_hash=d,
+                    res = Result(s, a, status="crashed", input_hash=d, cells=_ungraded_cells(template, a),
                                  problems=["grading this submission killed the grader's worker twice; "
                                            "recorded as crashed and left ungraded (a re-run tries again)"],
                                  flags=["kills the grader's worker"])
+                    res.max_score = float(sum(v[1] for v in res.cells.values()))
+                    yield res
     finally:
         for w in workers:
             w.stop()

@@ -71,6 +71,11 @@ class LimitedKernelManager(AsyncKernelManager):
                 args += ["--files", self.files_dir]
             return [sys.executable, "-m", "autograder.kernel", *args, "--", "-f", conn, *rest]
         args = [*self.cnnlab_args, "--extension", "cnnlab_kernel"]
+        ro_files = {}
+        if "--locked" in args:
+            i = args.index("--locked") + 1
+            ro_files[args[i]] = sandbox.LOCKED
+            args[i] = sandbox.LOCKED
         if self.files_dir:
             args += ["--files", sandbox.FILES]
         if self.sandbox_info.pids == "rlimit":
@@ -78,7 +83,7 @@ class LimitedKernelManager(AsyncKernelManager):
         self.cgroup = sandbox.new_cgroup(self.sandbox_info)
         return sandbox.command(self.sandbox_info, [f"{sandbox.LIB}/cnnlab_kernel.py", *args, "--", "-f", conn, *rest],
                                channel=self.channel, files=Path(self.files_dir) if self.files_dir else None,
-                               cgroup=self.cgroup)
+                               cgroup=self.cgroup, ro_files=ro_files)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         import subprocess

@@ -1,9 +1,13 @@
-"""HTML feedback per student and notebook, without hidden tests or reference code.
+"""HTML feedback per student and notebook: inert, without hidden tests or reference code.
 
 nbgrader's generate_feedback with ``ClearHiddenTests`` (hidden-test code removed from the test
-cells) and :class:`~autograder.preprocessors.ScrubFeedback` (hidden-test lines and frames from the
-course's packages removed from tracebacks).  Every HTML file written is then scanned: if a line of
-a hidden test still appears, the file is deleted and the failure reported.
+cells), :class:`~autograder.preprocessors.ScrubFeedback` (hidden-test lines and frames from the
+course's packages removed from tracebacks) and :class:`SanitizeFeedback`: every line of a hidden
+test is replaced by a marker wherever it appears (the student's own output included), and the
+student's HTML outputs and markdown are sanitised (bleach: no script, no event handler, no
+javascript: URL, no iframe/object/embed); JavaScript and widget outputs are dropped. Every HTML
+file written is then scanned: a hidden line that still shows is scrubbed from the page; only a
+page that cannot be cleaned is deleted and reported (the rest of the class is unaffected).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List, Unicode
 
-from . import config
 from .config import Course
 from .release import secret_lines
 from .util import env_path, quiet
@@ -33,6 +38,71 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
     return sorted(lines)
 
 
+SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
+             "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table",
+             "tbody", "td", "th", "thead", "tr", "ul"]
+SAFE_ATTRS = {"a": ["href", "title"], "img": ["src", "alt", "width", "height"], "*": ["class"],
+              "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
+DROPPED_MIME = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json",
+                "application/vnd.jupyter.widget-state+json")
+
+
+def sanitize_html(text: str) -> str:
+    """HTML with only harmless tags and attributes (http(s) and data: links only)."""
+    import bleach
+
+    return bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRS, protocols=["http", "https", "data"],
+                        strip=True, strip_comments=True)
+
+
+class SanitizeFeedback(NbGraderPreprocessor):
+    """Scrub hidden-test lines from everything shown; sanitise the student's HTML and markdown."""
+
+    hidden_lines = List(Unicode()).tag(config=True)
+    hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
+
+    def _scrub(self, text):
+        if not isinstance(text, str):
+            return text
+        for h in self.hidden_lines:
+            if h and h in text:
+                text = text.replace(h, self.hidden_marker)
+        return text
+
+    def preprocess_cell(self, cell, resources, index):
+        cell.source = self._scrub(cell.source)
+        if cell.cell_type == "markdown":
+            cell.source = sanitize_html(cell.source)
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = self._scrub(out["text"])
+            if out.get("output_type") == "error":
+                out["evalue"] = self._scrub(out.get("evalue", ""))
+                out["traceback"] = [self._scrub(t) for t in out.get("traceback", [])]
+            data = out.get("data")
+            if isinstance(data, dict):
+                for mime in list(data):
+                    if mime in DROPPED_MIME:
+                        del data[mime]
+                    elif mime in ("text/html", "image/svg+xml", "text/markdown"):
+                        value = data[mime]
+                        value = "".join(value) if isinstance(value, list) else str(value)
+                        data[mime] = sanitize_html(self._scrub(value))
+                    elif isinstance(data[mime], str) and mime.startswith("text/"):
+                        data[mime] = self._scrub(data[mime])
+                if not data:
+                    data["text/plain"] = "(output not shown)"
+        return cell, resources
+
+
+def _clean_page(page: str, secret: list[str], marker: str) -> str:
+    for s in secret:
+        for form in {s, html.escape(s), html.escape(s, quote=False), s.replace("'", "&#39;"),
+                     s.replace('"', "&#34;")}:
+            page = page.replace(form, marker)
+    return page
+
+
 def generate_feedback(course: Course, assignments: list[str] | None = None,
                       students: list[str] | None = None) -> list[Path]:
     """Write ``<workdir>/feedback/<student>/<assignment>/<notebook>.html``; return the files."""
@@ -48,12 +118,15 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
             if (course.autograded / s / a).is_dir()]
     written: list[Path] = []
     problems: list[str] = []
+    LEFT_OUT.clear()
     for a in sorted({a for _, a in subs}):
         cfg = course.config()
         pps = list(GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default())
-        cfg.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, *pps]
+        cfg.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, SanitizeFeedback, *pps]
+        cfg.HTMLExporter.sanitize_html = True
         secret = hidden_lines(course, a)
         cfg.ScrubFeedback.hidden_lines = secret
+        cfg.SanitizeFeedback.hidden_lines = secret
         with quiet():
             api = NbGraderAPI(config=cfg)
             for s in sorted(s for s, aa in subs if aa == a):
@@ -61,12 +134,19 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
                 if not out.get("success"):
                     problems.append(f"{s}/{a}: {(out.get('error') or out.get('log') or '')[-300:]}")
         for s in sorted(s for s, aa in subs if aa == a):
-            for f in sorted((course.feedback / s / a).glob("*.html")):
-                text = html_text(f.read_text(encoding="utf-8"))
-                bad = [ln for ln in secret if ln in text]
+            folder = course.feedback / s / a
+            for extra in sorted(folder.rglob("*")) if folder.is_dir() else []:
+                if extra.is_symlink() or (extra.is_file() and extra.suffix != ".html"):
+                    extra.unlink()   # nothing but the feedback pages goes back to a student
+            for f in sorted(folder.glob("*.html")):
+                page = f.read_text(encoding="utf-8")
+                if any(ln in html_text(page) for ln in secret):
+                    page = _clean_page(page, secret, "(hidden test code not shown)")
+                    f.write_text(page, encoding="utf-8")
+                bad = [ln for ln in secret if ln in html_text(page)]
                 if bad:
                     f.unlink()
-                    problems.append(f"{f}: hidden test text {bad[0]!r}; file removed")
+                    LEFT_OUT.append(f"{f}: hidden test text could not be scrubbed; file removed")
                 else:
                     written.append(f)
     if problems:
@@ -74,4 +154,4 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     return written
 
 
-__all__ = ["generate_feedback", "hidden_lines", "config"]
+LEFT_OUT: list[str] = []   # pages removed by the last run (reported by the CLI)

@@ -7,7 +7,8 @@ gradable notebook from the submission and the released (student) version of the 
 
 - a cell is recognised by its grade_id; the first cell carrying a solution grade_id of the
   release is that exercise's answer (its metadata is restored from the release); later copies
-  keep their code but lose their nbgrader metadata (ordinary cells, still executed);
+  keep their code but lose their nbgrader metadata (ordinary cells, still executed, marked
+  ``cnnlab_duplicate_of`` so that the verifier runs them as answer code too);
 - every locked cell of the release (read-only and test cells) is taken from the release, whatever
   the submission did to it (edited, deleted, duplicated, re-typed, moved), and placed where the
   release has it relative to the answers: read-only cells before the first answer go first,
@@ -29,6 +30,10 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.utils import is_locked, is_solution
+
+
+DUPLICATE_KEY = "cnnlab_duplicate_of"   # cell metadata: a copy of an answer cell, kept as an ordinary cell
 
 
 @dataclass
@@ -47,16 +52,6 @@ def _gid(cell) -> str | None:
         gid = meta.get("grade_id")
         return gid if isinstance(gid, str) else None
     return None
-
-
-def _is_solution(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("solution"))
-
-
-def _is_locked(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
 
 
 def _plain(cell) -> NotebookNode:
@@ -111,8 +106,8 @@ def repair(submission: NotebookNode, release: NotebookNode) -> tuple[NotebookNod
     report = RepairReport()
     rel_cells = release.cells
     rel_by_id = {_gid(c): c for c in rel_cells if _gid(c)}
-    solution_ids = [_gid(c) for c in rel_cells if _gid(c) and _is_solution(c)]
-    locked_ids = [_gid(c) for c in rel_cells if _gid(c) and _is_locked(c) and not _is_solution(c)]
+    solution_ids = [_gid(c) for c in rel_cells if _gid(c) and is_solution(c)]
+    locked_ids = [_gid(c) for c in rel_cells if _gid(c) and is_locked(c) and not is_solution(c)]
 
     if _well_formed(submission, release, solution_ids, locked_ids, rel_by_id):
         nb = copy.deepcopy(submission)
@@ -136,7 +131,7 @@ def repair(submission: NotebookNode, release: NotebookNode) -> tuple[NotebookNod
             seen.add(gid)
             if cell.source.strip() != rel_by_id[gid].source.strip():
                 pass  # nbgrader restores the content; reported by nbgrader as a changed cell
-            if not _is_locked(cell) or _is_solution(cell):
+            if not is_locked(cell) or is_solution(cell):
                 report.add(f"metadata of locked cell {gid!r} restored")
             continue
         if gid in solution_ids and gid not in seen and cell.cell_type == rel_by_id[gid].cell_type:
@@ -152,12 +147,14 @@ def repair(submission: NotebookNode, release: NotebookNode) -> tuple[NotebookNod
             order.append(gid)
             blocks[gid] = [answer]
             continue
+        plain = _plain(cell)
         if gid is not None:
             if gid in solution_ids:
                 report.add(f"duplicated answer cell {gid!r} kept as an ordinary cell")
+                plain.metadata[DUPLICATE_KEY] = gid   # still the student's answer code (the verifier runs it)
             else:
                 report.add(f"unknown grade_id {gid!r} dropped")
-        blocks[current].append(_plain(cell))
+        blocks[current].append(plain)
 
     # 2. missing answers: the release's stub, placed as in the release
     for gid in solution_ids:
@@ -200,16 +197,3 @@ def repair(submission: NotebookNode, release: NotebookNode) -> tuple[NotebookNod
             c.execution_count = None
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
     return nb, report
-
-
-def repair_file(path: Path, release_path: Path, out: Path) -> RepairReport:
-    """Repair the submission at ``path`` against the release notebook, writing ``out``.
-
-    A corrupt submission raises ValueError (nothing is written).
-    """
-    sub = read_submission(path)
-    rel = nbformat.read(release_path, as_version=4)
-    nb, report = repair(sub, rel)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out)
-    return report

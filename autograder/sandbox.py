@@ -45,6 +45,7 @@ from pathlib import Path
 SANDBOX_UID = 65534
 LIB = "/opt/cnnlab/lib"           # where cnnlab and the launcher appear inside
 FILES = "/opt/cnnlab/files"       # the assignment's released files (copied into the home at start)
+LOCKED = "/opt/cnnlab/locked.json"  # sha256 of the locked cells, for the in-kernel guard
 HOME = "/tmp/home"
 TMPFS_MB = 512                    # size of the private /tmp
 MAX_PROCESSES = 128               # tasks (processes and threads) per sandbox
@@ -129,7 +130,7 @@ def _base_args(sb: Sandbox) -> list[str]:
 def _env(extra: dict[str, str] | None = None) -> list[str]:
     env = {"PATH": f"{Path(PYTHON).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp",
            "PYTHONPATH": LIB, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "USER": "student",
-           "LOGNAME": "student", "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "MPLBACKEND": "agg"}
+           "LOGNAME": "student", "MPLCONFIGDIR": f"{HOME}/.config/matplotlib"}
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CNNLAB_GUARD_MODE"):
         if k in os.environ:
             env[k] = os.environ[k]
@@ -142,15 +143,18 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
 
 def command(sb: Sandbox, argv: list[str], *, channel: Path | None = None, files: Path | None = None,
             env: dict[str, str] | None = None, cgroup: Path | None = None,
-            hide: list[str] | None = None) -> list[str]:
+            hide: list[str] | None = None, ro_files: dict[str, str] | None = None) -> list[str]:
     """The command line that runs ``argv`` (a Python command, run as ``python argv...``) sandboxed.
 
     ``channel``: a host folder bound read-write at the same path (the Unix sockets to the grader);
     ``files``: a host folder bound read-only at ``/opt/cnnlab/files`` (copied into the home by the
     launcher); ``cgroup``: a pids cgroup folder the sandbox is put into before it starts;
-    ``hide``: folders (paths inside) covered by an empty tmpfs.
+    ``hide``: folders (paths inside) covered by an empty tmpfs; ``ro_files``: host file -> path
+    inside, bound read-only.
     """
     args = _base_args(sb)
+    for host, inside in (ro_files or {}).items():
+        args += ["--ro-bind", str(host), inside]
     for h in hide or []:
         args += ["--tmpfs", h]
     if channel is not None:

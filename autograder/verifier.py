@@ -3,11 +3,12 @@
 After nbgrader has run a submission, :func:`verify` starts a fresh sandboxed worker
 (:mod:`autograder.verify_worker`) that has never run a test cell, runs in it only the imports of
 the notebook's read-only cells and the student's answer cells, and calls each exercise's function
-on the exercise record's hidden cases (``cnnlab.checks.registry``). The worker sends back plain
+on the exercise record's public and hidden cases (``cnnlab.checks.registry``). The worker sends back plain
 arrays and numbers over a pipe (no pickle); the comparison with the reference
 (``Exercise.verify``) happens here, in the grader's process. A hidden test cell keeps the points
-nbgrader gave it only when the verifier agrees; where they disagree the cell scores zero and the
-submission is flagged as possible tampering. In the worker the course's reference
+nbgrader gave it only when the verifier agrees (a public one, when no public case gives a
+different value); where they disagree the cell scores zero and the submission is flagged as
+possible tampering. In the worker the course's reference
 implementations (``cnnlab.numpy_ref``, ``cnnlab.torch_ref``) and SciPy are absent.
 
 What it does not do: judge exercises whose record has no ``verify`` (training loops and the like:
@@ -25,7 +26,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from . import sandbox
@@ -91,8 +91,12 @@ def prelude(release_nb) -> list[str]:
 
 
 def answer_sources(nb) -> list[str]:
-    """The student's answer cells (code cells with nbgrader solution metadata), in order."""
-    return [c.source for c in nb.cells if c.cell_type == "code" and is_solution(c)]
+    """The student's answer cells (code cells with nbgrader solution metadata, and copies of them
+    that :func:`autograder.repair.repair` kept as ordinary cells), in order."""
+    from .repair import DUPLICATE_KEY
+
+    return [c.source for c in nb.cells
+            if c.cell_type == "code" and (is_solution(c) or c.metadata.get(DUPLICATE_KEY))]
 
 
 class WorkerFailed(RuntimeError):
@@ -162,40 +166,50 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
     return replies
 
 
+def _cases(ex, tier: str) -> list:
+    try:
+        return list(ex.cases(tier) or [])
+    except (KeyError, ValueError, TypeError, LookupError):
+        return []
+
+
 def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, float], *, seconds: int,
            total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> Verdict:
-    """Re-run the hidden cases of every exercise of this notebook (see the module docstring).
+    """Re-run every exercise of this notebook on its record's cases (see the module docstring).
 
-    ``scores``: nbgrader's points per grade_id; only hidden cells that scored are examined.
+    ``scores``: nbgrader's points per grade_id; only cells that scored are examined. A hidden test
+    cell loses its points when any hidden case disagrees or raises; a public test cell when a
+    public case gives a different value (an error there is not held against it: the course's
+    references and SciPy, which a public check allows, are absent from the worker).
     """
     verdict = Verdict()
     hidden = hidden_grade_ids(source_nb)
     present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells}
-    todo = []
+    todo = []   # (exercise, tier, cells, cases)
     for ex in exercises_for(assignment):
         if getattr(ex, "verify", None) is None:
             continue
-        cells = [g for g in getattr(ex, "grade_ids", ()) if g in hidden and g in present]
-        if not any(scores.get(g, 0) > 0 for g in cells):
-            continue
-        cases = list(ex.cases("hidden"))
-        if cases:
-            todo.append((ex, cells, cases))
+        ids = [g for g in getattr(ex, "grade_ids", ()) if g in present]
+        for tier, cells in (("public", [g for g in ids if g not in hidden]), ("hidden", [g for g in ids if g in hidden])):
+            cells = [g for g in cells if scores.get(g, 0) > 0]
+            cases = _cases(ex, tier) if cells else []
+            if cases:
+                todo.append((ex, tier, cells, cases))
     if not todo:
         return verdict
-    calls = [[ex.name, list(case.args), dict(case.kwargs)] for ex, _, cases in todo for case in cases]
+    calls = [[ex.name, list(case.args), dict(case.kwargs)] for ex, _, _, cases in todo for case in cases]
     try:
         replies = run_worker(prelude(release_nb), answer_sources(graded_nb), calls, seconds=seconds,
                              total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
     except WorkerFailed as exc:
-        for ex, cells, _ in todo:
-            for g in cells:
-                if scores.get(g, 0) > 0:
+        for ex, tier, cells, _ in todo:
+            if tier == "hidden":
+                for g in cells:
                     verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
         verdict.flags.append(f"verifier: {exc}")
         return verdict
     i = 0
-    for ex, cells, cases in todo:
+    for ex, tier, cells, cases in todo:
         problem = None
         for case in cases:
             reply = replies[i]
@@ -203,7 +217,8 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
             if problem is not None:
                 continue
             if "error" in reply:
-                problem = f"raised {str(reply['error'])[:200]}"
+                if tier == "hidden":
+                    problem = f"raised {str(reply['error'])[:200]}"
                 continue
             try:
                 msg = ex.verify(reply.get("ok"), case)
@@ -215,14 +230,10 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
         if problem is None:
             continue
         for g in cells:
-            if scores.get(g, 0) > 0:
-                verdict.withdrawn[g] = (f"possible tampering: this hidden check passed in the notebook, but a "
-                                        f"fresh run of {ex.name} on its hidden cases disagrees ({problem})")
-        verdict.flags.append(f"possible tampering: {ex.name} passed its hidden check in the notebook but not "
+            verdict.withdrawn[g] = (f"possible tampering: this check passed in the notebook, but a fresh run of "
+                                    f"{ex.name} on its {tier} cases disagrees ({problem})")
+        verdict.flags.append(f"possible tampering: {ex.name} passed its {tier} check in the notebook but not "
                              f"in the verifier ({problem})")
     return verdict
 
 
-def read(path: Path):
-    """Read a notebook (nbformat v4)."""
-    return nbformat.read(path, as_version=4)

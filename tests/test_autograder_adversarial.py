@@ -1,7 +1,18 @@
 """An adversarial class, graded once per session by the real tool, every grade asserted exactly.
 
 The toy assignment (tests/fixtures/toy) has two exercises: ``scale`` (3 points: public 1,
-hidden 2) and ``corr1d`` (3 points: public 1, hidden 2 with an integrity guard).
+hidden 2) and ``corr1d`` (3 points: public 1, hidden 2 with an integrity guard). The toy's
+exercise records (tests/fixtures/toy/records.py) feed the trusted verifier.
+
+Kinds of attack (each with the grade its honest work deserves): broken files and kernels (syntax,
+loops, memory, exits, segfaults, corrupt JSON, the wrong assignment); edited, deleted, moved and
+duplicated cells; forged scores inside the kernel (patched checks, a function's ``__code__``
+replaced, a thread re-patching the checks, ``sys.modules`` poisoned, ``run_cell`` wrapped,
+errors swallowed, a printed "passed"); reading what is not theirs (solutions, the work folder,
+the gradebook, the instructor's environment); damaging classmates (the gradebook through an
+SQLite URI, ``kill(-1)``, a worker that dies); leftovers and bulk (100 detached processes, a fork
+bomb, 50 MB on one line, files and symlinks left in the kernel's folder, an interrupt swallowed);
+HTML with scripts and event handlers in the feedback.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import nbformat
 import pytest
 
 import cnnlab
-from autograder import engine
+from autograder import engine, verifier
 from autograder.collect import collect_folder
 from autograder.config import Course, Limits
 from autograder.release import release
@@ -27,8 +38,10 @@ from autograder.sample_class import LATE, ON_TIME
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).parent / "fixtures" / "toy" / "solutions"
+SECRET_ENV = "CNNLAB_INSTRUCTOR_CANARY"
+SECRET_VALUE = "instructor-canary-7f3a9"
 A = "00_toy"
-LIMITS = Limits(cell_timeout=4, notebook_timeout=60, memory_mb=3072)
+LIMITS = Limits(cell_timeout=8, notebook_timeout=90, memory_mb=3072)
 
 SCALE_OK = "def scale(x, a):\n    return x * a"
 CORR_OK = ("def corr1d(x, k):\n    n_out = len(x) - len(k) + 1\n"
@@ -79,7 +92,41 @@ def _code(src):
     return nbformat.v4.new_code_cell(src)
 
 
-def build_class(release_nb) -> dict[str, tuple]:
+READ_SECRETS = """
+import glob, os
+seen = {{}}
+for p in [{solutions!r}, {workdir!r}, '/root', '/work', '/home', '/etc/passwd', '/proc/1/environ']:
+    seen[p] = os.path.exists(p)
+print('seen', seen)
+print('env', dict(os.environ))
+for pattern in ['/tmp/**/*.ipynb', '/opt/**/*.ipynb', '/work/**/*.ipynb', '/root/*/*.ipynb']:
+    for f in glob.glob(pattern, recursive=True)[:20]:
+        print(f, open(f, errors='replace').read()[:3000])
+"""
+
+FORGE_CODE = ("def _fake(*a, **k):\n    print('corr1d: all cases match')\n"
+              "toycheck.check_corr1d.__code__ = _fake.__code__")
+THREAD_REPATCH = ("import threading, time\ndef _loop():\n    while True:\n"
+                  "        toycheck._compare = lambda *a, **k: None\n        time.sleep(0.0002)\n"
+                  "threading.Thread(target=_loop, daemon=True).start()")
+POISON_MODULES = ("import sys, types\nfake = types.ModuleType('toycheck')\n"
+                  "fake.check_corr1d = fake.check_scale = lambda *a, **k: print('ok')\n"
+                  "sys.modules['toycheck'] = fake\nimport toycheck")
+WRAP_RUN_CELL = ("ip = get_ipython()\n_orig = ip.run_cell\n"
+                 "ip.run_cell = lambda raw_cell, *a, **k: _orig('pass', *a, **k)")
+KILL_ALL = "import ctypes\nctypes.CDLL(None).kill(-1, 9)"
+DETACH = ("import ctypes\nctypes.CDLL(None).system(b'for i in $(seq 100); do setsid sleep 4242.5 "
+          ">/dev/null 2>&1 & done')\nprint('detached')")
+FORK_BOMB = "import ctypes\nctypes.CDLL(None).system(b'b(){ b|b& }; b')\nimport time\ntime.sleep(2)"
+SWALLOW = ("import time\n\ndef corr1d(x, k):\n    while True:\n        try:\n            time.sleep(100)\n"
+           "        except KeyboardInterrupt:\n            pass")
+LEAVE_FILES = ("import os\nos.symlink('/etc/passwd', 'evil_link')\nos.symlink('/', 'root_link')\n"
+               "open('big.bin', 'wb').write(b'0' * 10_000_000)\nprint(sorted(os.listdir('.')))")
+SCRIPT_OUT = ("from IPython.display import HTML, display\n"
+              "display(HTML('<script>alert(\"pwned\")</script><img src=x onerror=alert(2)>'))")
+
+
+def build_class(release_nb, paths: dict | None = None) -> dict[str, tuple]:
     """kind -> (notebook or bytes or None, expected score, timestamp, extra checks)."""
 
     def nb_with(scale=SCALE_OK, corr=CORR_OK):
@@ -174,6 +221,30 @@ def build_class(release_nb) -> dict[str, tuple]:
     kinds["corrupt"] = (b'{"cells": [ {"cell_type": "code", "sour', 0)
     kinds["late"] = (nb_with(), 6)
     kinds["missing_notebook"] = (None, 0)
+    # forged scores: each passes nbgrader's run, the verifier withdraws what corr1d did not earn
+    kinds["forge_code_object"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public", FORGE_CODE), 3)
+    kinds["thread_repatch"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public", THREAD_REPATCH), 3)
+    kinds["poison_sys_modules"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public", POISON_MODULES), 3)
+    kinds["wrap_run_cell"] = (insert_before(nb_with(corr=CORR_WRONG), "test_corr1d_public", WRAP_RUN_CELL), 3)
+    # reading and damaging: honest answers, the attack in a cell of its own at the end
+    paths = paths or {"solutions": "/nonexistent", "workdir": "/nonexistent"}
+    nb = nb_with()
+    nb.cells.append(_code(READ_SECRETS.format(**paths)))
+    kinds["read_secrets"] = (nb, 6)
+    nb = nb_with()
+    nb.cells.append(_code(f"import sqlite3\ntry:\n    con = sqlite3.connect('file:{paths['workdir']}/gradebook.db?mode=rw',"
+                          " uri=True)\n    con.execute('UPDATE grade SET auto_score = 0')\n    con.commit()\n"
+                          "    print('db written')\nexcept Exception as exc:\n    print('db blocked', exc)"))
+    kinds["gradebook_uri"] = (nb, 6)
+    for kind, src in (("kill_all", KILL_ALL), ("detach_processes", DETACH), ("fork_bomb", FORK_BOMB),
+                      ("leave_files", LEAVE_FILES), ("script_output", SCRIPT_OUT),
+                      ("huge_line", "print('x' * 50_000_000)"),
+                      ("figure", "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")):
+        nb = nb_with()
+        nb.cells.append(_code(src))
+        kinds[kind] = (nb, 6)
+    kinds["swallow_interrupt"] = (nb_with(corr=SWALLOW), 3)
+    kinds["kills_worker"] = (nb_with(), 0)   # the worker grading it dies (fault injection): recorded as crashed
     return kinds
 
 
@@ -195,11 +266,51 @@ def _canary() -> Path:
     return Path(cnnlab.__file__).parent / CANARY_NAME
 
 
-def _digest(folder: Path) -> str:
+def _digest(*folders: Path) -> str:
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*.py")):
-        h.update(p.read_bytes())
+    for folder in folders:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p).encode())
+                h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def _class_processes() -> list[str]:
+    """Processes this class could have left behind: the detached sleepers (a unique duration),
+    anything in a pids cgroup of this process, kernels and verifier workers descending from it."""
+    me = str(os.getpid())
+    parents = {}
+    info = {}
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            cgroup = (proc_dir / "cgroup").read_text()
+        except (OSError, IndexError):
+            continue
+        parents[proc_dir.name] = ppid
+        info[proc_dir.name] = (cmd, cgroup)
+
+    def descends(pid):
+        for _ in range(50):
+            pid = parents.get(pid)
+            if pid is None or pid == "0":
+                return False
+            if pid == me:
+                return True
+        return False
+
+    out = []
+    for pid, (cmd, cgroup) in info.items():
+        if ("sleep 4242.5" in cmd or f"cnnlab-{me}-" in cgroup
+                or (descends(pid) and any(m in cmd for m in ("cnnlab_kernel", "cnnlab_verify_worker", "bwrap")))):
+            out.append(f"{pid}: {cmd[:120]}")
+    return out
+
+
+def _protected_digest(course) -> str:
+    return _digest(Path(cnnlab.__file__).parent, Path(engine.__file__).parent, FIXTURES, course.notebooks)
 
 
 @pytest.fixture(scope="module")
@@ -208,23 +319,35 @@ def graded(tmp_path_factory):
     course = Course(solutions=FIXTURES, notebooks=root / "notebooks", workdir=root / "work", limits=LIMITS)
     release([A], course=course)
     rel = nbformat.read(course.notebooks / A / f"{A}.ipynb", as_version=4)
-    kinds = build_class(rel)
+    kinds = build_class(rel, {"solutions": str(FIXTURES), "workdir": str(course.workdir)})
     write_class(kinds, root / "class")
     collect_folder(course, root / "class")
     from autograder.cli import set_due_dates
     from autograder.sample_class import DUE
 
     set_due_dates(course, [f"{A}={DUE.isoformat()}"])
-    before = _digest(Path(cnnlab.__file__).parent)
+    before = _protected_digest(course)
+    sys.path.insert(0, str(FIXTURES.parent))
+    import records
+
+    verifier.set_exercise_source(records.exercises)
+    os.environ[SECRET_ENV] = SECRET_VALUE
+    os.environ[engine.FAULT_ENV] = "kills_worker"
     t0 = time.monotonic()
-    results = engine.autograde(course, jobs=2, progress=False, echo=lambda *_: None)
+    try:
+        results = engine.autograde(course, jobs=2, progress=False, echo=lambda *_: None)
+    finally:
+        os.environ.pop(engine.FAULT_ENV)
     seconds = time.monotonic() - t0
-    return {"course": course, "kinds": kinds, "results": {r.student: r for r in results},
-            "root": root, "before": before, "seconds": seconds}
+    left = _class_processes()
+    yield {"course": course, "kinds": kinds, "results": {r.student: r for r in results},
+           "root": root, "before": before, "seconds": seconds, "left": left}
+    verifier.set_exercise_source(None)
+    os.environ.pop(SECRET_ENV, None)
 
 
 def test_class_has_at_least_25_kinds(graded):
-    assert len(graded["kinds"]) >= 25
+    assert len(graded["kinds"]) >= 45
     assert set(graded["results"]) == set(graded["kinds"])
 
 
@@ -267,12 +390,74 @@ def test_statuses_and_lateness(graded):
     assert died and all(v[0] == 0 for v in died)
 
 
+def _outputs(course, kind) -> str:
+    out = course.autograded / kind / A / f"{A}.ipynb"
+    nb = nbformat.read(out, as_version=4)
+    return "".join(str(o.get("text", "")) + str(o.get("data", "")) + str(o.get("evalue", ""))
+                   for c in nb.cells for o in c.get("outputs", []))
+
+
 def test_sandbox_blocked_writes(graded):
     assert not _canary().exists()
-    assert _digest(Path(cnnlab.__file__).parent) == graded["before"]
+    assert _protected_digest(graded["course"]) == graded["before"]
     out = graded["course"].autograded / "write_files" / A / f"{A}.ipynb"
     text = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert "cnnlab blocked" in text and "written" not in text and "shell ran" not in text
+
+
+def test_forged_scores_are_withdrawn_and_flagged(graded):
+    r = graded["results"]
+    for kind in ("forge_code_object", "wrap_run_cell"):
+        assert any("possible tampering" in f for f in r[kind].flags), (kind, r[kind].flags)
+        assert "possible tampering" in r[kind].cells[f"{A}/test_corr1d_hidden"][2]
+    assert any("__code__" in f for f in r["forge_code_object"].flags)
+    assert any("threads" in f for f in r["thread_repatch"].flags)
+    assert any("modules" in f for f in r["poison_sys_modules"].flags)
+    for kind in ("correct", "late", "partial", "delegate_torch", "stderr_warnings"):
+        assert not any("tampering" in f for f in r[kind].flags), (kind, r[kind].flags)
+
+
+def test_nothing_of_the_instructor_is_seen(graded):
+    course = graded["course"]
+    text = _outputs(course, "read_secrets")
+    assert f"{str(FIXTURES)!r}: False" in text and f"{str(course.workdir)!r}: False" in text
+    assert "'/home': False" in text and "'/etc/passwd': False" in text
+    assert SECRET_VALUE not in text and "BEGIN SOLUTION" not in text and "tier='hidden'" not in text
+    assert "db blocked" in _outputs(course, "gradebook_uri")
+
+
+def test_only_the_graded_notebook_comes_back(graded):
+    course = graded["course"]
+    for kind in ("leave_files", "correct", "huge_line"):
+        assert sorted(p.name for p in (course.autograded / kind / A).iterdir()) == [f"{A}.ipynb"], kind
+    assert "evil_link" in _outputs(course, "leave_files")        # it did write them, in its own folder
+    size = (course.autograded / "huge_line" / A / f"{A}.ipynb").stat().st_size
+    assert size < 1_000_000, size
+
+
+def test_inline_figures_survive_the_sandbox(graded):
+    nb = nbformat.read(graded["course"].autograded / "figure" / A / f"{A}.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_no_process_is_left(graded):
+    assert graded["left"] == []
+    assert graded["results"]["detach_processes"].score == 6
+    assert "detached" in _outputs(graded["course"], "detach_processes")
+
+
+def test_a_worker_that_dies_costs_only_its_submission(graded):
+    r = graded["results"]
+    assert r["kills_worker"].status == "crashed" and r["kills_worker"].score == 0
+    others = [k for k in r if k not in ("kills_worker", "corrupt", "missing_notebook")]
+    assert all(r[k].status == "graded" for k in others), [(k, r[k].status) for k in others if r[k].status != "graded"]
+    assert (graded["course"].workdir / ".ledger" / f"kills_worker__{A}.json").exists() is False
+
+
+def test_swallowed_interrupt_costs_only_that_cell_and_later(graded):
+    cells = graded["results"]["swallow_interrupt"].cells
+    assert cells[f"{A}/test_scale_public"][0] == 1 and cells[f"{A}/test_scale_hidden"][0] == 2
+    assert "ignored its time limit" in cells[f"{A}/test_corr1d_public"][2]
 
 
 def test_messages_name_the_problem(graded):
@@ -288,14 +473,21 @@ def test_feedback_hides_hidden_tests(graded):
     from autograder.feedback import generate_feedback, hidden_lines, html_text
 
     course = graded["course"]
-    files = generate_feedback(course, [A], ["correct", "partial", "delegate_scipy"])
-    assert len(files) == 3
+    who = ["correct", "partial", "delegate_scipy", "read_secrets", "script_output", "leave_files", "huge_line"]
+    files = generate_feedback(course, [A], who)
+    assert len(files) == len(who)
     secret = hidden_lines(course, A)
     assert secret
     for f in files:
-        text = html_text(f.read_text())
+        page = f.read_text()
+        text = html_text(page)
         assert not any(s in text for s in secret)
-        assert "BEGIN HIDDEN" not in text
+        assert "BEGIN HIDDEN" not in text and "BEGIN SOLUTION" not in text and SECRET_VALUE not in page
+        assert sorted(p.name for p in f.parent.iterdir()) == [f"{A}.html"]
+    page = (course.feedback / "script_output" / A / f"{A}.html").read_text()
+    import re
+
+    assert not re.search(r"<script>alert|<img[^>]*onerror", page)      # shown as text, never live
     text = html_text((course.feedback / "delegate_scipy" / A / f"{A}.html").read_text())
     assert "correlate(x, k, mode='valid')" in text          # their code
     assert "write it with NumPy yourself" in text             # the check's message
@@ -303,11 +495,12 @@ def test_feedback_hides_hidden_tests(graded):
 
 def test_regrading_gives_identical_grades(graded):
     course = graded["course"]
-    subset = ["correct", "partial", "segfault", "delegate_scipy", "edited_metadata", "corrupt"]
+    subset = ["correct", "partial", "segfault", "delegate_scipy", "edited_metadata", "corrupt",
+              "forge_code_object", "swallow_interrupt", "kill_all"]
     again = engine.autograde(course, students=subset, jobs=2, force=True, progress=False, echo=lambda *_: None)
     for r in again:
         first = graded["results"][r.student]
-        assert (r.score, r.cells, r.status) == (first.score, first.cells, first.status), r.student
+        assert (r.score, r.cells, r.status) == (first.score, first.cells, first.status), (r, first)
     skipped = engine.autograde(course, students=subset, jobs=2, progress=False, echo=lambda *_: None)
     assert [r.score for r in skipped] == [graded["results"][s].score for s in sorted(subset)]
 
