@@ -44,15 +44,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_grade, is_locked
 
 from . import config, sandbox
 from .collect import find_submissions, parse_timestamp
 from .config import Course
 from .release import generate
 from .util import env_path, quiet
-
-__all__ = ["Result", "autograde", "grade_one", "grade_submission", "find_submissions", "read_ledger",
-           "ensure_in_gradebook", "build_template"]
 
 TOOL_VERSION = "2"
 STATUS_OK = "graded"
@@ -135,10 +133,7 @@ def build_template(course: Course, names: list[str]) -> Template:
     for a in names:
         for src in course.source_notebooks(a):
             nb = nbformat.read(src, as_version=4)
-            for c in nb.cells:
-                meta = c.metadata.get("nbgrader", {})
-                if c.cell_type == "code" and (meta.get("locked") or (meta.get("grade") and not meta.get("solution"))):
-                    sources.append(c.source)
+            sources += [c.source for c in nb.cells if c.cell_type == "code" and is_locked(c)]
     locked = root / "locked.json"
     locked.write_text(json.dumps(locked_hashes(sources)))
     files = root / "files"
@@ -189,19 +184,17 @@ def submission_hash(folder: Path, template_digest: str) -> str:
 
 def _grade_points(release_nb) -> dict[str, float]:
     return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
-            for c in release_nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+            for c in release_nb.cells if is_grade(c)}
 
 
 def _messages(nb) -> dict[str, str]:
     msgs = {}
     for c in nb.cells:
-        meta = c.metadata.get("nbgrader", {})
-        if c.cell_type != "code" or not meta.get("grade"):
+        if c.cell_type != "code" or not is_grade(c):
             continue
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
-                msgs[meta["grade_id"]] = diagnosis_first(out.get("ename", ""), out.get("evalue", ""))
+                msgs[c.metadata["nbgrader"]["grade_id"]] = diagnosis_first(out.get("ename", ""), out.get("evalue", ""))
                 break
     return msgs
 

@@ -110,7 +110,7 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     from nbgrader.converters.generate_feedback import GenerateFeedback
     from nbgrader.preprocessors import ClearHiddenTests
 
-    from .engine import find_submissions
+    from .collect import find_submissions
     from .preprocessors import ScrubFeedback
 
     env_path()
