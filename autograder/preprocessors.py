@@ -15,6 +15,7 @@ import os
 import re
 
 from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
 from traitlets import List, Unicode
 
 from .leaks import LeakError, notebook_leaks, secret_lines, text_leaks
@@ -68,8 +69,7 @@ class ScrubFeedback(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        meta = cell.metadata.get("nbgrader", {})
-        is_test = bool(meta.get("grade")) and not meta.get("solution")
+        is_test = is_grade(cell) and not is_solution(cell)
         hidden = getattr(self, "_hidden", None)
         if hidden is None:
             hidden = [h for h in self.hidden_lines if h.strip()]
@@ -100,8 +100,7 @@ class StderrNotFatal(NbGraderPreprocessor):
     passes does not zero the cell (nbgrader fails any test cell with stderr output)."""
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
                     out["name"] = "stdout"
