@@ -458,6 +458,9 @@ def _worker_main(conn, parent_pid: int) -> None:
         except (EOFError, OSError):
             return
         if task is None:
+            from .execute import discard_spares
+
+            discard_spares()
             return
         course, template, student, assignment, sub_dir, protect, sandboxed = task
         if os.environ.get(FAULT_ENV) == student:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import shutil
 import tempfile
@@ -34,6 +35,10 @@ from .config import Limits
 DEFAULT_LIMITS = Limits()
 
 INTERRUPT_GRACE = 3.0     # seconds a cell has to stop after the interrupt at its time limit
+
+# the kernel started for the next notebook while this one is graded: key -> (manager, start task)
+_SPARE: dict = {}
+STATS = {"prestarted": 0, "fresh": 0}   # kernels used per kind, in this process
 
 
 class KernelStopped(DeadKernelError):
@@ -109,6 +114,25 @@ class LimitedKernelManager(AsyncKernelManager):
             self.channel = None
 
 
+def discard(km: LimitedKernelManager, task=None) -> None:
+    """Stop a kernel that was started for a notebook that never came."""
+    if task is not None and not task.done():
+        task.cancel()
+    with contextlib.suppress(Exception):
+        if km.has_kernel and km.provisioner is not None and km.provisioner.process is not None:
+            km.provisioner.process.kill()
+    km.cleanup_sandbox()
+
+
+def discard_spares() -> None:
+    """Stop every spare kernel of this process (the worker calls this before it exits)."""
+    for key in list(_SPARE):
+        discard(*_SPARE.pop(key))
+
+
+atexit.register(discard_spares)
+
+
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
@@ -154,6 +178,7 @@ class GuardedExecute(Execute):
     locked_file = Unicode("", help="JSON list of sha256 of locked cell sources").tag(config=True)
     files_dir = Unicode("", help="released files copied into the kernel's folder").tag(config=True)
     use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
+    prestart = Bool(True, help="start the next notebook's kernel while this one runs").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
@@ -167,7 +192,7 @@ class GuardedExecute(Execute):
         left = (self._deadline - time.monotonic()) if self._deadline else self.timeout
         return max(1, int(min(self.timeout or 1e9, left) + 0.999))
 
-    def create_kernel_manager(self):
+    def _new_kernel_manager(self):
         km = super().create_kernel_manager()
         args = ["--mem-mb", str(self.memory_mb)]
         if self.locked_file:
@@ -179,6 +204,38 @@ class GuardedExecute(Execute):
         km.files_dir = self.files_dir or None
         km.prepare_channel()
         return km
+
+    def _spare_key(self) -> tuple:
+        return (self.memory_mb, self.locked_file, self.files_dir, self.use_sandbox, tuple(self.protect),
+                tuple(self.extra_arguments), self.kernel_name)
+
+    def create_kernel_manager(self):
+        """The kernel started while the previous notebook was graded, when it fits; and start
+        the next one now (it boots while this notebook runs)."""
+        key = self._spare_key()
+        km = None
+        spare = _SPARE.pop(key, None)
+        if spare is not None:
+            old, task = spare
+            if task.done() and not task.cancelled() and task.exception() is None and old.has_kernel:
+                km = old
+            else:
+                discard(old, task)
+        for other in list(_SPARE):
+            discard(*_SPARE.pop(other))
+        if self.prestart and self.use_sandbox:   # (unsandboxed kernels need the notebook's folder)
+            nxt = self._new_kernel_manager()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:   # nbclient's sync path: the thread's loop, run by the next run_sync
+                from jupyter_core.utils import ensure_event_loop
+
+                loop = ensure_event_loop()
+            task = loop.create_task(nxt.start_kernel(extra_arguments=self.extra_arguments,
+                                                     cwd=tempfile.gettempdir()))
+            _SPARE[key] = (nxt, task)
+        STATS["prestarted" if km is not None else "fresh"] += 1
+        return km if km is not None else self._new_kernel_manager()
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout

@@ -135,7 +135,7 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
     env = {"PATH": f"{Path(PYTHON).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp",
            "PYTHONPATH": LIB, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", "USER": "student",
            "LOGNAME": "student", "MPLCONFIGDIR": f"{HOME}/.config/matplotlib"}
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CNNLAB_GUARD_MODE"):
+    for k in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CNNLAB_GUARD_MODE"):
         if k in os.environ:
             env[k] = os.environ[k]
     env.update(extra or {})

@@ -239,7 +239,8 @@ def build_class(release_nb, paths: dict | None = None) -> dict[str, tuple]:
     for kind, src in (("kill_all", KILL_ALL), ("detach_processes", DETACH), ("fork_bomb", FORK_BOMB),
                       ("leave_files", LEAVE_FILES), ("script_output", SCRIPT_OUT),
                       ("huge_line", "print('x' * 50_000_000)"),
-                      ("figure", "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")):
+                      ("figure", "import os\nprint('mode', os.environ.get('NBGRADER_EXECUTION'))\n"
+                                 "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")):
         nb = nb_with()
         nb.cells.append(_code(src))
         kinds[kind] = (nb, 6)
@@ -438,6 +439,7 @@ def test_only_the_graded_notebook_comes_back(graded):
 def test_inline_figures_survive_the_sandbox(graded):
     nb = nbformat.read(graded["course"].autograded / "figure" / A / f"{A}.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert "mode autograde" in _outputs(graded["course"], "figure")     # notebooks know they are graded
 
 
 def test_no_process_is_left(graded):
