@@ -183,7 +183,9 @@ def cmd_export(args) -> int:
     course = _course(args)
     path = export.export_csv(course, args.csv)
     files = export.export_gradescope_results(course)
+    flags = export.export_flags(course)
     print(f"grades CSV: {path}")
+    print(f"flags for you to look at: {flags}")
     print(f"Gradescope results.json: {len(files)} file(s) under {course.exports / 'gradescope'}")
     for a in (args.gradescope_package or []):
         print(f"Gradescope autograder: {export.gradescope_package(course, a)}")

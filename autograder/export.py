@@ -67,6 +67,23 @@ def results_json(cells: dict, score: float | None = None, output: str = "", seco
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
+def public_text(text: str, course: Course) -> str:
+    """``text`` without the instructor's paths (work folder, sources, repository, home) and
+    without anything that looks like a traceback of the tool."""
+    import re
+
+    for root in sorted({str(course.workdir), str(course.solutions), str(course.notebooks), str(config.REPO),
+                        str(Path.home())}, key=len, reverse=True):
+        if root and root != "/":
+            text = text.replace(root, "<course>")
+    text = re.sub(r"Traceback \(most recent call last\):.*", "(details for the instructor only)", text, flags=re.S)
+    return re.sub(r'File "[^"]+", line \d+', "", text)
+
+
+def _note(res, course: Course) -> str:
+    return public_text(f"status: {res.status}" + (f"; {'; '.join(res.problems)}" if res.problems else ""), course)
+
+
 def export_gradescope_results(course: Course) -> list[Path]:
     """Write one results.json per graded submission from the ledger; return the files."""
     from .engine import read_ledger
@@ -75,10 +92,26 @@ def export_gradescope_results(course: Course) -> list[Path]:
     for (student, assignment), res in sorted(read_ledger(course).items()):
         out = course.exports / "gradescope" / student / assignment / "results.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        note = f"status: {res.status}" + (f"; {'; '.join(res.problems)}" if res.problems else "")
-        out.write_text(json.dumps(results_json(res.cells, res.score, note, res.seconds), indent=1))
+        cells = {k: [v[0], v[1], public_text(v[2] or "", course)] for k, v in res.cells.items()}
+        out.write_text(json.dumps(results_json(cells, res.score, _note(res, course), res.seconds), indent=1))
         files.append(out)
     return files
+
+
+def export_flags(course: Course, path: Path | None = None) -> Path:
+    """Write ``flags.csv`` (student, assignment, flag): what the instructor should look at
+    (possible tampering, static-scan findings, submissions that crash the grader)."""
+    from .engine import read_ledger
+
+    path = Path(path or course.exports / "flags.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student", "assignment", "flag"])
+        for (student, assignment), res in sorted(read_ledger(course).items()):
+            for f in res.flags:
+                w.writerow([student, assignment, f])
+    return path
 
 
 SETUP_SH = r"""#!/usr/bin/env bash
@@ -192,8 +225,8 @@ def gradescope_run(assignment: str, solutions: Path, submission: Path, results: 
     except SandboxUnavailable as exc:
         data = {"score": 0, "output": f"not graded: {exc}", "visibility": "visible", "tests": []}
     else:
-        note = f"status: {res.status}" + (f"; {'; '.join(res.problems)}" if res.problems else "")
-        data = results_json(res.cells, res.score, note, res.seconds)
+        cells = {k: [v[0], v[1], public_text(v[2] or "", course)] for k, v in res.cells.items()}
+        data = results_json(cells, res.score, _note(res, course), res.seconds)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(data, indent=1))
     shutil.rmtree(work, ignore_errors=True)

@@ -436,6 +436,19 @@ def test_only_the_graded_notebook_comes_back(graded):
     assert size < 1_000_000, size
 
 
+def test_results_json_carries_nothing_of_the_instructor(graded):
+    from autograder.export import export_flags, export_gradescope_results
+
+    course = graded["course"]
+    files = export_gradescope_results(course)
+    assert len(files) >= len(graded["kinds"]) - 1          # the crashed one is not in the ledger
+    for f in files:
+        text = f.read_text()
+        assert "Traceback" not in text and str(course.workdir) not in text and str(FIXTURES) not in text, f
+    flags = export_flags(course).read_text()
+    assert "forge_code_object" in flags and "possible tampering" in flags
+
+
 def test_inline_figures_survive_the_sandbox(graded):
     nb = nbformat.read(graded["course"].autograded / "figure" / A / f"{A}.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
