@@ -173,28 +173,45 @@ def _cases(ex, tier: str) -> list:
         return []
 
 
+def _disagrees(ex, value, case, output: str | None) -> str | None:
+    """The reference's verdict on one result (for one output where test cells check one each)."""
+    try:
+        msg = ex.verify(value, case) if output is None else ex.verify(value, case, only=output)
+    except TypeError:
+        return None          # this record cannot verify one output alone: no verdict
+    except Exception as exc:  # noqa: BLE001 - a result the reference cannot compare disagrees
+        return f"{type(exc).__name__}: {exc}"
+    return str(msg)[:300] if msg else None
+
+
 def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, float], *, seconds: int,
            total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> Verdict:
     """Re-run every exercise of this notebook on its record's cases (see the module docstring).
 
     ``scores``: nbgrader's points per grade_id; only cells that scored are examined. A hidden test
-    cell loses its points when any hidden case disagrees or raises; a public test cell when a
-    public case gives a different value (an error there is not held against it: the course's
-    references and SciPy, which a public check allows, are absent from the worker).
+    cell loses its points when a hidden case disagrees or raises; a public test cell when a public
+    case gives a different value (an error there is not held against it: the course's references
+    and SciPy, which a public check allows, are absent from the worker). Where an exercise's test
+    cells each check one output (``Exercise.output_cells``), each is judged on its output alone.
     """
     verdict = Verdict()
     hidden = hidden_grade_ids(source_nb)
     present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells}
-    todo = []   # (exercise, tier, cells, cases)
+    todo = []   # (exercise, tier, [(output, cells)], cases)
     for ex in exercises_for(assignment):
-        if getattr(ex, "verify", None) is None:
+        if getattr(ex, "verify", None) is None or getattr(ex, "custom", None) is not None:
             continue
-        ids = [g for g in getattr(ex, "grade_ids", ()) if g in present]
-        for tier, cells in (("public", [g for g in ids if g not in hidden]), ("hidden", [g for g in ids if g in hidden])):
-            cells = [g for g in cells if scores.get(g, 0) > 0]
-            cases = _cases(ex, tier) if cells else []
+        per_output = dict(getattr(ex, "output_cells", None) or {}) or {None: tuple(getattr(ex, "grade_ids", ()))}
+        for tier in ("public", "hidden"):
+            groups = []
+            for output, cells in per_output.items():
+                cells = [g for g in cells if g in present and (g in hidden) == (tier == "hidden")
+                         and scores.get(g, 0) > 0]
+                if cells:
+                    groups.append((output, cells))
+            cases = _cases(ex, tier) if groups else []
             if cases:
-                todo.append((ex, tier, cells, cases))
+                todo.append((ex, tier, groups, cases))
     if not todo:
         return verdict
     calls = [[ex.name, list(case.args), dict(case.kwargs)] for ex, _, _, cases in todo for case in cases]
@@ -202,38 +219,34 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
         replies = run_worker(prelude(release_nb), answer_sources(graded_nb), calls, seconds=seconds,
                              total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
     except WorkerFailed as exc:
-        for ex, tier, cells, _ in todo:
+        for ex, tier, groups, _ in todo:
             if tier == "hidden":
-                for g in cells:
-                    verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
+                for _, cells in groups:
+                    for g in cells:
+                        verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
         verdict.flags.append(f"verifier: {exc}")
         return verdict
     i = 0
-    for ex, tier, cells, cases in todo:
-        problem = None
-        for case in cases:
-            reply = replies[i]
-            i += 1
-            if problem is not None:
-                continue
-            if "error" in reply:
-                if tier == "hidden":
-                    problem = f"raised {str(reply['error'])[:200]}"
-                continue
-            try:
-                msg = ex.verify(reply.get("ok"), case)
-            except Exception as exc:  # noqa: BLE001 - a result the reference cannot compare disagrees
-                msg = f"{type(exc).__name__}: {exc}"
-            if msg:
-                problem = str(msg)[:300]
+    for ex, tier, groups, cases in todo:
+        mine = replies[i:i + len(cases)]
+        i += len(cases)
         verdict.checked += 1
-        if problem is None:
-            continue
-        for g in cells:
-            verdict.withdrawn[g] = (f"possible tampering: this check passed in the notebook, but a fresh run of "
-                                    f"{ex.name} on its {tier} cases disagrees ({problem})")
-        verdict.flags.append(f"possible tampering: {ex.name} passed its {tier} check in the notebook but not "
-                             f"in the verifier ({problem})")
+        for output, cells in groups:
+            problem = None
+            for case, reply in zip(cases, mine):
+                if "error" in reply:
+                    if tier == "hidden":
+                        problem = f"raised {str(reply['error'])[:200]}"
+                else:
+                    problem = _disagrees(ex, reply.get("ok"), case, output)
+                if problem:
+                    break
+            if not problem:
+                continue
+            what = ex.name + (f" ({output})" if output else "")
+            for g in cells:
+                verdict.withdrawn[g] = (f"possible tampering: this check passed in the notebook, but a fresh run of "
+                                        f"{what} on its {tier} cases disagrees ({problem})")
+            verdict.flags.append(f"possible tampering: {what} passed its {tier} check in the notebook but not "
+                                 f"in the verifier ({problem})")
     return verdict
-
-

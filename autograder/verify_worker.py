@@ -112,6 +112,16 @@ def _strip_magics(src: str) -> str:
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.split("\n"))
 
 
+class _Inert:
+    """Stands for IPython's ``display``/``get_ipython`` in answer cells: accepts anything, does nothing."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+
 def main() -> None:
     """Serve one request (see the module docstring)."""
     import resource
@@ -125,7 +135,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (int(opts["--mem-mb"]) << 20,) * 2)
     out = os.fdopen(int(opts.get("--fd", "3")), "wb")
     request = loads(sys.stdin.buffer.read())
-    ns: dict = {"__name__": "__main__"}
+    ns: dict = {"__name__": "__main__", "display": _Inert(), "get_ipython": _Inert()}
     for src in request.get("prelude", []):
         try:
             exec(compile(src, "<setup>", "exec"), ns)
