@@ -173,16 +173,6 @@ def command(sb: Sandbox, argv: list[str], *, channel: Path | None = None, files:
     return args
 
 
-def scipy_paths() -> list[str]:
-    """SciPy's package folders in the environment (hidden from the verifier's worker)."""
-    out = []
-    for sp in site.getsitepackages():
-        p = os.path.join(os.path.realpath(sp), "scipy")
-        if os.path.isdir(p):
-            out.append(p)
-    return out
-
-
 # ----------------------------------------------------------------------------- process limits
 
 def new_cgroup(sb: Sandbox, limit: int = MAX_PROCESSES) -> Path | None:

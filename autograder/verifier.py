@@ -1,15 +1,16 @@
 """The trusted verifier: the points of hidden checks are confirmed where the student's code cannot reach.
 
 After nbgrader has run a submission, :func:`verify` starts a fresh sandboxed worker
-(:mod:`autograder.verify_worker`) that has never run a test cell, runs in it only the imports of
-the notebook's read-only cells and the student's answer cells, and calls each exercise's function
+(:mod:`autograder.verify_worker`) that has never run a test cell, runs in it only the definitions of
+the notebook's read-only cells, the student's answer cells and the definitions (imports,
+functions, classes, constants) of the student's other cells, and calls each exercise's function
 on the exercise record's public and hidden cases (``cnnlab.checks.registry``). The worker sends back plain
 arrays and numbers over a pipe (no pickle); the comparison with the reference
 (``Exercise.verify``) happens here, in the grader's process. A hidden test cell keeps the points
-nbgrader gave it only when the verifier agrees (a public one, when no public case gives a
-different value); where they disagree the cell scores zero and the submission is flagged as
-possible tampering. In the worker the course's reference
-implementations (``cnnlab.numpy_ref``, ``cnnlab.torch_ref``) and SciPy are absent.
+nbgrader gave it only when the verifier agrees; where they disagree the cell scores zero and the submission is flagged as
+possible tampering. The worker compares values only: a ban on calling the course's references
+(the integrity guard) is the hidden check's own, inside nbgrader's run, and a call into them is
+flagged by the static scan (:mod:`autograder.scan`).
 
 What it does not do: judge exercises whose record has no ``verify`` (training loops and the like:
 their points are nbgrader's alone), or tell a student's honest bug that shows only on the hidden
@@ -18,6 +19,7 @@ cases from tampering (nbgrader's own hidden check fails those first, so no flag 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import subprocess
@@ -31,7 +33,6 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from . import sandbox
 from .verify_worker import MAX_REPLY, dumps, loads
 
-HIDDEN_IN_WORKER = ("cnnlab/numpy_ref", "cnnlab/torch_ref")
 
 _SOURCE = None
 
@@ -53,8 +54,8 @@ def exercises_for(assignment: str) -> list:
         return []
     try:
         return list(registry.exercises(assignment) or [])
-    except (KeyError, ValueError, LookupError):
-        return []
+    except (KeyError, ValueError, LookupError, AttributeError, ImportError):
+        return []   # no records (yet) for this assignment: nbgrader's points stand
 
 
 @dataclass
@@ -72,31 +73,51 @@ def hidden_grade_ids(source_nb) -> set[str]:
             if c.cell_type == "code" and is_grade(c) and "BEGIN HIDDEN TESTS" in c.source}
 
 
-def prelude(release_nb) -> list[str]:
-    """The import statements of the release's read-only code cells (``import numpy as np``...)."""
-    import ast
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
+
+def _definitions(src: str) -> list[str]:
+    """The top-level imports, function and class definitions of a cell, and its assignments of
+    values that call nothing (``K = 3``, ``SHAPE = (2, 3)``); statements that do something are left out."""
+    try:
+        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.split("\n")))
+    except SyntaxError:
+        return []
+    out = []
+    for node in tree.body:
+        if isinstance(node, DEFINITIONS) or (
+                isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                and not any(isinstance(n, (ast.Call, ast.Lambda, ast.Await, ast.NamedExpr)) for n in ast.walk(node.value))
+                and all(isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+            out.append(ast.unparse(node))
+    return out
+
+
+def prelude(release_nb) -> list[str]:
+    """The definitions (see :func:`_definitions`) of the release's read-only code cells."""
     out = []
     for c in release_nb.cells:
-        if c.cell_type != "code" or not is_locked(c) or is_grade(c) or is_solution(c):
-            continue
-        try:
-            tree = ast.parse(c.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                out.append(ast.unparse(node))
+        if c.cell_type == "code" and is_locked(c) and not is_grade(c) and not is_solution(c):
+            out += _definitions(c.source)
     return out
 
 
 def answer_sources(nb) -> list[str]:
-    """The student's answer cells (code cells with nbgrader solution metadata, and copies of them
-    that :func:`autograder.repair.repair` kept as ordinary cells), in order."""
+    """What the worker runs of the student's code, in notebook order: every answer cell (code
+    cells with nbgrader solution metadata, and copies of them that
+    :func:`autograder.repair.repair` kept as ordinary cells) whole, and the definitions of their
+    other cells (helpers a student wrote in a cell of their own), never their other statements."""
     from .repair import DUPLICATE_KEY
 
-    return [c.source for c in nb.cells
-            if c.cell_type == "code" and (is_solution(c) or c.metadata.get(DUPLICATE_KEY))]
+    out = []
+    for c in nb.cells:
+        if c.cell_type != "code" or is_locked(c):
+            continue
+        if is_solution(c) or c.metadata.get(DUPLICATE_KEY):
+            out.append(c.source)
+        else:
+            out += _definitions(c.source)
+    return out
 
 
 class WorkerFailed(RuntimeError):
@@ -113,8 +134,7 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
         cg = sandbox.new_cgroup(sb, 64)
         if sb.pids == "rlimit":
             argv += ["--nproc", "64"]
-        cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg,
-                              hide=[f"{sandbox.LIB}/{h}" for h in HIDDEN_IN_WORKER] + sandbox.scipy_paths())
+        cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg)
     else:
         cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
     chunks: list[bytes] = []
@@ -188,10 +208,8 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
            total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> Verdict:
     """Re-run every exercise of this notebook on its record's cases (see the module docstring).
 
-    ``scores``: nbgrader's points per grade_id; only cells that scored are examined. A hidden test
-    cell loses its points when a hidden case disagrees or raises; a public test cell when a public
-    case gives a different value (an error there is not held against it: the course's references
-    and SciPy, which a public check allows, are absent from the worker). Where an exercise's test
+    ``scores``: nbgrader's points per grade_id; only cells that scored are examined. A test cell
+    loses its points when a case of its tier disagrees or raises. Where an exercise's test
     cells each check one output (``Exercise.output_cells``), each is judged on its output alone.
     """
     verdict = Verdict()
@@ -220,10 +238,9 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
                              total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
     except WorkerFailed as exc:
         for ex, tier, groups, _ in todo:
-            if tier == "hidden":
-                for _, cells in groups:
-                    for g in cells:
-                        verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
+            for _, cells in groups:
+                for g in cells:
+                    verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
         verdict.flags.append(f"verifier: {exc}")
         return verdict
     i = 0
@@ -235,8 +252,7 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
             problem = None
             for case, reply in zip(cases, mine):
                 if "error" in reply:
-                    if tier == "hidden":
-                        problem = f"raised {str(reply['error'])[:200]}"
+                    problem = f"raised {str(reply['error'])[:200]}"
                 else:
                     problem = _disagrees(ex, reply.get("ok"), case, output)
                 if problem:

@@ -236,3 +236,43 @@ def test_every_command_has_help(cmd):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([cmd, "--help"])
     assert exc.value.code == 0
+
+
+# ----------------------------------------------------------------------------- the verifier on the course
+
+REAL = Course()
+
+
+def _forging_notebook(g, assignment):
+    """The stubs, plus a cell that makes every course check pass (the check's code replaced)."""
+    nb = g.release_notebook(assignment)
+    forge = ("import cnnlab.grading.exercise as _E\n"
+             "_E.Exercise.run.__code__ = (lambda self, fn, tier='public', *, only=None, blame=True: "
+             "Outcome(self.name, tier, True, 'forged')).__code__")
+    first_answer = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
+    nb.cells.insert(first_answer, nbformat.v4.new_code_cell(forge))
+    return nb
+
+
+@pytest.mark.slow
+def test_verifier_confirms_the_reference_and_withdraws_forged_points():
+    from autograder import verifier
+    from autograder.testing import QuickGrader
+
+    names = [a for a in REAL.assignments() if verifier.exercises_for(a)][:1]
+    if not names:
+        pytest.skip("no assignment has exercise records yet")
+    a = names[0]
+    g = QuickGrader(REAL, Limits(cell_timeout=120, notebook_timeout=600, memory_mb=8192))
+    try:
+        res, _ = g.grade(a, g.solution_notebook(a))
+        assert res.score == res.max_score > 0, res.summary()
+        assert not any("tampering" in f for f in res.flags), res.flags
+        forged, _ = g.grade(a, _forging_notebook(g, a))
+    finally:
+        g.close()
+    custom = {gid for ex in verifier.exercises_for(a) if ex.custom is not None for gid in ex.grade_ids}
+    unverifiable = sum(v[1] for k, v in forged.cells.items() if k.split("/", 1)[1] in custom)
+    assert forged.score <= unverifiable, forged.summary()
+    assert any("possible tampering" in f for f in forged.flags)
+    assert any("__code__" in f for f in forged.flags)
