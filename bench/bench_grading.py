@@ -49,23 +49,8 @@ GOAL_MINUTES = 30.0
 CLASS = 100
 
 
-def _children_cpu() -> float:
-    """CPU seconds used so far by this process's finished children and their descendants."""
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _self_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one serial `nbgrader autograde` run over the class."""
+def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str) -> float:
+    """Seconds for one serial `nbgrader autograde` run over the class (after generate_assignment)."""
     cdir = root / f"plain-{tag}"
     cdir.mkdir()
     (cdir / "nbgrader_config.py").write_text(
@@ -79,22 +64,21 @@ def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str) -> tup
     nbg = [sys.executable, "-m", "nbgrader"]
     subprocess.run([*nbg, "generate_assignment", assignment, "--force"], cwd=cdir, env=env,
                    capture_output=True, check=True)
-    t0, c0 = time.monotonic(), _children_cpu()
+    t0 = time.monotonic()
     out = subprocess.run([*nbg, "autograde", assignment, "--force", "--create"], cwd=cdir, env=env,
                          capture_output=True, text=True)
-    seconds, cpu = time.monotonic() - t0, _children_cpu() - c0
+    seconds = time.monotonic() - t0
     if out.returncode != 0:
         print("nbgrader autograde failed:", out.stderr[-500:])
     shutil.rmtree(cdir, ignore_errors=True)
-    return seconds, cpu
+    return seconds
 
 
-def tool(course: Course, jobs: int, unsafe: bool) -> tuple[float, float, list]:
-    """(wall seconds, CPU seconds of the tool and everything it started, results)."""
-    t0, c0, s0 = time.monotonic(), _children_cpu(), _self_cpu()
+def tool(course: Course, jobs: int, unsafe: bool) -> tuple[float, list]:
+    t0 = time.monotonic()
     results = engine.autograde(course, jobs=jobs, force=True, progress=False, echo=lambda *_: None,
                                unsafe_no_sandbox=unsafe)
-    return time.monotonic() - t0, _children_cpu() - c0 + _self_cpu() - s0, results
+    return time.monotonic() - t0, results
 
 
 def main() -> int:
@@ -112,21 +96,15 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
     per_nb: dict[str, list[float]] = {}
     ratios: list[float] = []
-    cpu_ratios: list[float] = []
     sandbox_cost: list[float] = []
-    cpu_per_nb: dict[str, list[float]] = {}
     try:
         base = Course(solutions=solutions, notebooks=root / "release", workdir=root / "tool",
                       limits=Limits(cell_timeout=120, notebook_timeout=600))
         names = args.assignments or base.assignments()
-        load = os.getloadavg()[0]
-        print(f"{os.cpu_count()} cores, load average {load:.1f}, tool jobs={args.jobs}, {args.students} students, "
-              f"assignments {names}, {args.rounds} round(s)")
-        if load > (os.cpu_count() or 1):
-            print("WARNING: the load average exceeds the cores: wall-clock ratios say little; read the CPU-time "
-                  "columns (each side's CPU seconds, children included) and the idle-machine estimate")
+        print(f"{os.cpu_count()} cores, tool jobs={args.jobs}, {args.students} students, assignments {names}, "
+              f"{args.rounds} round(s)")
         print(f"{'assignment':<20}{'round':>6}{'plain s/nb':>12}{'tool s/nb':>11}{'ratio':>8}"
-              f"{'unsafe s/nb':>13}{'sandbox+verifier s/nb':>23}{'CPU plain/tool s/nb':>22}")
+              f"{'unsafe s/nb':>13}{'sandbox+verifier s/nb':>23}")
         for a in names:
             course = base.with_(workdir=root / f"tool-{a}")
             release([a], course=course)
@@ -142,40 +120,30 @@ def main() -> int:
             collect_folder(course, cls)
             n = len(list(cls.iterdir()))
             for r in range(args.rounds):
-                plain, plain_cpu = (None, None) if args.no_plain else plain_nbgrader(course, a, root, f"{a}-{r}")
-                secs, cpu, results = tool(course, args.jobs, unsafe=False)
+                plain = None if args.no_plain else plain_nbgrader(course, a, root, f"{a}-{r}")
+                secs, results = tool(course, args.jobs, unsafe=False)
                 per_nb.setdefault(a, []).append(secs / n)
-                cpu_per_nb.setdefault(a, []).append(cpu / n)
-                unsafe, unsafe_cpu = (tool(course, args.jobs, unsafe=True)[:2] if args.sandbox_cost else (None, None))
+                unsafe = tool(course, args.jobs, unsafe=True)[0] if args.sandbox_cost else None
                 ratio = plain / secs if plain else None
                 if ratio:
                     ratios.append(ratio)
-                    # on idle cores: serial nbgrader takes its CPU time, the tool its CPU time / jobs
-                    cpu_ratios.append(plain_cpu / (cpu / args.jobs))
                 if unsafe:
-                    sandbox_cost.append((cpu - unsafe_cpu) / n)   # CPU seconds per notebook
+                    # wall seconds per notebook with jobs workers -> CPU-seconds of one notebook
+                    sandbox_cost.append((secs - unsafe) * args.jobs / n)
                 print(f"{a:<20}{r + 1:>6}{(plain / n) if plain else float('nan'):>12.2f}{secs / n:>11.2f}"
                       f"{ratio or float('nan'):>7.2f}x{(unsafe / n) if unsafe else float('nan'):>13.2f}"
-                      f"{sandbox_cost[-1] if unsafe else float('nan'):>+23.2f}"
-                      f"{(plain_cpu / n) if plain else float('nan'):>13.2f}/{cpu / n:.2f}")
+                      f"{sandbox_cost[-1] if unsafe else float('nan'):>+23.2f}")
             scores = sorted({(x.student.rstrip("0123456789"), x.score) for x in results})
             print(f"{'':<20}grades: {scores}; statuses {sorted({x.status for x in results})}")
         print()
         if ratios:
-            print(f"speed-up over serial nbgrader (wall): min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x "
+            print(f"speed-up over serial nbgrader: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x "
                   f"(goal >= {GOAL_RATIO}x on every run: {'met' if min(ratios) >= GOAL_RATIO else 'NOT met'})")
-            print(f"speed-up on {args.jobs} idle cores, from CPU time (plain CPU / (tool CPU / jobs)): "
-                  f"min {min(cpu_ratios):.2f}x, median {statistics.median(cpu_ratios):.2f}x (an estimate: it "
-                  "assumes the tool's workers keep every core busy)")
         if sandbox_cost:
-            print(f"sandbox + verifier cost: {statistics.median(sandbox_cost):+.2f} CPU s per notebook "
+            print(f"sandbox + verifier cost: {statistics.median(sandbox_cost):+.2f} s of one core per notebook "
                   f"(median of {len(sandbox_cost)} interleaved runs; range {min(sandbox_cost):+.2f} .. "
                   f"{max(sandbox_cost):+.2f})")
         measured = {a: statistics.median(v) for a, v in per_nb.items()}
-        if load > (os.cpu_count() or 1):
-            # the wall time under load says little: project from CPU time on idle cores instead
-            measured = {a: statistics.median(v) / args.jobs for a, v in cpu_per_nb.items()}
-            print("(projection from CPU time / jobs, the machine being loaded)")
         mean = statistics.mean(measured.values())
         missing = max(0, NOTEBOOKS_IN_COURSE - len(measured)) if not args.toy else 0
         total = sum(measured.values()) * CLASS + missing * mean * CLASS
