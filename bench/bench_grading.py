@@ -101,8 +101,12 @@ def main() -> int:
         base = Course(solutions=solutions, notebooks=root / "release", workdir=root / "tool",
                       limits=Limits(cell_timeout=120, notebook_timeout=600))
         names = args.assignments or base.assignments()
-        print(f"{os.cpu_count()} cores, tool jobs={args.jobs}, {args.students} students, assignments {names}, "
-              f"{args.rounds} round(s)")
+        load = os.getloadavg()[0]
+        print(f"{os.cpu_count()} cores, load average {load:.1f}, tool jobs={args.jobs}, {args.students} students, "
+              f"assignments {names}, {args.rounds} round(s)")
+        if load > (os.cpu_count() or 1):
+            print("WARNING: the load average exceeds the cores: other processes share them, so wall-clock "
+                  "ratios and the projection say little about an idle machine")
         print(f"{'assignment':<20}{'round':>6}{'plain s/nb':>12}{'tool s/nb':>11}{'ratio':>8}"
               f"{'unsafe s/nb':>13}{'sandbox+verifier s/nb':>23}")
         for a in names:
