@@ -17,27 +17,13 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from .util import Limits  # noqa: F401  (defined once, in util; importable from here as before)
+
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 DEFAULT_WORKDIR = Path(os.environ.get("CNNLAB_COURSE_DIR", REPO / "course"))
 COURSE_ID = "cnnlab"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one grading kernel.
-
-    cell_timeout: seconds per cell; notebook_timeout: seconds for the whole notebook;
-    memory_mb: address-space limit (RLIMIT_AS) of the kernel process; 0 disables it;
-    output_bytes: bytes of output kept per cell (the rest is cut). The single definition of
-    these defaults: the CLI, the grading preprocessors and the configuration read them here.
-    """
-
-    cell_timeout: int = 60
-    notebook_timeout: int = 300
-    memory_mb: int = 6144
-    output_bytes: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -131,8 +117,8 @@ def preprocessor_config(limits: Limits | None = None) -> Config:
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
                                         ClearSolutions, IgnorePattern, LimitOutput, SaveAutoGrades)
 
-    from .preprocessors import (GuardedExecute, LeakCheck, NamedStubClearSolutions, ScrubFeedback,
-                                StderrNotFatal)
+    from .execute import GuardedExecute
+    from .preprocessors import LeakCheck, NamedStubClearSolutions, ScrubFeedback, StderrNotFatal
 
     lim = limits or Limits()
     c = Config()

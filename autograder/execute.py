@@ -30,7 +30,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, List, Unicode
 
 from . import sandbox
-from .config import Limits
+from .util import Limits
 
 DEFAULT_LIMITS = Limits()
 

@@ -129,12 +129,12 @@ def import_roster(course: Course, path: Path, id_column: str | None = None) -> l
     """
     from nbgrader.api import Gradebook
 
-    from .release import _env_path, quiet
+    from .util import env_path, quiet
 
     new = read_roster(path, id_column)
     merged = {s.id: s for s in load_saved(course)}
     merged.update({s.id: s for s in new})
-    _env_path()
+    env_path()
     course.workdir.mkdir(parents=True, exist_ok=True)
     with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
         for s in new:

@@ -8,7 +8,24 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one grading kernel.
+
+    cell_timeout: seconds per cell; notebook_timeout: seconds for the whole notebook;
+    memory_mb: address-space limit (RLIMIT_AS) of the kernel process; 0 disables it;
+    output_bytes: bytes of output kept per cell (the rest is cut). The single definition of
+    these defaults: the CLI, the grading preprocessors and the configuration read them here.
+    """
+
+    cell_timeout: int = 60
+    notebook_timeout: int = 300
+    memory_mb: int = 6144
+    output_bytes: int = 100_000
 
 
 @contextlib.contextmanager

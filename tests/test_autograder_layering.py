@@ -16,13 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
-    {"autograder", "kernel", "verify_worker", "util", "authoring", "nbgrader_config", "preprocessors", "scan",
+    {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip",
      "sample_class.wrong_answers"},
-    {"sandbox", "repair", "config", "sample_class"},
-    {"collect", "release", "execute", "verifier"},
-    {"engine"},
+    {"preprocessors", "sandbox", "repair", "sample_class"},
+    {"execute", "verifier"},
+    {"config"},
+    {"collect", "release"},
+    {"roster", "engine"},
     {"feedback", "export", "testing"},
-    {"cli"},
+    {"cli", "nbgrader_config"},
     {"__main__"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
