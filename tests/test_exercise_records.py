@@ -215,3 +215,12 @@ def test_gradescope_message_puts_the_diagnosis_first_and_keeps_it():
     assert text.startswith(f"Likely bug: {bug.says}"), text[:200]
     assert len(text) <= MESSAGE_LIMIT
     assert diagnosis_first("ZeroDivisionError", "division by zero") == "ZeroDivisionError: division by zero"
+
+
+def test_readme_exercise_index_matches_the_records():
+    readme = (COURSE.solutions.parent / "README.md").read_text()
+    start, end = "<!-- exercise-index:start -->\n", "\n<!-- exercise-index:end -->"
+    assert start in readme and end in readme, "README lost its exercise index markers"
+    shown = readme.split(start, 1)[1].split(end, 1)[0]
+    assert shown == registry.index_markdown(), \
+        "README's exercise index is stale: paste the output of `python -m cnnlab.checks.registry`"

@@ -292,16 +292,19 @@ class Exercise:
             raise CheckFailed(outcome.message) from None
         _show(outcome)
 
-    def verify(self, result: Any, case: Case) -> str | None:
+    def verify(self, result: Any, case: Case, *, only: str | None = None) -> str | None:
         """Compare a result computed elsewhere (plain data) with the reference on ``case``.
 
         Returns None when they agree, else a short message; used by the grader's trusted verifier.
-        Custom checks cannot be verified this way and return None.
+        ``only`` compares one output (for test cells that check one output each).  Custom checks
+        cannot be verified this way and return None.
         """
         if self.custom is not None:
             return None
+        if only is not None and only not in self.compare:
+            raise ValueError(f"{self.name}: only={only!r} is not one of {self.compare}")
         try:
-            self._compare(result, case, "hidden", None, caught=[])
+            self._compare(result, case, "hidden", only, caught=[])
         except Problem as p:
             return p.message
         return None
