@@ -186,6 +186,24 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
     return replies
 
 
+def _plain(case) -> bool:
+    """Whether a case's arguments can cross the channel (a function or a dtype cannot: no verdict)."""
+    try:
+        dumps([list(case.args), dict(case.kwargs)])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _kept(ex) -> list[int] | None:
+    """Positions of the outputs the record compares (the rest, such as caches, stay in the worker)."""
+    outputs = tuple(getattr(ex, "outputs", ()) or ())
+    if getattr(ex, "single", True) or not outputs:
+        return None
+    compared = set(getattr(ex, "compare", outputs))
+    return [i for i, name in enumerate(outputs) if name in compared]
+
+
 def _cases(ex, tier: str) -> list:
     try:
         return list(ex.cases(tier) or [])
@@ -217,8 +235,9 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
     present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells}
     todo = []   # (exercise, tier, [(output, cells)], cases)
     for ex in exercises_for(assignment):
-        if getattr(ex, "verify", None) is None or getattr(ex, "custom", None) is not None:
-            continue
+        if (getattr(ex, "verify", None) is None or getattr(ex, "custom", None) is not None
+                or not getattr(ex, "verifiable", True) or getattr(ex, "course_helpers", ())):
+            continue  # not a plain call-and-compare, or checked with the course's helpers in place
         per_output = dict(getattr(ex, "output_cells", None) or {}) or {None: tuple(getattr(ex, "grade_ids", ()))}
         for tier in ("public", "hidden"):
             groups = []
@@ -227,12 +246,12 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
                          and scores.get(g, 0) > 0]
                 if cells:
                     groups.append((output, cells))
-            cases = _cases(ex, tier) if groups else []
+            cases = [c for c in _cases(ex, tier) if _plain(c)] if groups else []
             if cases:
                 todo.append((ex, tier, groups, cases))
     if not todo:
         return verdict
-    calls = [[ex.name, list(case.args), dict(case.kwargs)] for ex, _, _, cases in todo for case in cases]
+    calls = [[ex.name, list(case.args), dict(case.kwargs), _kept(ex)] for ex, _, _, cases in todo for case in cases]
     try:
         replies = run_worker(prelude(release_nb), answer_sources(graded_nb), calls, seconds=seconds,
                              total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)

@@ -188,6 +188,8 @@ class Exercise:
             ``test_<name>_hidden``); a mapping ``{output: cells}`` where each cell checks one
             output (``only=``), so that a bug's ``outputs`` say which cells it loses.
         rtol, atol: tolerances.
+        verifiable: False where the grader's trusted verifier cannot re-run the exercise alone
+            (its check puts the course's helpers in place of the student's, say).
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class Exercise:
         grade_ids: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
         rtol: float = 1e-6,
         atol: float = 1e-9,
+        verifiable: bool = True,
     ) -> None:
         if kind not in ("array", "int", "float"):
             raise ValueError(f"{name}: kind must be 'array', 'int' or 'float', got {kind!r}")
@@ -247,6 +250,7 @@ class Exercise:
                 raise ValueError(f"{name}: bug {bug.says!r} names outputs {bug.outputs} not among {self.compare}")
         self.rtol = rtol
         self.atol = atol
+        self.verifiable = verifiable
         self.notebook: Notebook | None = None
         self._bug_fns: dict[str, Callable[..., Any]] = {}
 
