@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnnlab import quiz
-from cnnlab.grading.exercise import Bug, Exercise, Notebook, Outcome, Problem
+from cnnlab.grading.exercise import Bug, Exercise, Notebook, Outcome, Problem, show
 
 __all__ = ["NOTEBOOK", "QuizAnswer", "QuizNotebook", "check", "summary", "answer_name"]
 
@@ -127,18 +127,9 @@ class QuizNotebook(Notebook):
         if todo:
             text.append("not answered: " + ", ".join(f"Q{n}" for n in todo))
         message = "\n".join(text)
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-            if get_ipython() is None:
-                raise ImportError
-        except ImportError:
-            print(message)
-            return outcomes
         cells = "".join(f"<span style='margin-right:10px;color:{'#2e7d32' if s == 'right' else '#c62828' if s == 'not quite' else '#777'}'>"
                         f"{mark(s)} Q{n}</span>" for n, s in rows)
-        display({"text/plain": message,
-                 "text/html": f'<div class="cnnlab-summary"><b>{html.escape(head)}</b><br>{cells}</div>'}, raw=True)
+        show(message, f'<div class="cnnlab-summary"><b>{html.escape(head)}</b><br>{cells}</div>')
         return outcomes
 
 

@@ -587,18 +587,22 @@ def _short_tracebacks() -> None:
     shell._cnnlab_short_tracebacks = True
 
 
-def _show(outcome: Outcome) -> None:
-    """Show an outcome as the cell's output: HTML where a front end renders it, text elsewhere."""
+def show(text: str, html_text: str) -> None:
+    """Show ``text`` as the cell's output: ``html_text`` where a front end renders HTML, text elsewhere."""
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:  # plain Python
-        print(outcome.message)
+        print(text)
         return
     if get_ipython() is None:
-        print(outcome.message)
+        print(text)
         return
-    display({"text/plain": outcome.message, "text/html": _html(outcome.message, outcome.passed)}, raw=True)
+    display({"text/plain": text, "text/html": html_text}, raw=True)
+
+
+def _show(outcome: Outcome) -> None:
+    show(outcome.message, _html(outcome.message, outcome.passed))
 
 
 class Notebook:
@@ -653,20 +657,12 @@ class Notebook:
         text = [f"{self.assignment}: {done} of {len(outcomes)} public checks pass"]
         text += [f"  {_MARK[s == 'pass']} Exercise {n}: {name:<24} {s}" for n, name, s in rows]
         message = "\n".join(text)
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-            if get_ipython() is None:
-                raise ImportError
-        except ImportError:
-            print(message)
-            return outcomes
         cells = "".join(
             f"<tr><td>Exercise {n}</td><td><code>{html.escape(name)}</code></td>"
             f"<td style='color:{'#2e7d32' if s == 'pass' else '#c62828'}'>"
             f"{_MARK[s == 'pass']} {s}</td></tr>" for n, name, s in rows)
         table = (f'<div class="cnnlab-summary"><b>{html.escape(text[0])}</b>'
                  f"<table>{cells}</table></div>")
-        display({"text/plain": message, "text/html": table}, raw=True)
+        show(message, table)
         return outcomes
 
