@@ -21,7 +21,8 @@ from .config import Course, Limits
 def _course(args) -> Course:
     lim = Limits(cell_timeout=getattr(args, "cell_timeout", None) or Limits.cell_timeout,
                  notebook_timeout=getattr(args, "notebook_timeout", None) or Limits.notebook_timeout,
-                 memory_mb=Limits.memory_mb if getattr(args, "memory_mb", None) is None else args.memory_mb)
+                 memory_mb=Limits.memory_mb if getattr(args, "memory_mb", None) is None else args.memory_mb,
+                 figures=bool(getattr(args, "figures", False)))
     return Course(solutions=args.solutions, notebooks=args.notebooks, workdir=args.workdir,
                   db_url=args.db, limits=lim)
 
@@ -40,6 +41,9 @@ def _limits(p: argparse.ArgumentParser) -> None:
                    help=f"seconds per notebook (default {Limits.notebook_timeout})")
     p.add_argument("--memory-mb", type=int, default=None,
                    help=f"memory limit of a grading kernel (default {Limits.memory_mb}; 0: none)")
+    p.add_argument("--figures", action="store_true",
+                   help="draw figures into the graded notebooks and feedback (slower; by default a grading "
+                        "kernel shows a one-line placeholder where a figure would be)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="grade even where no sandbox can start (student code then runs with your permissions)")
 

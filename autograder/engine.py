@@ -300,6 +300,7 @@ def grading_config(course: Course, template: Template, root: Path, protect: list
     cfg.GuardedExecute.locked_file = str(template.locked_file)
     cfg.GuardedExecute.protect = protect
     cfg.GuardedExecute.output_bytes = lim.output_bytes
+    cfg.GuardedExecute.figures = lim.figures
     cfg.GuardedExecute.use_sandbox = sandboxed
     files = template.files / assignment
     if assignment and files.is_dir() and any(files.iterdir()):

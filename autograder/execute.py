@@ -179,9 +179,12 @@ class GuardedExecute(Execute):
     files_dir = Unicode("", help="released files copied into the kernel's folder").tag(config=True)
     use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
     prestart = Bool(True, help="start the next notebook's kernel while this one runs").tag(config=True)
+    figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        # the sandbox is killed right after the notebook: a graceful shutdown only waits (about 1 s)
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
         self._deadline = None
         self._stopped = None
@@ -195,6 +198,8 @@ class GuardedExecute(Execute):
     def _new_kernel_manager(self):
         km = super().create_kernel_manager()
         args = ["--mem-mb", str(self.memory_mb)]
+        if not self.figures:
+            args += ["--figures", "off"]
         if self.locked_file:
             args += ["--locked", self.locked_file]
         km.sandbox_info = sandbox.probe() if self.use_sandbox else None
@@ -206,7 +211,7 @@ class GuardedExecute(Execute):
         return km
 
     def _spare_key(self) -> tuple:
-        return (self.memory_mb, self.locked_file, self.files_dir, self.use_sandbox, tuple(self.protect),
+        return (self.memory_mb, self.figures, self.locked_file, self.files_dir, self.use_sandbox, tuple(self.protect),
                 tuple(self.extra_arguments), self.kernel_name)
 
     def create_kernel_manager(self):

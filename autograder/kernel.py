@@ -1,7 +1,7 @@
 """The grading kernel: ipykernel started with limits and an in-process guard.
 
 ``python -m autograder.kernel [--mem-mb N] [--nproc N] [--files DIR] [--protect P1:P2]
-[--locked FILE] [--extension NAME] -- <ipykernel args>``; inside the sandbox the same file runs as
+[--locked FILE] [--figures off] [--extension NAME] -- <ipykernel args>``; inside the sandbox the same file runs as
 ``/opt/cnnlab/lib/cnnlab_kernel.py`` (it imports only the standard library).
 
 Before ipykernel starts:
@@ -14,6 +14,9 @@ Loaded as an IPython extension into the kernel (:func:`load_ipython_extension`),
 mistakes only (the isolation is the sandbox's, :mod:`autograder.sandbox`, and the points of
 hidden checks are confirmed outside, :mod:`autograder.verifier`):
 
+- with ``--figures off`` (the grader's default), matplotlib figures are built but not rendered:
+  each shows a one-line placeholder (rendering is about half of a course notebook's run time
+  and scores nothing);
 - an audit hook that refuses starting processes, signalling processes and ``os._exit``, and,
   when the kernel runs without a sandbox, writes under the protected paths;
 - before every locked cell (read-only and test cells, recognised by the sha256 of their source),
@@ -33,6 +36,9 @@ import sys
 import types
 
 _STATE: dict = {}
+
+FIGURES_ENV = "CNNLAB_GRADER_FIGURES"
+FIGURE_PLACEHOLDER = "[figure with {n} axes: not drawn while grading; run the notebook to see it]"
 
 
 def _set_limits(mem_mb: int, nproc: int = 0) -> None:
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["CNNLAB_GUARD_PROTECT"] = opts["--protect"]
     if "--locked" in opts:
         os.environ["CNNLAB_GUARD_LOCKED"] = opts["--locked"]
+    if opts.get("--figures") == "off":
+        os.environ[FIGURES_ENV] = "off"
     ext = opts.get("--extension", "autograder.kernel")
     sys.argv = [sys.argv[0], *rest, f"--IPKernelApp.extensions=['{ext}']", "--IPKernelApp.log_level=ERROR"]
     from ipykernel.kernelapp import launch_new_instance
@@ -195,10 +203,61 @@ def _restore_all(ip) -> None:
     sys.stdout, sys.stderr = st["stdout"], st["stderr"]
 
 
+class _AfterImport:
+    """A meta path finder that calls ``then()`` right after module ``name`` has been executed."""
+
+    def __init__(self, name: str, then) -> None:
+        self.name, self.then = name, then
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                run = spec.loader.exec_module
+
+                def exec_module(module, run=run) -> None:
+                    run(module)
+                    self.then()
+
+                spec.loader.exec_module = exec_module
+                return spec
+        return None
+
+
+def _figures_off(ip) -> None:
+    """Build figures but do not render them: matplotlib's inline backend gets no image format
+    (it reads ``InlineBackend.figure_formats`` when it starts, on the first pyplot import), and a
+    figure's plain-text form becomes a placeholder. The backend drops every ``Figure`` formatter
+    when it starts (and again on ``%matplotlib inline``), so the placeholder is registered right
+    after the backend's module has run, and again after every cell."""
+    ip.config.InlineBackend.figure_formats = set()
+
+    def _placeholder(fig, p, cycle) -> None:
+        p.text(FIGURE_PLACEHOLDER.format(n=len(getattr(fig, "axes", []))))
+
+    def _register(*_args) -> None:
+        if "matplotlib.figure" in sys.modules:
+            ip.display_formatter.formatters["text/plain"].for_type_by_name("matplotlib.figure", "Figure", _placeholder)
+
+    backend = "matplotlib_inline.backend_inline"
+    if backend in sys.modules:
+        _register()
+    else:
+        sys.meta_path.insert(0, _AfterImport(backend, _register))
+    ip.events.register("post_execute", _register)
+
+
 def load_ipython_extension(ip) -> None:
     """Install the sandbox and the pre-cell restoration into the grading kernel."""
     import importlib
     import pkgutil
+
+    if os.environ.get(FIGURES_ENV) == "off":
+        _figures_off(ip)
 
     locked: set[str] = set()
     path = os.environ.get("CNNLAB_GUARD_LOCKED")

@@ -18,14 +18,18 @@ class Limits:
 
     cell_timeout: seconds per cell; notebook_timeout: seconds for the whole notebook;
     memory_mb: address-space limit (RLIMIT_AS) of the kernel process; 0 disables it;
-    output_bytes: bytes of output kept per cell (the rest is cut). The single definition of
-    these defaults: the CLI, the grading preprocessors and the configuration read them here.
+    output_bytes: bytes of output kept per cell (the rest is cut); figures: draw matplotlib
+    figures into the graded notebooks (off by default: a grading kernel builds every figure but
+    shows a one-line placeholder instead of rendering it, which is about half of the course
+    notebooks' run time and scores nothing; on, the feedback shows the figures). The single
+    definition of these defaults: the CLI, the grading preprocessors and the configuration read them here.
     """
 
     cell_timeout: int = 60
     notebook_timeout: int = 300
     memory_mb: int = 6144
     output_bytes: int = 100_000
+    figures: bool = False
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -449,10 +450,27 @@ def test_results_json_carries_nothing_of_the_instructor(graded):
     assert "forge_code_object" in flags and "possible tampering" in flags
 
 
-def test_inline_figures_survive_the_sandbox(graded):
+def test_figures_are_built_not_drawn_by_default(graded):
     nb = nbformat.read(graded["course"].autograded / "figure" / A / f"{A}.ipynb", as_version=4)
+    assert not any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    text = _outputs(graded["course"], "figure")
+    assert "[figure with 1 axes: not drawn while grading; run the notebook to see it]" in text, text[-500:]
+    assert "mode autograde" in text     # notebooks know they are graded
+    assert graded["results"]["figure"].score == 6
+
+
+def test_inline_figures_survive_the_sandbox_when_asked_for(graded, tmp_path):
+    """``--figures`` (Limits.figures): the graded notebook and its feedback carry the PNGs."""
+    from dataclasses import replace
+
+    course = graded["course"].with_(workdir=tmp_path / "work", limits=replace(LIMITS, figures=True))
+    sub = tmp_path / "figure"
+    sub.mkdir()
+    shutil.copyfile(graded["course"].submitted / "figure" / A / f"{A}.ipynb", sub / f"{A}.ipynb")
+    res = engine.grade_one(course, A, sub, student="figure")
+    assert res.score == 6, res.summary()
+    nb = nbformat.read(course.autograded / "figure" / A / f"{A}.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    assert "mode autograde" in _outputs(graded["course"], "figure")     # notebooks know they are graded
 
 
 def test_no_process_is_left(graded):
