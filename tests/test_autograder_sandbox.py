@@ -203,3 +203,32 @@ def test_a_worker_that_dies_or_forges_gives_no_verdict(sb):
         verifier.run_worker([], ["import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, b'x' * 100)\n"
                                  "    except OSError:\n        pass\nos._exit(0)"],
                             [["f", [], {}]], seconds=2, total_seconds=30, memory_mb=2048, sb=sb)
+
+
+def test_worker_defers_imports_until_a_name_is_needed():
+    """Module-level imports run only when a statement or a called function needs their name; a
+    name bound again later is not overwritten; a failed import leaves the name unbound."""
+    from autograder import verify_worker as vw
+
+    code = r'''
+import sys
+from autograder import verify_worker as vw
+ns, d = {"__name__": "__main__"}, {}
+vw.run_source("import json\nimport decimal\nfrom fractions import Fraction\nimport xml.dom.minidom as md\nK = 3", "<a>", ns, d)
+assert sorted(d) == ["Fraction", "decimal", "json", "md"], d
+assert "decimal" not in sys.modules and "xml.dom.minidom" not in sys.modules
+vw.run_source("def half(x):\n    return Fraction(x, 2) * K\nclass D(decimal.Decimal):\n    pass\n", "<b>", ns, d)
+assert "decimal" in sys.modules and "fractions" not in sys.modules     # a class body needs its base now
+vw.bind_needed(ns["half"], ns, d)
+assert ns["half"](3) == __import__("fractions").Fraction(9, 2) and "xml.dom.minidom" not in sys.modules
+vw.run_source("json = 'mine'", "<c>", ns, d)
+assert ns["json"] == "mine" and "json" not in d
+vw.run_source("import no_such_module_here\ndef f():\n    return no_such_module_here.x", "<d>", ns, d)
+vw.bind_needed(ns["f"], ns, d)
+try:
+    ns["f"]()
+except NameError:
+    print("ok")
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(Path(vw.__file__).parent.parent))
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
