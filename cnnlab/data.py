@@ -101,13 +101,29 @@ _DIGITS_TEST_SIZE = 360
 _DIGITS_SEED = 0
 
 
-@functools.lru_cache(maxsize=4)
-def _digits_cached(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _digits_file() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits as (pixels (N, 64) float64 0..16, labels (N,) int64): read from
+    scikit-learn's data file directly (importing sklearn.datasets takes ten times longer than
+    reading it), through ``load_digits`` where the file is not where it used to be."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(root, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            table = np.loadtxt(path, delimiter=",")
+            if table.shape == (1797, 65):
+                return table[:, :64], table[:, 64].astype(np.int64)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = bunch.images.astype(np.float64) / 16.0  # (1797, 8, 8) in [0, 1]
-    y = bunch.target.astype(np.int64)
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _digits_cached(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    pixels, y = _digits_file()
+    images = pixels.reshape(-1, 8, 8) / 16.0  # (1797, 8, 8) in [0, 1]
     if size == 8:
         out = images
     else:
