@@ -46,7 +46,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import is_grade, is_locked
 
-from . import config, sandbox
+from . import config, demos, sandbox
 from .collect import find_submissions, parse_timestamp
 from .config import Course
 from .release import generate
@@ -95,6 +95,7 @@ class Template:
     locked_file: Path
     digest: str
     files: Path          # files/<assignment>/: the released files (no notebooks) copied into kernels
+    skipped_file: Path | None = None   # sha256 of the demonstration cells not run (autograder.demos)
 
 
 def _sources_digest(course: Course, names: list[str]) -> str:
@@ -129,13 +130,16 @@ def build_template(course: Course, names: list[str]) -> Template:
                     due = main.find_assignment(a).duedate
                     if due is not None:
                         tpl.update_or_create_assignment(a, duedate=due)
-    sources = []
+    sources, source_nbs = [], []
     for a in names:
         for src in course.source_notebooks(a):
             nb = nbformat.read(src, as_version=4)
+            source_nbs.append(nb)
             sources += [c.source for c in nb.cells if c.cell_type == "code" and is_locked(c)]
     locked = root / "locked.json"
     locked.write_text(json.dumps(locked_hashes(sources)))
+    skipped = root / "skipped.json"
+    skipped.write_text(json.dumps(demos.skipped_hashes(source_nbs)))
     files = root / "files"
     for a in names:
         (files / a).mkdir(parents=True)
@@ -144,7 +148,7 @@ def build_template(course: Course, names: list[str]) -> Template:
                 dest = files / a / p.relative_to(root / "release" / a)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(p, dest)
-    return Template(root, db, root / "release", locked, _sources_digest(course, names), files)
+    return Template(root, db, root / "release", locked, _sources_digest(course, names), files, skipped)
 
 
 def ensure_in_gradebook(course: Course, names: list[str]) -> None:
@@ -301,6 +305,8 @@ def grading_config(course: Course, template: Template, root: Path, protect: list
     cfg.GuardedExecute.protect = protect
     cfg.GuardedExecute.output_bytes = lim.output_bytes
     cfg.GuardedExecute.figures = lim.figures
+    if template.skipped_file is not None:
+        cfg.GuardedExecute.skip_file = str(template.skipped_file)
     cfg.GuardedExecute.use_sandbox = sandboxed
     files = template.files / assignment
     if assignment and files.is_dir() and any(files.iterdir()):

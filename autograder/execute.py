@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import shutil
 import tempfile
 import time
@@ -27,9 +28,10 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
+from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
-from . import sandbox
+from . import demos, sandbox
 from .util import Limits
 
 DEFAULT_LIMITS = Limits()
@@ -179,6 +181,7 @@ class GuardedExecute(Execute):
     files_dir = Unicode("", help="released files copied into the kernel's folder").tag(config=True)
     use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
     prestart = Bool(True, help="start the next notebook's kernel while this one runs").tag(config=True)
+    skip_file = Unicode("", help="JSON list of sha256 of demonstration cells not to run (autograder.demos)").tag(config=True)
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -189,6 +192,7 @@ class GuardedExecute(Execute):
         self._deadline = None
         self._stopped = None
         self._grace_until = None
+        self._skip: set[str] = set()
         self.timeout_func = self._cell_timeout
 
     def _cell_timeout(self, cell) -> int:
@@ -244,6 +248,10 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
+        self._skip = set()
+        if self.skip_file:
+            with open(self.skip_file) as fh:
+                self._skip = set(json.load(fh))
         self._stopped = None
         try:
             return super().preprocess(nb, resources, km)
@@ -271,6 +279,10 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         self._grace_until = None
+        if self._skip and demos.digest(cell.source) in self._skip and not is_grade(cell) and not is_solution(cell):
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=demos.NOTE)]
+            cell.execution_count = None
+            return cell, resources
         if self._stopped is None and time.monotonic() > self._deadline:
             self._stopped = f"not run: the notebook exceeded its time limit ({self.notebook_timeout} s)"
         if self._stopped is not None:

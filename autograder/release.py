@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import config
+from . import config, demos
 from .config import Course
 from .preprocessors import LEAKS
 from .leaks import DELIMITERS, LeakError, notebook_leaks, secret_lines, text_leaks  # noqa: F401 (re-exported)
@@ -61,7 +61,11 @@ def generate(course: Course, names: list[str] | None = None, release_dir: Path |
     env_path()
     names = list(names or course.assignments())
     for name in names:
-        course.source_notebooks(name)  # raises ValueError for an unknown assignment
+        for path in course.source_notebooks(name):  # raises ValueError for an unknown assignment
+            found = demos.problems(nbformat.read(path, as_version=4))
+            if found:
+                raise ValueError(f"{path.name}: a cell that is run while grading needs a demonstration cell "
+                                 "that is not:\n  " + "\n  ".join(found))
     os.makedirs(course.workdir, exist_ok=True)
     cfg = config.course_config(course.workdir, db_url or course.db_url, solutions=course.solutions,
                                notebooks=course.notebooks, release_directory=release_dir)
