@@ -276,3 +276,23 @@ def test_verifier_confirms_the_reference_and_withdraws_forged_points():
     assert forged.score <= unverifiable, forged.summary()
     assert any("possible tampering" in f for f in forged.flags)
     assert any("__code__" in f for f in forged.flags)
+
+
+def test_new_gradebooks_get_alembics_schema_version_without_a_subprocess(tmp_path, monkeypatch):
+    """util.env_path() answers nbgrader's "which schema version?" in-process (a subprocess took
+    2.3 s per new gradebook); the answer is the one ``alembic heads`` gives."""
+    import subprocess as sp
+
+    import nbgrader.api as api
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from autograder.util import env_path
+
+    env_path()
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        heads = sp.check_output(["alembic", "-c", ini, "heads"]).decode().split()[0]
+    calls = []
+    monkeypatch.setattr(sp, "check_output", lambda *a, **k: calls.append(a) or b"")
+    with api.Gradebook(f"sqlite:///{tmp_path / 'gb.db'}") as gb:
+        version = gb.db.execute(api.text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == heads and calls == []
