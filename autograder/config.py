@@ -153,6 +153,7 @@ def course_config(workdir: str | Path | None = None, db_url: str | None = None, 
     cfg.merge(preprocessor_config())
     cfg.CourseDirectory.root = str(workdir)
     cfg.CourseDirectory.source_directory = str(Path(solutions or SOLUTIONS).resolve())
+    cfg.GuardedExecute.source_directory = cfg.CourseDirectory.source_directory   # demonstration cells
     cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks or NOTEBOOKS).resolve())
     cfg.CourseDirectory.course_id = COURSE_ID
     cfg.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"

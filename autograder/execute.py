@@ -182,6 +182,8 @@ class GuardedExecute(Execute):
     use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
     prestart = Bool(True, help="start the next notebook's kernel while this one runs").tag(config=True)
     skip_file = Unicode("", help="JSON list of sha256 of demonstration cells not to run (autograder.demos)").tag(config=True)
+    source_directory = Unicode("", help="nbgrader's source folder: where skip_file is not given, the demonstration "
+                                        "cells are read from <source_directory>/<assignment>/<notebook>.ipynb").tag(config=True)
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
@@ -252,6 +254,14 @@ class GuardedExecute(Execute):
         if self.skip_file:
             with open(self.skip_file) as fh:
                 self._skip = set(json.load(fh))
+        elif self.source_directory:   # nbgrader's own autograde (formgrader's button): the source notebook
+            info = (resources or {}).get("nbgrader", {})
+            src = Path(self.source_directory) / str(info.get("assignment", "")) / f"{info.get('notebook', '')}.ipynb"
+            if info.get("assignment") and src.is_file():
+                import nbformat
+
+                with contextlib.suppress(Exception):
+                    self._skip = set(demos.skipped_hashes([nbformat.read(src, as_version=4)]))
         self._stopped = None
         try:
             return super().preprocess(nb, resources, km)

@@ -108,3 +108,30 @@ def test_the_course_notebooks_skip_only_what_nothing_graded_needs():
         assert demos.problems(nb) == [], path.name
         tagged += sum(demos.is_skipped(c) for c in nb.cells)
     assert tagged >= 10   # the PyTorch twins and timings of 02, 03, 04 and 07
+
+
+def test_nbgraders_own_autograde_skips_them_too(course, tmp_path):
+    """formgrader's Autograde button (nbgrader with the course's configuration) reads the demo
+    cells from the source notebook and skips them as the CLI does."""
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder.config import course_config
+    from autograder.util import env_path, quiet
+
+    release([A], course=course)
+    q = QuickGrader(course)
+    try:
+        nb = q.solution_notebook(A)
+    finally:
+        q.close()
+    sub = course.workdir / "submitted" / "s1" / A
+    sub.mkdir(parents=True)
+    nbformat.write(nb, sub / f"{A}.ipynb")
+    env_path()
+    with quiet():
+        out = NbGraderAPI(config=course_config(course.workdir, solutions=course.solutions,
+                                               notebooks=course.notebooks)).autograde(A, "s1", force=True, create=True)
+    assert out["success"], out.get("error") or out.get("log")
+    graded = nbformat.read(course.workdir / "autograded" / "s1" / A / f"{A}.ipynb", as_version=4)
+    assert _outputs(graded, demos.NOTE.strip()) and not _outputs(graded, "the demo ran")
+    assert _outputs(graded, "the plain cell ran")
