@@ -48,11 +48,52 @@ def quiet():
 
 def env_path() -> None:
     """Prepare this process for running nbgrader in it: the environment's ``bin/`` on PATH
-    (nbgrader runs ``alembic`` from there) and :func:`alembic_head_in_process`."""
+    (nbgrader runs ``alembic`` from there), :func:`alembic_head_in_process` and
+    :func:`cell_metadata_schema_checked_once`."""
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     alembic_head_in_process()
+    cell_metadata_schema_checked_once()
+
+
+def cell_metadata_schema_checked_once() -> None:
+    """Validate nbgrader's cell metadata with one validator per schema.
+
+    nbgrader 0.9.6 checks every graded cell's metadata with ``jsonschema.validate``, which first
+    validates the *schema itself* against its meta-schema, on every call: about 0.4 s of CPU per
+    graded notebook in CheckCellMetadata, for a schema that never changes. The same check,
+    with the same errors (jsonschema's best match, raised), runs here with the schema checked
+    once per process.
+    """
+    try:
+        import jsonschema
+        from nbgrader.nbgraderformat import common
+    except ImportError:
+        return
+    if getattr(common.jsonschema, "cnnlab", False):
+        return
+    validators: dict[int, tuple] = {}
+
+    class _Once:
+        cnnlab = True
+
+        def __getattr__(self, name):
+            return getattr(jsonschema, name)
+
+        @staticmethod
+        def validate(instance, schema, *args, **kwargs):
+            if args or kwargs:
+                return jsonschema.validate(instance, schema, *args, **kwargs)
+            if id(schema) not in validators:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validators[id(schema)] = (schema, cls(schema))   # (the schema kept alive: its id stays unique)
+            error = jsonschema.exceptions.best_match(validators[id(schema)][1].iter_errors(instance))
+            if error is not None:
+                raise error
+
+    common.jsonschema = _Once()
 
 
 _ALEMBIC_HEAD: list[str] = []

@@ -296,3 +296,24 @@ def test_new_gradebooks_get_alembics_schema_version_without_a_subprocess(tmp_pat
     with api.Gradebook(f"sqlite:///{tmp_path / 'gb.db'}") as gb:
         version = gb.db.execute(api.text("SELECT version_num FROM alembic_version")).scalar()
     assert version == heads and calls == []
+
+
+def test_cell_metadata_is_still_validated_with_the_schema_checked_once(monkeypatch):
+    import jsonschema
+    import nbformat
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+    from autograder.util import env_path
+
+    env_path()
+    checks = []
+    cls = jsonschema.validators.validator_for(MetadataValidator().schema)
+    monkeypatch.setattr(cls, "check_schema", classmethod(lambda c, s: checks.append(s)))
+    v = MetadataValidator()
+    meta = {"grade": True, "grade_id": "a", "locked": True, "points": 1, "schema_version": 3,
+            "solution": False, "task": False}
+    for _ in range(5):
+        v.validate_cell(nbformat.v4.new_code_cell("x", metadata={"nbgrader": dict(meta)}))
+    assert len(checks) <= 1
+    with pytest.raises(ValidationError, match="not of type 'number'"):
+        v.validate_cell(nbformat.v4.new_code_cell("x", metadata={"nbgrader": dict(meta, points="many")}))
