@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     _limits(p)
     p.add_argument("assignments", nargs="*")
     p.add_argument("--student", nargs="*", default=[])
-    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: CPU cores)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: CPU cores + 1)")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_autograde)

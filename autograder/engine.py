@@ -556,6 +556,17 @@ def _run_pool(course, template, todo, protect, jobs, sandboxed):
             w.stop()
 
 
+def default_jobs() -> int:
+    """Workers by default: one more than the cores. A worker's own process and its kernel take
+    turns, and each waits on the other, on the sandbox and on the verifier; a third worker on two
+    cores fills those gaps (a class of 04_volumes: 27.0 s with 2 workers, 25.3 s with 3)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores) + 1
+
+
 def check_sandbox(unsafe_no_sandbox: bool = False, echo=print) -> bool:
     """True when kernels will be sandboxed; raise SandboxUnavailable unless ``unsafe_no_sandbox``."""
     if unsafe_no_sandbox:
@@ -609,7 +620,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
         todo.append((student, assignment, folder, digest))
     if len(results):
         echo(f"{len(results)} submission(s) unchanged since last graded: skipped (use --force to regrade)")
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    jobs = max(1, min(jobs or default_jobs(), len(todo) or 1))
     bar = None
     if progress and todo:
         from tqdm import tqdm

@@ -138,6 +138,9 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
     for k in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CNNLAB_GUARD_MODE"):
         if k in os.environ:
             env[k] = os.environ[k]
+    # grading processes compute on one thread (cnnlab._runtime sets it once numpy is in); set here
+    # too, OpenBLAS starts a spinning thread per core at import: 0.05 s of CPU per process
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.update(extra or {})
     out = ["--clearenv"]
     for k, v in env.items():

@@ -1,6 +1,6 @@
 """Grading speed: plain serial ``nbgrader autograde`` against the course's tool, same class.
 
-    python bench/bench_grading.py [--assignments A ...] [--students 20] [--jobs 2] [--rounds 1]
+    python bench/bench_grading.py [--assignments A ...] [--students 20] [--jobs N] [--rounds 1]
                                   [--sandbox-cost] [--toy]
 
 For every assignment present in solutions/ (or those named), builds a class of ``--students``
@@ -91,7 +91,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignments", nargs="*", default=None, help="default: every assignment in solutions/")
     parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=None, help="tool workers (default: the tool's own, cores + 1)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--sandbox-cost", action="store_true", help="also grade without sandbox, interleaved")
     parser.add_argument("--no-plain", action="store_true", help="skip serial nbgrader (projection only)")
@@ -100,6 +100,7 @@ def main() -> int:
                         help="let the serial nbgrader run start its next kernel early too (as formgrader's "
                              "Autograde does with the course configuration): a second, stricter baseline")
     args = parser.parse_args()
+    args.jobs = args.jobs or engine.default_jobs()
 
     solutions = REPO / "tests" / "fixtures" / "toy" / "solutions" if args.toy else REPO / "solutions"
     root = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
