@@ -17,19 +17,16 @@ from __future__ import annotations
 import ast
 import hashlib
 
+from nbgrader.utils import is_grade, is_solution
+
 SKIP_TAG = "skip-in-grading"
 NOTE = "[not run while grading: a demonstration that scores nothing; run the notebook to see it]\n"
-
-
-def _graded_or_answer(cell) -> bool:
-    nbg = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(nbg.get("grade") or nbg.get("solution"))
 
 
 def is_skipped(cell) -> bool:
     """Whether the source notebook's ``cell`` is a demonstration the grader does not run."""
     return (cell.get("cell_type") == "code" and SKIP_TAG in cell.get("metadata", {}).get("tags", [])
-            and not _graded_or_answer(cell))
+            and not is_grade(cell) and not is_solution(cell))
 
 
 def digest(source: str) -> str:

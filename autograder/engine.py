@@ -251,7 +251,7 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
                 res.problems.append(str(exc)[:200])
                 continue
             res.problems += report.problems
-            res.flags += scan_notebook(nb, rel_path.stem)
+            res.flags += scan_notebook(nb, rel_path.stem, rel_nb)
             nbformat.write(nb, dest / rel_path.name)
             present += 1
         others = [p.name for p in sub_dir.glob("*.ipynb") if p.name not in {r.name for r in releases}]

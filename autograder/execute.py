@@ -10,7 +10,8 @@
   marked "not run"; a cell that ignores the interrupt sent at its time limit is given a short
   grace, then its kernel is stopped: that cell and the later ones score nothing, the earlier ones
   keep their results. Every output is cut to a byte limit. When the notebook is done, every
-  process of its sandbox is killed.
+  process of its sandbox is killed. Figures are built but not drawn unless ``figures`` is set, and
+  the instructor's demonstration cells (:mod:`autograder.demos`) are not run.
 """
 
 from __future__ import annotations

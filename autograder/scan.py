@@ -64,13 +64,31 @@ def scan_source(src: str) -> list[tuple[int, str]]:
     return sorted(set(found))
 
 
-def scan_notebook(nb, label: str) -> list[str]:
-    """Findings in the student-written code cells of ``nb`` (see the module docstring)."""
+def scan_notebook(nb, label: str, release_nb=None) -> list[str]:
+    """Findings in the student-written code of ``nb`` (see the module docstring). With the
+    released notebook, code the student was given is not theirs: an ordinary cell left as
+    released is skipped, and so are lines an answer cell's released version already had (a
+    given ``import``, say)."""
+    given_cells: set[str] = set()
+    given_lines: dict[str, set[str]] = {}
+    for c in release_nb.cells if release_nb is not None else []:
+        if c.cell_type != "code":
+            continue
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid:
+            given_lines[gid] = {ln.strip() for ln in c.source.split("\n") if ln.strip()}
+        else:
+            given_cells.add(c.source)
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or is_locked(cell):
             continue
-        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i}"
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if not gid and cell.source in given_cells:
+            continue
+        lines, given = cell.source.split("\n"), given_lines.get(gid, set())
         for line, what in scan_source(cell.source):
-            out.append(f"{label} {where} line {line}: {what}")
+            if 0 < line <= len(lines) and lines[line - 1].strip() in given:
+                continue
+            out.append(f"{label} {gid or f'cell {i}'} line {line}: {what}")
     return out

@@ -317,3 +317,25 @@ def test_cell_metadata_is_still_validated_with_the_schema_checked_once(monkeypat
     assert len(checks) <= 1
     with pytest.raises(ValidationError, match="not of type 'number'"):
         v.validate_cell(nbformat.v4.new_code_cell("x", metadata={"nbgrader": dict(meta, points="many")}))
+
+
+def test_the_scan_flags_what_the_student_wrote_not_what_they_were_given():
+    import nbformat
+
+    from autograder.scan import scan_notebook
+
+    def nb(demo: str, answer: str):
+        answer_cell = nbformat.v4.new_code_cell(answer, metadata={"nbgrader": {"grade_id": "ex", "solution": True,
+                                                                               "grade": False, "locked": False}})
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(demo), answer_cell])
+
+    release = nb("import torch\nprint(torch.zeros(2))", "from cnnlab.checks.nb02 import kernel_loss\n\ndef f(x):\n    raise NotImplementedError()")
+    untouched = nb("import torch\nprint(torch.zeros(2))", "from cnnlab.checks.nb02 import kernel_loss\n\ndef f(x):\n    return x")
+    assert scan_notebook(untouched, "A", release) == []
+    assert len(scan_notebook(untouched, "A")) == 2            # without the release everything is the student's
+    edited = nb("import torch, ctypes\nprint(torch.zeros(2))",
+                "from cnnlab.checks.nb02 import kernel_loss\nimport ctypes\n\ndef f(x):\n    return x")
+    found = scan_notebook(edited, "A", release)
+    assert any("cell 0 line 1: import ctypes" in f for f in found), found
+    assert any("A ex line 2: import ctypes" in f for f in found), found
+    assert not any("kernel_loss" in f or "ex line 1" in f for f in found), found
