@@ -46,7 +46,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import is_grade, is_locked
 
-from . import config, demos, sandbox
+from . import config, demos, sandbox, zygote
 from .collect import find_submissions, parse_timestamp
 from .config import Course
 from .release import generate
@@ -466,8 +466,10 @@ def _worker_main(conn, parent_pid: int) -> None:
             return
         if task is None:
             from .execute import discard_spares
+            from .zygote import close_all
 
             discard_spares()
+            close_all()   # (a forked worker exits without running atexit)
             return
         course, template, student, assignment, sub_dir, protect, sandboxed = task
         if os.environ.get(FAULT_ENV) == student:
@@ -590,6 +592,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
     env_path()
     sandboxed = check_sandbox(unsafe_no_sandbox, echo)
     sandbox.remove_stale_cgroups()
+    zygote.remove_stale()
     course.workdir.mkdir(parents=True, exist_ok=True)
     work = course.workdir / ".work"
     if work.exists():  # leftovers of a killed run

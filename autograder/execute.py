@@ -4,7 +4,9 @@
   memory and file-size limits, the in-process guard) inside a bubblewrap sandbox
   (:mod:`autograder.sandbox`), talking to the grader over Unix sockets in a private folder (the
   sandbox has no network, so no TCP); interrupts are sent as messages (the sandbox is in a
-  session of its own, signals from outside do not reach it).
+  session of its own, signals from outside do not reach it). Where it can, the kernel is forked
+  from a warm launcher instead (:mod:`autograder.zygote`: the same sandbox, imports done), and
+  started the ordinary way when the launcher fails.
 - :class:`GuardedExecute`: a time limit per cell and per notebook; a kernel that dies (segfault,
   ``os._exit``, out of memory) is recorded on the cell where it died and the later cells are
   marked "not run"; a cell that ignores the interrupt sent at its time limit is given a short
@@ -20,6 +22,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -32,7 +35,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
-from . import demos, sandbox
+from . import demos, sandbox, zygote
 from .util import Limits
 
 DEFAULT_LIMITS = Limits()
@@ -56,10 +59,12 @@ class LimitedKernelManager(AsyncKernelManager):
     files_dir: str | None = None
     cgroup: Path | None = None
     channel: Path | None = None
+    zygote: zygote.Zygote | None = None   # the warm launcher this kernel is forked from, if any
+    kernel_argv: list[str] = []
 
     def prepare_channel(self) -> None:
         """Unix sockets in a private folder (created here, removed by :meth:`cleanup_sandbox`)."""
-        self.channel = Path(tempfile.mkdtemp(prefix="cnnlab-ch-"))
+        self.channel = self.zygote.kernel_channel() if self.zygote else Path(tempfile.mkdtemp(prefix="cnnlab-ch-"))
         self.transport = "ipc"
         self.ip = str(self.channel / "k")
         self.connection_file = str(self.channel / "kernel.json")
@@ -88,14 +93,30 @@ class LimitedKernelManager(AsyncKernelManager):
             args += ["--files", sandbox.FILES]
         if self.sandbox_info.pids == "rlimit":
             args += ["--nproc", str(sandbox.MAX_PROCESSES)]
+        self.kernel_argv = [*args, "--", "-f", conn, *rest]
+        self._ro_files = ro_files
+        return self._cold_command() if self.zygote is None else ["(forked by the warm launcher)"]
+
+    def _cold_command(self) -> list[str]:
         self.cgroup = sandbox.new_cgroup(self.sandbox_info)
-        return sandbox.command(self.sandbox_info, [f"{sandbox.LIB}/cnnlab_kernel.py", *args, "--", "-f", conn, *rest],
+        return sandbox.command(self.sandbox_info, [f"{sandbox.LIB}/cnnlab_kernel.py", *self.kernel_argv],
                                channel=self.channel, files=Path(self.files_dir) if self.files_dir else None,
-                               cgroup=self.cgroup, ro_files=ro_files)
+                               cgroup=self.cgroup, ro_files=self._ro_files)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         import subprocess
 
+        if self.zygote is not None:
+            child = await self.zygote.fork(self.kernel_argv)
+            if child is not None:
+                prov = self.provisioner
+                prov.process, prov.pid, prov.pgid = child, child.pid, None
+                prov.cwd = kw.get("cwd")
+                self._reconcile_connection_info(prov.connection_info)
+                return None
+            self.zygote.release()   # it could not fork: start this kernel the ordinary way (its
+            self.zygote = None      # channel folder stays until cleanup_sandbox)
+            kernel_cmd = self._cold_command()
         kw.setdefault("stdout", subprocess.DEVNULL)   # the kernel's own console noise
         kw.setdefault("stderr", subprocess.DEVNULL)
         return await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -108,12 +129,23 @@ class LimitedKernelManager(AsyncKernelManager):
 
     interrupt_kernel = _async_interrupt_kernel
 
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:   # nbclient calls this when a notebook is done, then forgets the manager
+            self.cleanup_sandbox()
+
+    cleanup_resources = _async_cleanup_resources
+
     def cleanup_sandbox(self) -> None:
         """Kill whatever is left of the sandbox and remove its channel folder."""
+        if self.zygote is not None:
+            self.zygote.release()
+            self.zygote = None
         sandbox.kill_cgroup(self.cgroup)
         self.cgroup = None
         if self.channel is not None:
             shutil.rmtree(self.channel, ignore_errors=True)
+            zygote.forget_channel(self.channel)
             self.channel = None
 
 
@@ -134,6 +166,7 @@ def discard_spares() -> None:
 
 
 atexit.register(discard_spares)
+os.register_at_fork(after_in_child=_SPARE.clear)   # a forked worker must not use its parent's kernels
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -186,6 +219,8 @@ class GuardedExecute(Execute):
     source_directory = Unicode("", help="nbgrader's source folder: where skip_file is not given, the demonstration "
                                         "cells are read from <source_directory>/<assignment>/<notebook>.ipynb").tag(config=True)
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
+    warm = Bool(True, help="fork sandboxed kernels from a warm launcher that has imported what kernels import "
+                           "(autograder.zygote); off: every kernel starts from scratch").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
@@ -214,12 +249,14 @@ class GuardedExecute(Execute):
             args += ["--protect", ":".join(self.protect)]
         km.cnnlab_args = args
         km.files_dir = self.files_dir or None
+        if self.warm and km.sandbox_info is not None:
+            km.zygote = zygote.acquire(km, km.sandbox_info, km.files_dir, self.locked_file or None)
         km.prepare_channel()
         return km
 
     def _spare_key(self) -> tuple:
         return (self.memory_mb, self.figures, self.locked_file, self.files_dir, self.use_sandbox, tuple(self.protect),
-                tuple(self.extra_arguments), self.kernel_name)
+                tuple(self.extra_arguments), self.kernel_name, self.warm)
 
     def create_kernel_manager(self):
         """The kernel started while the previous notebook was graded, when it fits; and start

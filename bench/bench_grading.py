@@ -7,7 +7,8 @@ For every assignment present in solutions/ (or those named), builds a class of `
 submissions (reference, partial, wrong and blank, generated from solutions/), and grades it, in
 each round, once with one serial ``nbgrader autograde <assignment>`` process (the course's
 configuration: sandboxed kernel, no figures drawn, demonstrations skipped; one kernel at a time,
-``--plain-prestart`` lets it start the next kernel early) and once with
+``--plain-prestart`` lets it start the next kernel early and fork kernels from warm launchers,
+as formgrader's Autograde does) and once with
 ``autograder.engine.autograde`` (sandboxed kernels, verifier, a pool of ``--jobs`` workers); with
 ``--sandbox-cost`` also once with ``--unsafe-no-sandbox``, to measure what the sandbox and the
 verifier cost per notebook. Runs are interleaved (plain, tool, unsafe, plain, tool, ...) so that
@@ -54,8 +55,9 @@ CLASS = 100
 def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str, prestart: bool = False) -> float:
     """Seconds for one serial `nbgrader autograde` run over the class (after generate_assignment),
     with the course's configuration (its sandboxed kernel, figures not drawn, demonstrations
-    skipped); serial means one kernel at a time, so the course kernel's start-the-next-kernel-
-    early is off unless ``prestart``."""
+    skipped); serial means one freshly started kernel at a time, as nbgrader's own Execute does, so
+    the course kernel's start-the-next-kernel-early and its warm launchers (kernels forked from a
+    process that has imported what kernels import) are off unless ``prestart``."""
     cdir = root / f"plain-{tag}"
     cdir.mkdir()
     (cdir / "nbgrader_config.py").write_text(
@@ -63,7 +65,8 @@ def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str, presta
         f"c.merge(course_config({str(cdir)!r}, solutions={str(course.solutions)!r}, "
         f"release_directory={str(root / 'plain_release')!r}))\n"
         f"c.Execute.timeout = {course.limits.cell_timeout}\n"
-        f"c.GuardedExecute.prestart = {bool(prestart)}\n")
+        f"c.GuardedExecute.prestart = {bool(prestart)}\n"
+        f"c.GuardedExecute.warm = {bool(prestart)}\n")
     shutil.copytree(course.submitted, cdir / "submitted")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
                PYTHONPATH=str(REPO))
@@ -97,8 +100,9 @@ def main() -> int:
     parser.add_argument("--no-plain", action="store_true", help="skip serial nbgrader (projection only)")
     parser.add_argument("--toy", action="store_true", help="use the test fixture course (fast)")
     parser.add_argument("--plain-prestart", action="store_true",
-                        help="let the serial nbgrader run start its next kernel early too (as formgrader's "
-                             "Autograde does with the course configuration): a second, stricter baseline")
+                        help="let the serial nbgrader run start its next kernel early and fork kernels from warm "
+                             "launchers too (as formgrader's Autograde does with the course configuration): a "
+                             "second, stricter baseline")
     args = parser.parse_args()
     args.jobs = args.jobs or engine.default_jobs()
 
@@ -114,7 +118,7 @@ def main() -> int:
         load = os.getloadavg()[0]
         print(f"{os.cpu_count()} cores, load average {load:.1f}, tool jobs={args.jobs}, {args.students} students, "
               f"assignments {names}, {args.rounds} round(s); baseline: serial nbgrader, "
-              f"{'next kernel started early' if args.plain_prestart else 'one kernel at a time'}")
+              f"{'next kernel started early, warm launchers' if args.plain_prestart else 'one fresh kernel at a time'}")
         if load > (os.cpu_count() or 1):
             print("WARNING: the load average exceeds the cores: other processes share them, so wall-clock "
                   "ratios and the projection say little about an idle machine")

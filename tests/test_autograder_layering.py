@@ -19,6 +19,7 @@ LAYERS = [
     {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos",
      "sample_class.wrong_answers"},
     {"preprocessors", "sandbox", "repair", "sample_class"},
+    {"zygote"},
     {"execute", "verifier"},
     {"config"},
     {"collect", "release"},
