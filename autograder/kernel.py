@@ -453,8 +453,9 @@ def _wipe(keep: str = "") -> bool:
     return not left and not os.listdir(home) and not (os.path.isdir("/dev/shm") and os.listdir("/dev/shm"))
 
 
-def _child(argv: list[str], fds: list[int]) -> None:
-    """In the forked kernel process: never returns into the launcher's loop."""
+def _child(argv: list[str], fds: list[int], started: int) -> None:
+    """In the forked kernel process: never returns into the launcher's loop. Writes one byte to
+    ``started`` once it is isolated and about to start ipykernel."""
     code = 1
     try:
         import signal
@@ -466,7 +467,6 @@ def _child(argv: list[str], fds: list[int]) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, 65536)
         os.setsid()
         _isolate()
         _libc().prctl(4, 1, 0, 0, 0)   # PR_SET_DUMPABLE: this kernel's own processes may inspect it
@@ -474,6 +474,9 @@ def _child(argv: list[str], fds: list[int]) -> None:
 
         numpy.random.seed()   # a fresh process draws its own seed; a fork would share the launcher's
         os.chdir(os.environ.get("HOME", "/tmp/home"))
+        os.write(started, b"1")
+        os.close(started)
+        os.closerange(3, 65536)
         main(argv)
         code = 0
     except BaseException:   # noqa: BLE001 - nothing may go back into the launcher's loop
@@ -576,10 +579,21 @@ def zygote_main(keep: str = "") -> None:
                     continue
                 for cpid, ccode in _reap():
                     say({"exit": cpid, "code": ccode})
+                started_r, started_w = os.pipe()
                 child = os.fork()
                 if child == 0:
-                    _child([str(a) for a in req.get("argv", [])], [rd, wr, out.fileno(), null])
-                say({"pid": child})
+                    os.close(started_r)
+                    _child([str(a) for a in req.get("argv", [])], [rd, wr, out.fileno(), null], started_w)
+                os.close(started_w)
+                ok = select.select([started_r], [], [], 4.0)[0] and os.read(started_r, 1) == b"1"
+                os.close(started_r)
+                if ok:
+                    say({"pid": child})
+                else:   # it could not isolate itself: the grader starts this kernel the ordinary way
+                    _kill_others()
+                    for cpid, ccode in _reap():
+                        say({"exit": cpid, "code": ccode})
+                    say({"error": "the forked kernel did not start"})
             else:
                 say({"error": "unknown request"})
 

@@ -151,13 +151,20 @@ class Zygote:
             return False
 
     def _ask(self, req: dict) -> dict | None:
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            # a fork is in flight for a kernel start that was abandoned (a spare kernel discarded
+            # before it started): what the launcher is doing is unknown, so it is closed
+            self.close()
+            return None
+        try:
             if not self._send(req):
                 return None
             try:
                 return self.replies.get(timeout=ANSWER_SECONDS)
             except queue.Empty:
                 return None
+        finally:
+            self._lock.release()
 
     async def _ask_async(self, req: dict) -> dict | None:
         """:meth:`_ask` for an event loop: waits by sleeping on the loop, not in a thread (the

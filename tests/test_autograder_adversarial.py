@@ -329,6 +329,11 @@ def graded(tmp_path_factory):
 
     set_due_dates(course, [f"{A}={DUE.isoformat()}"])
     before = _protected_digest(course)
+    # launchers and spare kernels this test process holds from earlier tests are not the class's
+    from autograder import execute, zygote
+
+    execute.discard_spares()
+    zygote.close_all()
     sys.path.insert(0, str(FIXTURES.parent))
     import records
 

@@ -220,3 +220,24 @@ def test_a_forked_worker_starts_launchers_of_its_own():
             p.kill()
     assert all(z.alive() for z in launchers()), "the parent's launchers are untouched"
     execute.discard_spares()
+
+
+def test_a_spare_kernel_abandoned_while_it_forks_does_not_hang_the_grader():
+    """The next notebook's kernel is started early; when it is discarded before its fork has been
+    answered (the notebook that comes needs another configuration), the grader must go on."""
+    import asyncio
+
+    assert text(run("print(1)"), 0).strip() == "1"
+    z = launchers()[0]
+    z.owner = "someone"
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(z.fork(["--mem-mb", "0"]))
+        loop.run_until_complete(asyncio.sleep(0))   # the fork request holds the launcher now
+        assert z._lock.locked()
+        task.cancel()
+        z.release()                                 # what discard() does: must not block
+        assert not z.alive()
+    finally:
+        loop.close()
+    assert text(run("print(2)"), 0).strip() == "2"
