@@ -41,6 +41,8 @@ IDLE_SECONDS = 120.0      # launchers nobody used for this long are closed (a Ju
 
 _ZYGOTES: dict[tuple, list["Zygote"]] = {}
 _DISABLED: dict[str, str] = {}   # "all" -> why, when the machine cannot nest namespaces
+_REFUSED = [0]                   # launchers in a row whose forked kernels could not isolate themselves
+REFUSALS_TO_DISABLE = 3          # (once can be a passing shortage, e.g. of user namespaces)
 _LOCK = threading.RLock()
 _REAPER: list[threading.Thread] = []
 
@@ -212,9 +214,12 @@ class Zygote:
         """Fork one kernel (``argv``: the kernel's own arguments, as for ``cnnlab_kernel.py``)."""
         if not await self.wait_ready():
             if not self.ready and self.why:
-                _DISABLED.setdefault("all", self.why)
+                _REFUSED[0] += 1
+                if _REFUSED[0] >= REFUSALS_TO_DISABLE:
+                    _DISABLED.setdefault("all", self.why)
             self.close()
             return None
+        _REFUSED[0] = 0
         reply = await self._ask_async({"op": "fork", "argv": argv})
         if not reply or "pid" not in reply:
             self.close()

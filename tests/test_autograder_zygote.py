@@ -27,6 +27,7 @@ def fresh_launchers():
     sandbox.probe()
     zygote.close_all()
     zygote._DISABLED.clear()
+    zygote._REFUSED[0] = 0
     yield
     zygote.close_all()
     zygote._DISABLED.clear()
