@@ -251,10 +251,27 @@ def _figures_off(ip) -> None:
     ip.events.register("post_execute", _register)
 
 
-def load_ipython_extension(ip) -> None:
-    """Install the sandbox and the pre-cell restoration into the grading kernel."""
+def _import_checks() -> None:
+    """Import cnnlab's grading helpers and every check module (what test cells use)."""
     import importlib
     import pkgutil
+
+    for name in ("cnnlab.grading", "cnnlab.checks"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    checks = sys.modules.get("cnnlab.checks")
+    if checks is not None:
+        for info in pkgutil.iter_modules(checks.__path__):
+            try:
+                importlib.import_module(f"cnnlab.checks.{info.name}")
+            except Exception:  # noqa: BLE001 - a broken check module must not kill the kernel
+                continue
+
+
+def load_ipython_extension(ip) -> None:
+    """Install the sandbox and the pre-cell restoration into the grading kernel."""
 
     if os.environ.get(FIGURES_ENV) == "off":
         _figures_off(ip)
@@ -268,18 +285,7 @@ def load_ipython_extension(ip) -> None:
     # import what test cells use, so that pristine copies are snapshotted before any student code
     import numpy  # noqa: F401
     import numpy.testing  # noqa: F401
-    for name in ("cnnlab.grading", "cnnlab.checks"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-    checks = sys.modules.get("cnnlab.checks")
-    if checks is not None:
-        for info in pkgutil.iter_modules(checks.__path__):
-            try:
-                importlib.import_module(f"cnnlab.checks.{info.name}")
-            except Exception:  # noqa: BLE001 - a broken check module must not kill the kernel
-                continue
+    _import_checks()
     _STATE.update(
         cwd=os.path.realpath(os.getcwd()), protect=protect, locked=locked, busy=False,
         builtins=dict(vars(builtins)), modules={}, bound={},
@@ -504,20 +510,7 @@ def zygote_main(keep: str = "") -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that does not import is imported (and fails) in the kernel
             pass
-    for name in ("cnnlab", "cnnlab.grading", "cnnlab.checks"):
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001
-            pass
-    checks = sys.modules.get("cnnlab.checks")
-    if checks is not None:
-        import pkgutil
-
-        for info in pkgutil.iter_modules(checks.__path__):
-            try:
-                importlib.import_module(f"cnnlab.checks.{info.name}")
-            except Exception:  # noqa: BLE001
-                pass
+    _import_checks()
     _libc().prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE 0: no ptrace, no /proc/<pid>/mem for the kernels
     out = os.fdopen(os.dup(1), "w", buffering=1)
     null = os.open(os.devnull, os.O_RDWR)
