@@ -63,6 +63,18 @@ def cmd_release(args) -> int:
 
 
 def cmd_collect(args) -> int:
+    """collect, holding the work folder (one command at a time, see autograder.util.work_lock)."""
+    from .util import WorkFolderBusy, work_lock
+
+    try:
+        with work_lock(_course(args).workdir, "collect", _wait(args)):
+            return _collect(args)
+    except WorkFolderBusy as exc:
+        print(str(exc))
+        return 4
+
+
+def _collect(args) -> int:
     from . import collect
 
     course = _course(args)
@@ -141,43 +153,85 @@ def set_due_dates(course: Course, dues: list[str]) -> None:
             gb.update_or_create_assignment(a, duedate=ts)
 
 
+def _wait(args) -> float | None:
+    """--wait: None (no flag): refuse at once (0); --wait: as long as it takes (None); --wait N: N seconds."""
+    w = getattr(args, "wait", None)
+    return 0 if w is None else (None if w < 0 else w)
+
+
 def cmd_autograde(args) -> int:
-    from .engine import autograde
+    from .engine import GradingStopped, autograde
     from .sandbox import SandboxUnavailable
+    from .util import WorkFolderBusy
 
     course = _course(args)
-    (course.workdir / ".work").mkdir(parents=True, exist_ok=True)
     try:
         results = autograde(course, args.student or None, args.assignments or None, jobs=args.jobs,
                             force=args.force, progress=not args.no_progress,
-                            unsafe_no_sandbox=args.unsafe_no_sandbox)
+                            unsafe_no_sandbox=args.unsafe_no_sandbox, wait=_wait(args))
     except SandboxUnavailable as exc:
         print(f"autograde refused: {exc}")
         return 3
+    except (WorkFolderBusy, GradingStopped) as exc:
+        print(f"autograde: {exc}" if isinstance(exc, GradingStopped) else str(exc))
+        return 4 if isinstance(exc, WorkFolderBusy) else 1
     except ValueError as exc:
         print(f"autograde: {exc}")
         return 2
-    bad = [r for r in results if r.status != "graded"]
-    flagged = [r for r in results if r.flags]
-    print(f"graded {len(results)} submission(s); {len(bad)} with problems recorded; "
+    failed = [r for r in results if r.failed]
+    bad = [r for r in results if r.status != "graded" and not r.failed]
+    flagged = [r for r in results if r.flags and not r.failed]
+    print(f"graded {len(results) - len(failed)} submission(s); {len(bad)} with problems recorded; "
           f"{len(flagged)} flagged for you to look at")
+    if failed:
+        print(f"NOT GRADED: {len(failed)} submission(s) (failures of the tool, not of the students; no score "
+              "recorded, exports leave them out):")
+        for r in failed:
+            print(f"  {r.student}/{r.assignment}: {r.cause}")
+        print("Fix the cause and run the same command again: only these are graded again.")
+        return 1
     return 0
 
 
 def cmd_feedback(args) -> int:
+    from . import store
     from .feedback import generate_feedback
+    from .util import WorkFolderBusy, work_lock
+
+    from .feedback import LEFT_OUT
 
     course = _course(args)
+    unknown = sorted(set(args.assignments or []) - set(course.assignments()))
+    if unknown:
+        print(f"feedback: unknown assignment(s) {', '.join(unknown)}: the course has "
+              f"{', '.join(course.assignments()) or 'none'} (in {course.solutions})")
+        return 2
+    left_out: list[str] = []
     try:
-        files = generate_feedback(course, args.assignments or None, args.student or None)
+        with work_lock(course.workdir, "feedback", _wait(args)):
+            results = store.read_results(course.gradebook_url, args.assignments or None)
+            skipped = [r for r in store.not_final(results) if not args.student or r.student in args.student]
+            files = []
+            for a in sorted({a for _, a in results}):
+                who = [s for (s, aa), r in sorted(results.items()) if aa == a and r.final
+                       and (not args.student or s in args.student)]
+                if who:   # feedback only for final grades: the rest are listed below
+                    files += generate_feedback(course, [a], who)
+                    left_out += LEFT_OUT
+    except WorkFolderBusy as exc:
+        print(str(exc))
+        return 4
     except RuntimeError as exc:
         print(str(exc))
         return 1
-    from .feedback import LEFT_OUT
-
-    for line in LEFT_OUT:
+    for line in left_out:
         print(f"left out: {line}")
     print(f"wrote {len(files)} feedback file(s) under {course.feedback}")
+    if skipped:
+        print(f"no feedback for {len(skipped)} submission(s) without a final grade:")
+        for r in skipped:
+            print(f"  {r.student}/{r.assignment}: {r.cause}")
+        return 1
     return 0
 
 
@@ -185,6 +239,11 @@ def cmd_export(args) -> int:
     from . import export
 
     course = _course(args)
+    for a in (args.gradescope_package or []):
+        if a not in course.assignments():
+            print(f"export: unknown assignment {a!r}: the course has {', '.join(course.assignments()) or 'none'} "
+                  f"(in {course.solutions}); check the name or --solutions")
+            return 2
     path = export.export_csv(course, args.csv)
     files = export.export_gradescope_results(course)
     flags = export.export_flags(course)
@@ -192,7 +251,15 @@ def cmd_export(args) -> int:
     print(f"flags for you to look at: {flags}")
     print(f"Gradescope results.json: {len(files)} file(s) under {course.exports / 'gradescope'}")
     for a in (args.gradescope_package or []):
-        print(f"Gradescope autograder: {export.gradescope_package(course, a)}")
+        print(f"Gradescope autograder ({args.gradescope_isolation} isolation): "
+              f"{export.gradescope_package(course, a, isolation=args.gradescope_isolation)}")
+    missing = export.incomplete(course)
+    if missing:
+        print(f"INCOMPLETE: {len(missing)} submission(s) have no final grade (an empty cell in the CSV, no "
+              "results.json; never a 0):")
+        for s, a, cause in missing:
+            print(f"  {s}/{a}: {cause}")
+        return 1
     return 0
 
 
@@ -266,10 +333,14 @@ def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
 
 
 def cmd_gradescope_run(args) -> int:
-    from .export import gradescope_run
+    from .export import NotGraded, gradescope_run
 
-    data = gradescope_run(args.assignment, args.solutions, args.submission, args.results,
-                          unsafe_no_sandbox=args.unsafe_no_sandbox)
+    try:
+        data = gradescope_run(args.assignment, args.solutions, args.submission, args.results,
+                              unsafe_no_sandbox=args.unsafe_no_sandbox, isolation=args.isolation)
+    except NotGraded as exc:
+        print(f"cnnlab autograder: {exc}")
+        return 1
     print(f"score {data['score']} written to {args.results}")
     return 0
 
@@ -350,6 +421,12 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", nargs="?", type=float, const=-1, default=None, metavar="SECONDS",
+                   help="when another command is using the work folder, wait for it (as long as it takes, or "
+                        "at most SECONDS) instead of stopping at once")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab-grade", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -367,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exchange-root", default=None)
     p.add_argument("--pattern", default=None, help="regex with (?P<student>) and (?P<assignment>) for flat zips")
     p.add_argument("--due", nargs="*", default=[], metavar="ASSIGNMENT=ISO", help="record due dates")
+    _wait_option(p)
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("roster", help="import students (id, first/last name, email) from an LMS's CSV export")
@@ -388,18 +466,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: CPU cores + 1)")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
     p.add_argument("--no-progress", action="store_true")
+    _wait_option(p)
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("feedback", help="HTML feedback per student and notebook (no hidden tests)")
     _common(p)
     p.add_argument("assignments", nargs="*")
     p.add_argument("--student", nargs="*", default=[])
+    _wait_option(p)
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="grades CSV, Gradescope results.json, Gradescope autograder zips")
     _common(p)
     p.add_argument("--csv", type=Path, default=None)
     p.add_argument("--gradescope-package", nargs="*", metavar="ASSIGNMENT")
+    p.add_argument("--gradescope-isolation", choices=["sandbox", "container"], default="sandbox",
+                   help="the package's isolation of student code: a bubblewrap sandbox in Gradescope's container "
+                        "(default; where it cannot start, nothing is graded and the staff see why), or "
+                        "Gradescope's per-submission container alone (student code can then read the "
+                        "autograder's files, hidden tests included; see the README)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("validate", help="check one notebook; exit 1 when a test fails")
@@ -422,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", type=Path, required=True)
     p.add_argument("--submission", type=Path, required=True)
     p.add_argument("--results", type=Path, required=True)
-    p.add_argument("--unsafe-no-sandbox", action="store_true")
+    p.add_argument("--unsafe-no-sandbox", action="store_true", help="the same as --isolation container")
+    p.add_argument("--isolation", choices=["sandbox", "container"], default="sandbox",
+                   help="sandbox (bubblewrap) or container (Gradescope's container alone)")
     p.set_defaults(func=cmd_gradescope_run)
     return parser
 
@@ -439,6 +526,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume")
         return 130
+    except Exception as exc:  # noqa: BLE001 - a full disk or an unreachable gradebook: one line, no traceback
+        message = _clear_error(args, exc)
+        if message is None:
+            raise
+        print(f"{args.command}: {message}")
+        return 1
+
+
+def _clear_error(args, exc: BaseException) -> str | None:
+    """The one-line message for a failure that is the machine's, not a bug (None: not one)."""
+    from .store import GradebookUnavailable
+    from .util import disk_full_message, is_disk_full
+
+    if is_disk_full(exc):
+        return disk_full_message(getattr(exc, "filename", None) or getattr(args, "workdir", None) or Path.cwd())
+    if isinstance(exc, GradebookUnavailable):
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -84,9 +84,14 @@ class Course:
         return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
 
     def config(self, **overrides) -> Config:
-        """Return the nbgrader Config for this course (see :func:`course_config`)."""
+        """Return the nbgrader Config for this course (see :func:`course_config`), with its limits."""
+        overrides.setdefault("limits", self.limits)
         return course_config(self.workdir, self.db_url, solutions=self.solutions,
                              notebooks=self.notebooks, **overrides)
+
+    def protect(self) -> list[str]:
+        """Paths a grading kernel may not write to (see :func:`protect_paths`)."""
+        return protect_paths(self.workdir, self.solutions, self.notebooks, self.gradebook_url)
 
 
 def base_config() -> Config:
@@ -104,59 +109,141 @@ def base_config() -> Config:
     return c
 
 
-def preprocessor_config(limits: Limits | None = None) -> Config:
-    """Return the preprocessor chains of generate_assignment, autograde and generate_feedback.
+# The feedback page sanitiser is named, not imported: it lives in autograder.feedback, a layer
+# above this module (traitlets and nbconvert accept a class by its dotted name).
+SANITIZE_FEEDBACK = "autograder.feedback.SanitizeFeedback"
 
-    generate_assignment: nbgrader's chain with the named-stub ClearSolutions and the leak check
-    last; autograde: the limited, sandboxed, crash-proof kernel and stderr that does not zero a
-    passing test; generate_feedback: hidden tests and reference frames scrubbed.
+# GuardedExecute's traits that one grading run prepares (files made from the sources once per
+# run, see autograder.engine.build_template); everything else in every chain comes from
+# pipeline_config, the same for every caller. Where they are not set (formgrader's Autograde),
+# GuardedExecute reads the demonstration cells from its source_directory.
+PER_RUN_TRAITS = {"GuardedExecute": ("locked_file", "skip_file", "files_dir")}
+
+
+def _nbgrader_default(converter, trait: str) -> list:
+    """nbgrader's own chain (its default for ``converter.trait``)."""
+    return list(converter.class_traits()[trait].make_dynamic_default())
+
+
+def pipeline_config(limits: Limits | None = None, *, protect: list[str] | tuple[str, ...] = (),
+                    sandboxed: bool = True) -> Config:
+    """The one place that builds the course's nbgrader preprocessor chains.
+
+    Every way of running nbgrader in this course gets its chains here: ``python -m autograder
+    release`` / ``autograde`` / ``feedback`` (through :func:`course_config`), formgrader's
+    Generate, Autograde and Generate Feedback buttons (``autograder/nbgrader_config.py`` ->
+    :func:`lab_config` -> :func:`course_config`), and any service that loads
+    :func:`course_config` or :func:`lab_config` (the hub). Nothing else sets a chain or a trait
+    of a preprocessor in one (a test compares what formgrader runs with what the CLI runs).
+
+    - generate_assignment: nbgrader's chain with the named-stub ClearSolutions and the leak
+      check last;
+    - autograde: nbgrader's sanitising chain, then the limited, sandboxed, crash-proof kernel
+      (GuardedExecute) and stderr that does not zero a passing test;
+    - generate_feedback: hidden tests cleared, hidden lines and reference frames scrubbed, the
+      student's HTML sanitised (hidden lines read from the assignment's sources), nbconvert's
+      HTML sanitiser on.
+
+    ``limits``: time, memory and output limits (default :class:`Limits`); ``protect``: paths an
+    unsandboxed kernel may not write to; ``sandboxed``: False only for ``--unsafe-no-sandbox``.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.converters.generate_assignment import GenerateAssignment
-    from nbgrader.converters.generate_feedback import GenerateFeedback
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
-                                        ClearSolutions, IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearSolutions,
+                                        IgnorePattern, LimitOutput, SaveAutoGrades)
 
     from .execute import GuardedExecute
     from .preprocessors import LeakCheck, NamedStubClearSolutions, ScrubFeedback, StderrNotFatal
 
     lim = limits or Limits()
-    c = Config()
-    pps = list(GenerateAssignment.class_traits()["preprocessors"].make_dynamic_default())
+    c = base_config()
+    # --- generate_assignment (release, formgrader's Generate): nbgrader's chain, named stubs, leak check last
     c.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p
-                                          for p in pps] + [LeakCheck]
-    c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, StderrNotFatal,
-                                           ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                                           AssignLatePenalties, CheckCellMetadata]
+                                          for p in _nbgrader_default(GenerateAssignment, "preprocessors")] + [LeakCheck]
+    # --- autograde (autograde's workers, formgrader's Autograde): nbgrader's sanitising chain, then ours
+    c.Autograde.sanitize_preprocessors = _nbgrader_default(Autograde, "sanitize_preprocessors")
+    c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, StderrNotFatal, ClearMetadataPreprocessor,
+                                           LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.Execute.timeout = lim.cell_timeout
     c.GuardedExecute.timeout = lim.cell_timeout
     c.GuardedExecute.notebook_timeout = lim.notebook_timeout
     c.GuardedExecute.memory_mb = lim.memory_mb
-    fb = list(GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default())
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, *fb]
+    c.GuardedExecute.output_bytes = lim.output_bytes
+    c.GuardedExecute.figures = lim.figures
+    c.GuardedExecute.use_sandbox = sandboxed
+    c.GuardedExecute.protect = sorted(protect)
+    # --- generate_feedback (feedback, formgrader's Generate Feedback, the hub's feedback)
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, SANITIZE_FEEDBACK,
+                                        *_nbgrader_default(GenerateFeedback, "preprocessors")]
+    c.HTMLExporter.sanitize_html = True
+    # >>> final-HTML step of the feedback pages (helper "pages"): set the exporter here, e.g.
+    # c.GenerateFeedback.exporter_class = "autograder.<module>.<Exporter>" (a dotted name, as above)
+    # <<< end of the final-HTML step
     return c
+
+
+def preprocessor_config(limits: Limits | None = None) -> Config:
+    """The chains of :func:`pipeline_config` (kept under its old name)."""
+    return pipeline_config(limits)
+
+
+def run_config(*, locked_file: str | Path | None = None, skip_file: str | Path | None = None,
+               files_dir: str | Path | None = None) -> Config:
+    """The per-run inputs of GuardedExecute (:data:`PER_RUN_TRAITS`): the sha256 list of the
+    locked cells, of the demonstration cells not run, and the released files copied into kernels."""
+    c = Config()
+    if locked_file:
+        c.GuardedExecute.locked_file = str(locked_file)
+    if skip_file:
+        c.GuardedExecute.skip_file = str(skip_file)
+    if files_dir:
+        c.GuardedExecute.files_dir = str(files_dir)
+    return c
+
+
+def protect_paths(workdir: str | Path, solutions: str | Path, notebooks: str | Path,
+                  db_url: str | None = None) -> list[str]:
+    """Paths a grading kernel may not write to (beyond its own working folder): the work folder,
+    the sources, the student versions, the course packages, the environment, a SQLite gradebook's
+    folder."""
+    import sys
+
+    import cnnlab
+
+    paths = {str(Path(workdir).resolve()), str(Path(solutions).resolve()), str(Path(notebooks).resolve()),
+             str(Path(cnnlab.__file__).resolve().parent), str(Path(__file__).resolve().parent),
+             str(Path(sys.prefix).resolve())}
+    if db_url and db_url.startswith("sqlite:///"):
+        paths.add(str(Path(db_url[len("sqlite:///"):]).resolve().parent))
+    return sorted(paths)
 
 
 def course_config(workdir: str | Path | None = None, db_url: str | None = None, *,
                   solutions: str | Path | None = None, notebooks: str | Path | None = None,
-                  release_directory: str | Path | None = None) -> Config:
+                  release_directory: str | Path | None = None, limits: Limits | None = None,
+                  protect: list[str] | None = None, sandboxed: bool = True) -> Config:
     """Return the complete nbgrader Config for the course, rooted at ``workdir``.
 
     The one configuration of the course: the CLI uses it directly, and JupyterLab's nbgrader
     extensions (formgrader, Validate, Assignment and Course List) load it through
-    ``autograder/nbgrader_config.py``. nbgrader's source step is ``solutions``, its release step
-    ``notebooks`` (or ``release_directory`` when given); the exchange is ``<workdir>/exchange``
-    unless ``$CNNLAB_EXCHANGE`` names another folder.
+    ``autograder/nbgrader_config.py``. Its chains come from :func:`pipeline_config`. nbgrader's
+    source step is ``solutions``, its release step ``notebooks`` (or ``release_directory`` when
+    given); the exchange is ``<workdir>/exchange`` unless ``$CNNLAB_EXCHANGE`` names another folder.
+    ``protect`` defaults to :func:`protect_paths` of these folders.
     """
     workdir = Path(workdir or DEFAULT_WORKDIR).resolve()
-    cfg = base_config()
-    cfg.merge(preprocessor_config())
+    db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    solutions = Path(solutions or SOLUTIONS).resolve()
+    notebooks = Path(notebooks or NOTEBOOKS).resolve()
+    if protect is None:
+        protect = protect_paths(workdir, solutions, notebooks, db_url)
+    cfg = pipeline_config(limits, protect=protect, sandboxed=sandboxed)
     cfg.CourseDirectory.root = str(workdir)
-    cfg.CourseDirectory.source_directory = str(Path(solutions or SOLUTIONS).resolve())
+    cfg.CourseDirectory.source_directory = str(solutions)
     cfg.GuardedExecute.source_directory = cfg.CourseDirectory.source_directory   # demonstration cells
-    cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks or NOTEBOOKS).resolve())
+    cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks).resolve())
     cfg.CourseDirectory.course_id = COURSE_ID
-    cfg.CourseDirectory.db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    cfg.CourseDirectory.db_url = db_url
     cfg.Exchange.root = os.environ.get("CNNLAB_EXCHANGE") or str(workdir / "exchange")
     return cfg
 

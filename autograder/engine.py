@@ -15,16 +15,34 @@ processes that already imported nbgrader):
    outputs; a kernel that dies is recorded on its cell;
 4. the trusted verifier (:mod:`autograder.verifier`) re-runs the hidden cases of every exercise
    in a fresh sandboxed worker and withdraws the points of hidden checks it does not confirm;
-5. the scores are returned to the parent, which alone writes the real gradebook (SQLite or
-   PostgreSQL), copies back the graded notebooks (only them: nothing else the kernel could have
-   left), and records the submission in a ledger keyed by a hash of its files; a re-run skips
-   what the ledger holds (a run killed midway resumes), ``force=True`` regrades.
+5. the graded notebooks (only them: nothing else the kernel could have left) are published into
+   ``autograded/<student>/<assignment>/`` all at once (written beside it, read back and checked,
+   then renamed into place: never a half-written notebook), and the result goes back to the
+   parent, which alone writes the store (:mod:`autograder.store`: the scores into the real
+   gradebook, SQLite or PostgreSQL, and beside them the status, messages, flags and the hashes
+   of the submission's files and of the published notebooks, in one transaction); a re-run
+   skips a submission whose files, sources and published notebooks are unchanged (a run killed
+   midway resumes), ``force=True`` regrades.
+
+A failure is never a grade. An infrastructure failure (the grader's worker, a kernel or the
+verifier killed from outside, a kernel that does not start, nbgrader failing, a full disk, a
+database error) is tried once more, in a fresh worker after the others, then recorded as status
+``error`` (``crashed``: the worker died both times) with its cause, and no score: the gradebook
+gets no auto score for it (its cells "need manual grading"), exports leave it out and say so,
+and ``autograde`` exits non-zero naming it. A student's own crash stays the student's: a kernel
+that dies (``os._exit``, a segfault, memory) is graded again in a fresh kernel, and only a death
+at the same cell both times is the submission's (its later cells score nothing, as before); a
+kernel that finishes the second time was killed from outside, and the second grading counts; a
+kernel that dies at different cells is an error (it cannot be told apart). A full disk stops the
+run (every later submission would fail the same way).
+
+One run per work folder: ``autograde`` holds the work folder's lock
+(:func:`autograder.util.work_lock`) and keeps its temporary files in a run folder of its own
+(:func:`autograder.util.run_folder`); nothing of another run is deleted.
 
 Supervision: each worker grades one submission at a time; when a worker dies, only the submission
-it was grading is retried (in a fresh worker, after the others); one that kills its worker twice
-is recorded as such (status ``crashed``, not written to the ledger, so a re-run tries again) while
-the rest of the class completes. Workers die with the tool (PR_SET_PDEATHSIG), and the sandboxes
-with their worker (``--die-with-parent``).
+it was grading is retried. Workers die with the tool (PR_SET_PDEATHSIG), and the sandboxes with
+their worker (``--die-with-parent``).
 """
 
 from __future__ import annotations
@@ -40,47 +58,26 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbgrader.utils import is_grade, is_locked
 
-from . import config, demos, sandbox, zygote
-from .collect import find_submissions, parse_timestamp
+from . import config, demos, sandbox, store, zygote
+from .collect import find_submissions
 from .config import Course
 from .release import generate
-from .util import env_path, quiet
+from .store import STATUS_OK, Result  # noqa: F401  (Result and STATUS_OK: importable from here, as before)
+from .util import (disk_full_message, env_path, is_disk_full, owner_token, quiet, run_folder,
+                   work_lock)
 
-TOOL_VERSION = "2"
-STATUS_OK = "graded"
+TOOL_VERSION = "3"
+KERNEL_DIED = ("KernelDied", "DeadKernelError")   # the error GuardedExecute puts on the cell where its kernel died
 
 
-@dataclass
-class Result:
-    """The outcome of grading one student's submission of one assignment."""
-
-    student: str
-    assignment: str
-    status: str = STATUS_OK          # graded | corrupt | missing | error | crashed
-    score: float = 0.0
-    max_score: float = 0.0
-    cells: dict = field(default_factory=dict)      # "<notebook>/<grade_id>" -> [score, max, message]
-    problems: list = field(default_factory=list)
-    seconds: float = 0.0
-    seconds_late: float = 0.0
-    timestamp: str | None = None
-    input_hash: str = ""
-    flags: list = field(default_factory=list)      # for the instructor: possible tampering, scan hits
-
-    def summary(self) -> str:
-        """One line: student, assignment, score, status, time and what went wrong."""
-        late = f", late {self.seconds_late / 3600:.1f} h" if self.seconds_late > 0 else ""
-        probs = f" [{'; '.join(self.problems)[:160]}]" if self.problems else ""
-        if self.flags:
-            probs += f" FLAGGED: {'; '.join(self.flags)[:200]}"
-        return (f"{self.student:<16} {self.assignment:<20} {self.score:6.2f}/{self.max_score:<6.2f} "
-                f"{self.status:<8} {self.seconds:5.1f}s{late}{probs}")
+class GradingStopped(RuntimeError):
+    """The run cannot start or go on (a full disk, the gradebook); the message says why and what to do."""
 
 
 # ------------------------------------------------------------------------------ template
@@ -96,6 +93,11 @@ class Template:
     digest: str
     files: Path          # files/<assignment>/: the released files (no notebooks) copied into kernels
     skipped_file: Path | None = None   # sha256 of the demonstration cells not run (autograder.demos)
+    run: Path | None = None            # where each submission's private folder is made (default: root)
+
+    @property
+    def private(self) -> Path:
+        return self.run or self.root
 
 
 def _sources_digest(course: Course, names: list[str]) -> str:
@@ -109,13 +111,14 @@ def _sources_digest(course: Course, names: list[str]) -> str:
     return h.hexdigest()
 
 
-def build_template(course: Course, names: list[str]) -> Template:
-    """Generate the assignments into a private folder with its own template gradebook."""
+def build_template(course: Course, names: list[str], run: Path | None = None) -> Template:
+    """Generate the assignments into a private folder (in ``run``, this run's own folder; by
+    default ``<workdir>/.work``) with its own template gradebook."""
     from nbgrader.api import Gradebook
 
     from .kernel import locked_hashes
 
-    work = course.workdir / ".work"
+    work = Path(run) if run is not None else course.workdir / ".work"
     work.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="template-", dir=work))
     db = root / "template.db"
@@ -148,29 +151,35 @@ def build_template(course: Course, names: list[str]) -> Template:
                 dest = files / a / p.relative_to(root / "release" / a)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(p, dest)
-    return Template(root, db, root / "release", locked, _sources_digest(course, names), files, skipped)
+    return Template(root, db, root / "release", locked, _sources_digest(course, names), files, skipped,
+                    run=Path(run) if run is not None else None)
 
 
-def ensure_in_gradebook(course: Course, names: list[str]) -> None:
-    """Register assignments missing from the real gradebook (nbgrader's generate_assignment into
-    a throwaway release folder; existing assignments are left alone)."""
-    from nbgrader.api import Gradebook, MissingEntry
+def ensure_in_gradebook(course: Course, names: list[str], run: Path | None = None) -> None:
+    """Make the gradebook's schema (once: serialised between graders on PostgreSQL) and register
+    assignments missing from it (nbgrader's generate_assignment into a throwaway release folder
+    in ``run``, or ``<workdir>/.work``; existing assignments are left alone)."""
+    from nbgrader.api import MissingEntry
 
-    missing = []
-    with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
-        for a in names:
-            try:
-                asg = gb.find_assignment(a)
-                if not asg.notebooks:
+    store.ensure_schema(course.gradebook_url)
+    with store.db_lock(course.gradebook_url):
+        missing = []
+        with store.gradebook(course.gradebook_url) as gb:
+            for a in names:
+                try:
+                    asg = gb.find_assignment(a)
+                    if not asg.notebooks:
+                        missing.append(a)
+                except MissingEntry:
                     missing.append(a)
-            except MissingEntry:
-                missing.append(a)
-    if missing:
-        tmp = Path(tempfile.mkdtemp(prefix="register-", dir=course.workdir / ".work"))
-        try:
-            generate(course, missing, release_dir=tmp, db_url=course.gradebook_url)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if missing:
+            work = Path(run) if run is not None else course.workdir / ".work"
+            work.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix="register-", dir=work))
+            try:
+                generate(course, missing, release_dir=tmp, db_url=course.gradebook_url)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ one submission
@@ -220,7 +229,9 @@ def diagnosis_first(ename: str, evalue: str) -> str:
 
 def grade_submission(course: Course, template: Template, student: str, assignment: str,
                      sub_dir: Path, protect: list[str] | None = None, sandboxed: bool = True) -> Result:
-    """Grade one submission in a private course folder (see the module docstring); never raises."""
+    """Grade one submission in a private course folder and publish its graded notebooks (see the
+    module docstring); never raises. A failure of the tool (not of the submission) gives status
+    ``error`` with ``cause`` set and ``retryable`` where another try may succeed."""
     t0 = time.monotonic()
     res = Result(student, assignment)
     priv = None
@@ -229,9 +240,8 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
         from .scan import scan_notebook
 
         releases = sorted((template.release / assignment).glob("*.ipynb"))
-        work = course.workdir / ".work"
-        work.mkdir(parents=True, exist_ok=True)
-        priv = Path(tempfile.mkdtemp(prefix=f"{student}-{assignment}-", dir=work))
+        template.private.mkdir(parents=True, exist_ok=True)
+        priv = Path(tempfile.mkdtemp(prefix=f"{student}-{assignment}-", dir=template.private))
         shutil.copyfile(template.db, priv / "gradebook.db")
         dest = priv / "submitted" / student / assignment
         dest.mkdir(parents=True)
@@ -266,68 +276,67 @@ def grade_submission(course: Course, template: Template, student: str, assignmen
         if present == 0:
             if res.status == STATUS_OK:
                 res.status = "missing"
+            unpublish(course.autograded / student / assignment)   # nothing graded: no stale notebooks left
         else:
             _run_nbgrader(course, template, priv, student, assignment, res, protect or [], sandboxed)
     except Exception as exc:  # noqa: BLE001 - one submission's failure must not stop the class
-        res.status = "error"
-        res.problems.append(f"the grader failed on this submission: {type(exc).__name__}: {exc}"[:300])
-        res.flags.append("grader error: " + traceback.format_exc(limit=3)[-300:])
+        fail(res, exc)
     finally:
         if priv is not None:
             shutil.rmtree(priv, ignore_errors=True)
     res.max_score = float(sum(v[1] for v in res.cells.values()))
-    res.score = float(sum(v[0] for v in res.cells.values()))
+    res.score = 0.0 if res.failed else float(sum(v[0] for v in res.cells.values()))
     res.seconds = time.monotonic() - t0
     return res
 
 
+def fail(res: Result, exc: BaseException | str, what: str = "the grader failed on this submission") -> None:
+    """Mark ``res`` as not graded because of ``exc`` (an exception, or nbgrader's log text): status
+    error, a one-line cause (a full disk named as such), retryable unless the disk is full."""
+    res.status = "error"
+    if is_disk_full(exc):
+        res.cause = "disk full: no space left on device"
+        res.retryable = False
+    else:
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+        res.cause = f"{what}: {lines[-1] if lines else 'no message'}"[:300]
+        res.retryable = True
+    if not isinstance(exc, str):
+        res.flags.append("grader error: " + "".join(traceback.format_exception(exc, limit=3))[-300:])
+
+
 def grading_config(course: Course, template: Template, root: Path, protect: list[str], assignment: str = "",
                    sandboxed: bool = True):
-    """nbgrader config for grading in the private folder ``root``."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
-                                        LimitOutput, SaveAutoGrades)
-
-    from .execute import GuardedExecute
-    from .preprocessors import StderrNotFatal
-
+    """nbgrader config for grading in the private folder ``root``: the course's chains
+    (:func:`autograder.config.pipeline_config`), its limits and protected paths, and this run's
+    inputs (:func:`autograder.config.run_config`)."""
     cfg = config.course_config(root, f"sqlite:///{root / 'gradebook.db'}", solutions=course.solutions,
-                               release_directory=template.release)
-    cfg.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, StderrNotFatal,
-                                             ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                                             AssignLatePenalties, CheckCellMetadata]
-    lim = course.limits
-    cfg.Execute.timeout = lim.cell_timeout
-    cfg.GuardedExecute.timeout = lim.cell_timeout
-    cfg.GuardedExecute.notebook_timeout = lim.notebook_timeout
-    cfg.GuardedExecute.memory_mb = lim.memory_mb
-    cfg.GuardedExecute.locked_file = str(template.locked_file)
-    cfg.GuardedExecute.protect = protect
-    cfg.GuardedExecute.output_bytes = lim.output_bytes
-    cfg.GuardedExecute.figures = lim.figures
-    if template.skipped_file is not None:
-        cfg.GuardedExecute.skip_file = str(template.skipped_file)
-    cfg.GuardedExecute.use_sandbox = sandboxed
+                               release_directory=template.release, limits=course.limits, protect=protect,
+                               sandboxed=sandboxed)
     files = template.files / assignment
-    if assignment and files.is_dir() and any(files.iterdir()):
-        cfg.GuardedExecute.files_dir = str(files)
+    cfg.merge(config.run_config(locked_file=template.locked_file, skip_file=template.skipped_file,
+                                files_dir=files if assignment and files.is_dir() and any(files.iterdir()) else None))
     return cfg
 
 
 def default_protect(course: Course) -> list[str]:
     """Paths a grading kernel may not write to (beyond its own working folder)."""
-    import cnnlab
+    return course.protect()
 
-    paths = {str(course.workdir), str(course.solutions), str(course.notebooks),
-             str(Path(cnnlab.__file__).resolve().parent), str(Path(__file__).resolve().parent),
-             str(Path(sys.prefix).resolve())}
-    if course.gradebook_url.startswith("sqlite:///"):
-        paths.add(str(Path(course.gradebook_url[len("sqlite:///"):]).resolve().parent))
-    return sorted(paths)
+
+def kernel_deaths(folder: Path) -> list[str]:
+    """``<notebook>/<cell index>`` of every cell where a graded notebook's kernel died."""
+    out = []
+    for nbp in sorted(Path(folder).glob("*.ipynb")):
+        nb = nbformat.read(nbp, as_version=4)
+        for i, c in enumerate(nb.cells):
+            if any(o.get("output_type") == "error" and o.get("ename") in KERNEL_DIED for o in c.get("outputs", [])):
+                out.append(f"{nbp.stem}/{i}")
+    return out
 
 
 def _run_nbgrader(course, template, priv, student, assignment, res, protect, sandboxed) -> None:
-    from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
     cfg = grading_config(course, template, priv, protect, assignment, sandboxed)
@@ -335,15 +344,14 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
         api = NbGraderAPI(config=cfg)
         out = api.autograde(assignment, student, force=True, create=True)
     if not out.get("success"):
-        res.status = "error"
-        text = (out.get("error") or out.get("log") or log.getvalue() or "")
-        res.problems.append("nbgrader failed: " + text.strip().splitlines()[-1][:300] if text.strip() else "nbgrader failed")
+        text = "\n".join(t for t in (out.get("error"), out.get("log"), log.getvalue()) if t)
+        fail(res, text if text.strip() else "nbgrader failed without a message", "nbgrader's autograde failed")
         return
     graded = priv / "autograded" / student / assignment
     msgs: dict[str, dict[str, str]] = {}
     for nbp in graded.glob("*.ipynb"):
         msgs[nbp.stem] = _messages(nbformat.read(nbp, as_version=4))
-    with quiet(), Gradebook(f"sqlite:///{priv / 'gradebook.db'}", config.COURSE_ID) as gb:
+    with store.gradebook(f"sqlite:///{priv / 'gradebook.db'}") as gb:
         sub = gb.find_submission(assignment, student)
         res.seconds_late = float(sub.total_seconds_late or 0)
         for nb in sub.notebooks:
@@ -357,21 +365,18 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
                 if g.needs_manual_grade:
                     msg = "needs manual grading"
                 res.cells[key] = [score, mx, msg]
+    res.deaths = kernel_deaths(graded)
     _verify(course, template, assignment, priv / "submitted" / student / assignment, res, sandboxed)
-    # copy back only the graded notebooks (regular files named as in the release)
-    dest = course.autograded / student / assignment
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
-        nbp = graded / rel_path.name
-        if nbp.is_file() and not nbp.is_symlink():
-            shutil.copyfile(nbp, dest / rel_path.name)
+    if res.failed:
+        return
+    names = [p.name for p in sorted((template.release / assignment).glob("*.ipynb"))]
+    res.output_hash = publish(graded, course.autograded / student / assignment, names)
 
 
 def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
     """Withdraw the points of checks that the trusted verifier does not confirm (``repaired``: the
-    folder of the repaired notebooks, as given to nbgrader)."""
+    folder of the repaired notebooks, as given to nbgrader). A verifier that could not run
+    (``Verdict.errors``, where the verifier reports them) makes the submission an error."""
     from . import verifier
 
     lim = course.limits
@@ -384,6 +389,10 @@ def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
                                   nbformat.read(course.solutions / assignment / rel_path.name, as_version=4), scores,
                                   seconds=lim.cell_timeout, total_seconds=lim.notebook_timeout,
                                   memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None)
+        errors = list(getattr(verdict, "errors", None) or [])
+        if errors:
+            fail(res, "; ".join(map(str, errors)), "the verifier could not run")
+            return
         for gid, msg in verdict.withdrawn.items():
             key = f"{rel_path.stem}/{gid}"
             if key in res.cells:
@@ -391,53 +400,77 @@ def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
         res.flags += verdict.flags
 
 
-# ------------------------------------------------------------------------------ the gradebook
+# ------------------------------------------------------------------------------ publishing
 
-def record(course: Course, res: Result) -> None:
-    """Write one result into the real gradebook (idempotent: grades are set, not added)."""
-    from nbgrader.api import Gradebook
+def _write_checked(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path``, flushed to disk, and read it back."""
+    import errno
 
-    with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
-        gb.update_or_create_student(res.student)
-        ts = parse_timestamp(res.timestamp) if res.timestamp else None
-        sub = gb.update_or_create_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
-        for nb in sub.notebooks:
-            for g in nb.grades:
-                cell = res.cells.get(f"{nb.name}/{g.name}")
-                if cell is None:
-                    continue
-                g.auto_score = cell[0]
-                g.needs_manual_grade = cell[2] == "needs manual grading"
-            for c in nb.comments:
-                cell = res.cells.get(f"{nb.name}/{c.name}")
-                c.auto_comment = (cell[2] or None) if cell else None
-        gb.db.commit()
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if path.read_bytes() != data:
+        raise OSError(errno.EIO, "the written copy differs from the graded notebook", str(path))
 
 
-def ledger_path(course: Course, student: str, assignment: str) -> Path:
-    return course.workdir / ".ledger" / f"{student}__{assignment}.json"
+def publish(graded: Path, dest: Path, names: list[str]) -> str:
+    """Replace the folder ``dest`` by the notebooks ``names`` of ``graded``, all at once: they are
+    written into a folder beside it, read back and compared, then renamed into place; on any
+    failure (a full disk) ``dest`` is left as it was. Return the digest of what was published."""
+    import uuid
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    token = owner_token()
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-{token}-", dir=dest.parent))
+    old = None
+    try:
+        stage.chmod(0o755)
+        for name in names:
+            src = graded / name
+            if src.is_file() and not src.is_symlink():
+                _write_checked(stage / name, src.read_bytes())
+        if dest.exists() or dest.is_symlink():
+            old = dest.parent / f".{dest.name}.old-{token}-{uuid.uuid4().hex[:8]}"
+            os.rename(dest, old)
+        try:
+            os.rename(stage, dest)
+        except OSError:
+            if old is not None:
+                os.rename(old, dest)
+                old = None
+            raise
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return store.published_digest(dest)
+
+
+def unpublish(dest: Path) -> None:
+    """Remove a submission's earlier graded notebooks (they no longer match its files)."""
+    import uuid
+
+    if dest.is_dir() and not dest.is_symlink():
+        old = dest.parent / f".{dest.name}.old-{owner_token()}-{uuid.uuid4().hex[:8]}"
+        os.rename(dest, old)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ the store
+
+def record(course: Course, res: Result, keep_grade: bool = False) -> None:
+    """Write one result into the store (:func:`autograder.store.record`: scores into the real
+    gradebook, the rest beside them; a failed result writes no score)."""
+    store.record(course.gradebook_url, res, keep_grade)
 
 
 def read_ledger(course: Course) -> dict[tuple[str, str], Result]:
-    """All recorded results, keyed by (student, assignment)."""
-    out = {}
-    folder = course.workdir / ".ledger"
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        with contextlib.suppress(ValueError, TypeError, OSError):
-            r = Result(**json.loads(p.read_text()))
-            out[(r.student, r.assignment)] = r
-    return out
+    """All recorded results, keyed by (student, assignment), read from the one store (the
+    gradebook's scores, manual ones included; :func:`autograder.store.read_results`)."""
+    return store.read_results(course.gradebook_url)
 
-
-def _write_ledger(course: Course, res: Result) -> None:
-    p = ledger_path(course, res.student, res.assignment)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(res), indent=1))
-    os.replace(tmp, p)
-
-
-# ------------------------------------------------------------------------------ the class
 
 # ------------------------------------------------------------------------------ the class
 
@@ -495,19 +528,65 @@ class _Worker:
         self.conn.close()
 
 
-def _ungraded_cells(template: Template, assignment: str) -> dict:
+def _ungraded_cells(template: Template, assignment: str, why: str = "not graded") -> dict:
     cells = {}
     for rel_path in sorted((template.release / assignment).glob("*.ipynb")):
         for gid, p in _grade_points(nbformat.read(rel_path, as_version=4)).items():
-            cells[f"{rel_path.stem}/{gid}"] = [0.0, p, "not graded: the submission crashed the grader"]
+            cells[f"{rel_path.stem}/{gid}"] = [0.0, p, why]
     return cells
 
 
-def _run_pool(course, template, todo, protect, jobs, sandboxed):
+def not_graded(template: Template, student: str, assignment: str, cause: str, status: str = "error",
+               input_hash: str = "") -> Result:
+    """A result that records that the tool could not grade this submission, and why."""
+    res = Result(student, assignment, status=status, cause=cause, input_hash=input_hash,
+                 cells=_ungraded_cells(template, assignment, f"not graded: {cause}"))
+    res.max_score = float(sum(v[1] for v in res.cells.values()))
+    return res
+
+
+def needs_second_try(res: Result) -> bool:
+    """An infrastructure failure worth another try, or a kernel death to confirm."""
+    return (res.failed and res.retryable) or (not res.failed and bool(res.deaths))
+
+
+def settle(first: Result | None, second: Result) -> Result:
+    """The result of a submission graded twice (see the module docstring): a kernel death is the
+    submission's only when it happens at the same cell both times."""
+    if first is None:
+        return second
+    if second.failed:
+        if first.failed and first.cause and first.cause != second.cause:
+            second.cause = f"{second.cause} (first try: {first.cause})"[:400]
+        second.cause += " [tried twice]"
+        return second
+    where = ", ".join(first.deaths)
+    if second.deaths:
+        if first.deaths == second.deaths:
+            second.problems.append(f"the kernel died at the same place in two runs ({where}): the "
+                                   "submission's own crash")
+            return second
+        cause = (f"the kernel died at {', '.join(second.deaths)}" + (f" and, in the first run, at {where}" if first.deaths
+                 else f" (the first try failed: {first.cause})") +
+                 ": it cannot be told whether the submission crashed or something outside killed it; run "
+                 "autograde again, or grade it by hand")
+        second.status, second.cause, second.retryable = "error", cause[:400], False
+        second.score = 0.0
+        return second
+    if first.deaths:
+        second.problems.append(f"graded again: in the first run its kernel was killed from outside at {where}")
+    elif first.failed:
+        second.problems.append(f"graded again after a failure of the tool: {first.cause}"[:300])
+    return second
+
+
+def _run_pool(course, template, todo, protect, jobs, sandboxed, stop=lambda: False):
     """Yield results as workers finish; a worker that dies costs only the submission it held.
 
-    That submission is retried once in a fresh worker after the others; if it kills that one too
-    it is yielded with status ``crashed``.
+    A submission whose worker died, whose grading failed for a reason outside it, or whose
+    kernel died, is graded once more in a fresh worker after the others (:func:`settle` decides);
+    a worker that dies twice gives status ``crashed``. Once ``stop()`` is true, what is left is
+    yielded as not graded, without being started.
     """
     from collections import deque
     from multiprocessing.connection import wait
@@ -515,15 +594,24 @@ def _run_pool(course, template, todo, protect, jobs, sandboxed):
     ctx = multiprocessing.get_context("fork")
     queue = deque(todo)
     attempts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], Result] = {}
     workers = [_Worker(ctx) for _ in range(min(jobs, len(todo)))]
     try:
         while queue or any(w.task for w in workers):
+            if stop() and queue:
+                while queue:
+                    s, a, _, d = queue.popleft()
+                    yield not_graded(template, s, a, "the run stopped before grading it (see the cause above)",
+                                     input_hash=d)
+                continue
             for w in workers:
                 if w.task is None and queue:
                     w.task = queue.popleft()
                     s, a, f, _ = w.task
                     w.conn.send((course, template, s, a, f, protect, sandboxed))
             busy = [w for w in workers if w.task]
+            if not busy:
+                continue
             wait([x for w in busy for x in (w.conn, w.proc.sentinel)], timeout=5)
             for i, w in enumerate(workers):
                 if not w.task:
@@ -536,23 +624,28 @@ def _run_pool(course, template, todo, protect, jobs, sandboxed):
                 if res is None and w.proc.is_alive():
                     continue
                 w.task = None
-                if res is not None:
-                    res.input_hash = d
+                n = attempts[(s, a)] = attempts.get((s, a), 0) + 1
+                if res is None:
+                    # the worker died while grading (s, a): that submission alone pays
+                    w.conn.close()
+                    workers[i] = _Worker(ctx)
+                    if n < 2:
+                        first[(s, a)] = not_graded(template, s, a, "the grader's worker process was killed",
+                                                   input_hash=d)
+                        queue.append((s, a, f, d))
+                        continue
+                    res = not_graded(template, s, a, "grading it killed the grader's worker process twice "
+                                     "(killed from outside, or out of memory); a re-run tries again",
+                                     status="crashed", input_hash=d)
+                    res.flags.append("kills the grader's worker")
                     yield res
                     continue
-                # the worker died while grading (s, a): that submission alone pays
-                w.conn.close()
-                workers[i] = _Worker(ctx)
-                attempts[(s, a)] = attempts.get((s, a), 0) + 1
-                if attempts[(s, a)] < 2:
+                res.input_hash = d
+                if n < 2 and needs_second_try(res):
+                    first[(s, a)] = res
                     queue.append((s, a, f, d))
-                else:
-                    res = Result(s, a, status="crashed", input_hash=d, cells=_ungraded_cells(template, a),
-                                 problems=["grading this submission killed the grader's worker twice; "
-                                           "recorded as crashed and left ungraded (a re-run tries again)"],
-                                 flags=["kills the grader's worker"])
-                    res.max_score = float(sum(v[1] for v in res.cells.values()))
-                    yield res
+                    continue
+                yield settle(first.pop((s, a), None), res)
     finally:
         for w in workers:
             w.stop()
@@ -581,35 +674,56 @@ def check_sandbox(unsafe_no_sandbox: bool = False, echo=print) -> bool:
 
 def autograde(course: Course, students=None, assignments=None, jobs: int | None = None,
               force: bool = False, progress: bool = True, echo=print,
-              unsafe_no_sandbox: bool = False) -> list[Result]:
+              unsafe_no_sandbox: bool = False, wait: float | None = 0) -> list[Result]:
     """Grade the collected submissions in parallel; return one Result per submission.
 
-    Submissions whose files and course sources are unchanged since the ledger recorded them are
-    skipped unless ``force``.  Never raises for a submission's fault; raises
-    :class:`~autograder.sandbox.SandboxUnavailable` when no sandbox can start (unless
-    ``unsafe_no_sandbox``).
+    Submissions whose files, course sources and published notebooks are unchanged since they were
+    graded are skipped unless ``force``. Never raises for a submission's fault, nor records a
+    failure of the tool as a grade (see the module docstring: such results have ``failed`` set).
+    Raises :class:`~autograder.sandbox.SandboxUnavailable` when no sandbox can start (unless
+    ``unsafe_no_sandbox``), :class:`~autograder.util.WorkFolderBusy` when another command holds
+    the work folder (after waiting ``wait`` seconds; None: as long as it takes), and
+    :class:`GradingStopped` when the run cannot start (a full disk, the gradebook).
     """
     env_path()
     sandboxed = check_sandbox(unsafe_no_sandbox, echo)
     sandbox.remove_stale_cgroups()
     zygote.remove_stale()
-    course.workdir.mkdir(parents=True, exist_ok=True)
-    work = course.workdir / ".work"
-    if work.exists():  # leftovers of a killed run
-        shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
     names = [a for a in course.assignments() if not assignments or a in assignments]
     if assignments:
         unknown = sorted(set(assignments) - set(course.assignments()))
         if unknown:
             raise ValueError(f"unknown assignment(s) {unknown}; the course has {course.assignments()}")
+    try:
+        with work_lock(course.workdir, "autograde", wait, echo), run_folder(course.workdir) as run:
+            return _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise GradingStopped(disk_full_message(getattr(exc, "filename", None) or course.workdir)) from exc
+        if isinstance(exc, store.GradebookUnavailable):
+            raise GradingStopped(str(exc)) from exc
+        raise
+
+
+def unchanged(course: Course, prev: Result | None, digest: str) -> bool:
+    """True when ``prev`` is a grade of the same files and sources whose published notebooks are
+    still there, unchanged (a re-run skips it)."""
+    if prev is None or prev.input_hash != digest or prev.status not in store.FINAL:
+        return False
+    dest = course.autograded / prev.student / prev.assignment
+    if prev.output_hash:
+        return store.published_digest(dest) == prev.output_hash
+    return not dest.exists()
+
+
+def _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed) -> list[Result]:
     subs = find_submissions(course, students, names)
     if not subs:
         echo("nothing to grade: no submissions under " + str(course.submitted))
         return []
     names = sorted({a for _, a, _ in subs})
-    ensure_in_gradebook(course, names)
-    template = build_template(course, names)
+    ensure_in_gradebook(course, names, run)
+    template = build_template(course, names, run)
     protect = default_protect(course)
     ledger = read_ledger(course)
     results: list[Result] = []
@@ -617,7 +731,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
     for student, assignment, folder in subs:
         digest = submission_hash(folder, template.digest)
         prev = ledger.get((student, assignment))
-        if prev is not None and prev.input_hash == digest and not force:
+        if not force and unchanged(course, prev, digest):
             results.append(prev)
             continue
         todo.append((student, assignment, folder, digest))
@@ -630,17 +744,24 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
 
         bar = tqdm(total=len(todo), desc="autograde", unit="nb", file=sys.stdout, leave=False,
                    dynamic_ncols=True, mininterval=0.5, disable=not sys.stdout.isatty())
+    stopped: list[str] = []
     try:
-        for res in _run_pool(course, template, todo, protect, jobs, sandboxed):
-            record_ok = res.status not in ("crashed", "error")  # never a final grade: a re-run retries
+        for res in _run_pool(course, template, todo, protect, jobs, sandboxed, stop=lambda: bool(stopped)):
+            prev = ledger.get((res.student, res.assignment))
+            keep = (res.failed and prev is not None and prev.final and prev.status in store.FINAL
+                    and prev.input_hash == res.input_hash)
             try:
-                record(course, res)
+                record(course, res, keep_grade=keep)
             except Exception as exc:  # noqa: BLE001 - keep going, report it
-                record_ok = False
-                res.problems.append(f"could not write the gradebook: {exc}"[:300])
-                res.status = "error"
-            if record_ok:
-                _write_ledger(course, res)
+                detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                res.status, res.score = "error", 0.0
+                res.cause = ("disk full: the gradebook could not be written" if is_disk_full(exc)
+                             else f"could not write the gradebook: {detail}")
+            if res.failed and keep:
+                res.cause += " (its earlier grade, of the same files, stands)"
+            if res.failed and res.cause.startswith("disk full") and not stopped:
+                stopped.append(res.cause)
+                echo("autograde: " + disk_full_message(course.workdir))
             results.append(res)
             line = res.summary()
             if bar is not None:
@@ -659,13 +780,15 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
 def grade_one(course: Course, assignment: str, notebook_dir: Path, student: str = "student",
               unsafe_no_sandbox: bool = False) -> Result:
     """Grade one submission folder serially, without touching the course's gradebook (for the
-    notebook contract tests, the Gradescope package and validation)."""
+    notebook contract tests, the Gradescope package and validation). A failure of the tool is
+    tried once more, as in :func:`autograde`; the result may still be ``failed``."""
     env_path()
     sandboxed = check_sandbox(unsafe_no_sandbox, echo=lambda *_: None)
     course.workdir.mkdir(parents=True, exist_ok=True)
-    template = build_template(course, [assignment])
-    try:
-        return grade_submission(course, template, student, assignment, Path(notebook_dir),
-                                default_protect(course), sandboxed)
-    finally:
-        shutil.rmtree(template.root, ignore_errors=True)
+    with run_folder(course.workdir) as run:
+        template = build_template(course, [assignment], run)
+        args = (course, template, student, assignment, Path(notebook_dir), default_protect(course), sandboxed)
+        res = grade_submission(*args)
+        if needs_second_try(res):
+            res = settle(res, grade_submission(*args))
+        return res

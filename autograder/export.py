@@ -1,11 +1,22 @@
 """Export grades: a CSV for any LMS, Gradescope results.json files, a Gradescope autograder zip.
 
-- ``grades.csv``: one row per student, one column per assignment (its score: autograded points,
-  or the instructor's manual score where one was given), then ``total``; a last ``max`` row.
+Every export reads the one store (:mod:`autograder.store`): the scores from nbgrader's gradebook
+(a manual score the instructor gave in formgrader included), the rest beside them. Only final
+grades are exported; a submission without one (the tool could not grade it, it was collected but
+not graded yet, or a cell still needs manual grading) is never written as a 0:
+
+- ``grades.csv``: one row per student, one column per assignment (its score), then ``total``; a
+  last ``max`` row. A submission without a final grade is an empty cell, and its student's total
+  is empty too; a student with no submission of an assignment has 0 there.
 - ``gradescope/<student>/<assignment>/results.json``: Gradescope's results format, one test per
-  graded cell (score, max_score, status, the check's message).
+  graded cell (score, max_score, status, the check's message); none for a submission without a
+  final grade (an earlier one is removed).
+- ``flags.csv``: what the instructor should look at, with a ``not graded: <cause>`` row for each
+  submission without a final grade.
 - ``gradescope_<assignment>.zip``: a Gradescope autograder (``setup.sh``, ``run_autograder``, the
   course packages and the assignment's source) that grades with this same tool.
+
+:func:`incomplete` lists the submissions without a final grade (``export`` prints them and exits 1).
 """
 
 from __future__ import annotations
@@ -17,41 +28,66 @@ import stat
 import zipfile
 from pathlib import Path
 
-from . import config
+from . import config, store
 from .config import Course
-from .util import quiet
 
 
-def grade_table(course: Course) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
-    """Return (assignments, {student: {assignment: score}}, {assignment: max score})."""
-    from nbgrader.api import Gradebook
+def _results(course: Course) -> dict[tuple[str, str], store.Result]:
+    return store.read_results(course.gradebook_url)
 
+
+def incomplete(course: Course, results: dict | None = None) -> list[tuple[str, str, str]]:
+    """(student, assignment, cause) of every submission without a final grade: in the gradebook
+    but not final, or collected into ``submitted/`` and not in the gradebook."""
+    from .collect import find_submissions
+
+    results = _results(course) if results is None else results
+    out = {(r.student, r.assignment): r.cause or r.status for r in store.not_final(results)}
+    for s, a, _ in find_submissions(course):
+        if (s, a) not in results:
+            out[(s, a)] = "collected but not graded yet: run `python -m autograder autograde`"
+    return [(s, a, c) for (s, a), c in sorted(out.items())]
+
+
+def grade_table(course: Course, results: dict | None = None
+                ) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
+    """Return (assignments, {student: {assignment: final score}}, {assignment: max score}); a
+    submission without a final grade is absent from its student's row (see :func:`incomplete`)."""
+    results = _results(course) if results is None else results
     table: dict[str, dict[str, float]] = {}
     maxes: dict[str, float] = {}
-    with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
+    with store.gradebook(course.gradebook_url) as gb:
         names = sorted(a.name for a in gb.assignments)
         for a in gb.assignments:
             maxes[a.name] = float(a.max_score)
         for st in gb.students:
             table[st.id] = {}
-        for a in names:
-            for sub in gb.assignment_submissions(a):
-                table.setdefault(sub.student.id, {})[a] = round(float(sub.score), 4)
+    for (s, a), r in results.items():
+        row = table.setdefault(s, {})
+        if r.final:
+            row[a] = round(r.score, 4)
     return names, table, maxes
 
 
 def export_csv(course: Course, path: Path | None = None) -> Path:
     """Write the grade CSV (see the module docstring); return its path."""
-    names, table, maxes = grade_table(course)
+    results = _results(course)
+    names, table, maxes = grade_table(course, results)
+    missing = {(s, a) for s, a, _ in incomplete(course, results)}
+    names = sorted(set(names) | {a for _, a in missing})      # (collected, not yet in the gradebook)
     path = Path(path or course.exports / "grades.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["student", *names, "total"])
-        for st in sorted(table):
-            row = [table[st].get(a, 0.0) for a in names]
-            w.writerow([st, *row, round(sum(row), 4)])
-        w.writerow(["max", *[maxes[a] for a in names], sum(maxes[a] for a in names)])
+        for st in sorted(set(table) | {s for s, _ in missing}):
+            row = ["" if (st, a) in missing else table.get(st, {}).get(a, 0.0) for a in names]
+            total = "" if "" in row else round(sum(row), 4)
+            w.writerow([st, *row, total])
+        known = [maxes[a] for a in names if a in maxes]
+        w.writerow(["max", *[maxes.get(a, "") for a in names], sum(known) if len(known) == len(names) else ""])
+    tmp.replace(path)
     return path
 
 
@@ -85,12 +121,14 @@ def _note(res, course: Course) -> str:
 
 
 def export_gradescope_results(course: Course) -> list[Path]:
-    """Write one results.json per graded submission from the ledger; return the files."""
-    from .engine import read_ledger
-
+    """Write one results.json per submission with a final grade, from the store; return the
+    files. A submission without one gets none (an earlier file of it is removed)."""
     files = []
-    for (student, assignment), res in sorted(read_ledger(course).items()):
+    for (student, assignment), res in sorted(_results(course).items()):
         out = course.exports / "gradescope" / student / assignment / "results.json"
+        if not res.final:
+            out.unlink(missing_ok=True)
+            continue
         out.parent.mkdir(parents=True, exist_ok=True)
         cells = {k: [v[0], v[1], public_text(v[2] or "", course)] for k, v in res.cells.items()}
         out.write_text(json.dumps(results_json(cells, res.score, _note(res, course), res.seconds), indent=1))
@@ -100,15 +138,16 @@ def export_gradescope_results(course: Course) -> list[Path]:
 
 def export_flags(course: Course, path: Path | None = None) -> Path:
     """Write ``flags.csv`` (student, assignment, flag): what the instructor should look at
-    (possible tampering, static-scan findings, submissions that crash the grader)."""
-    from .engine import read_ledger
-
+    (possible tampering, static-scan findings, submissions the tool could not grade)."""
+    results = _results(course)
     path = Path(path or course.exports / "flags.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["student", "assignment", "flag"])
-        for (student, assignment), res in sorted(read_ledger(course).items()):
+        for student, assignment, cause in incomplete(course, results):
+            w.writerow([student, assignment, f"not graded: {cause}"])
+        for (student, assignment), res in sorted(results.items()):
             for f in res.flags:
                 w.writerow([student, assignment, f])
     return path
@@ -157,21 +196,44 @@ $PIP --no-deps -e .
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade it with the course's own autograder.
+# Isolation of student code:
+#   {isolation_note}
+# A submission the autograder could not grade (the sandbox does not start, a kernel killed from
+# outside, a full disk) gets no results.json and this script exits 1: Gradescope then tells the
+# student the autograder failed and shows the cause below to the course staff; it is never a 0.
 set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PY="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 export PATH="$(dirname "$PY"):$PATH"
 cd "$ROOT/source"
-# CNNLAB_UNSAFE_NO_SANDBOX=1 grades where Gradescope's container cannot start bubblewrap
-# (the container then is the only isolation)
-UNSAFE=""; [ "${{CNNLAB_UNSAFE_NO_SANDBOX:-0}}" = 1 ] && UNSAFE="--unsafe-no-sandbox"
 "$PY" -m autograder gradescope-run {assignment} --solutions "$ROOT/source/solutions" \\
-    --submission "$ROOT/submission" --results "$ROOT/results/results.json" $UNSAFE
+    --submission "$ROOT/submission" --results "$ROOT/results/results.json" --isolation {isolation}
 """
 
+ISOLATION = {
+    "sandbox": "a bubblewrap sandbox inside Gradescope's container (as on the instructor's machine); where "
+               "it cannot start, nothing is graded and the staff see why",
+    "container": "Gradescope's per-submission container only (built with --gradescope-isolation "
+                 "container): no sandbox inside it, so student code runs as the autograder's user and can "
+                 "read the autograder's files (hidden tests and solutions in /autograder/source) and "
+                 "write its results; each submission still gets a fresh container",
+}
 
-def gradescope_package(course: Course, assignment: str, path: Path | None = None) -> Path:
-    """Build the Gradescope autograder zip for ``assignment``; return its path."""
+
+def gradescope_package(course: Course, assignment: str, path: Path | None = None,
+                       isolation: str = "sandbox") -> Path:
+    """Build the Gradescope autograder zip for ``assignment``; return its path.
+
+    ``isolation``: ``"sandbox"`` (default: every kernel in a bubblewrap sandbox, as on the
+    instructor's machine; where it cannot start, the submission is not graded and the course
+    staff see why) or ``"container"`` (Gradescope's per-submission container is the only
+    isolation boundary; see :data:`ISOLATION`). Raises ValueError for an unknown assignment.
+    """
+    if isolation not in ISOLATION:
+        raise ValueError(f"unknown isolation {isolation!r}: use one of {sorted(ISOLATION)}")
+    if assignment not in course.assignments():
+        raise ValueError(f"unknown assignment {assignment!r}: the course has {', '.join(course.assignments()) or 'none'} "
+                         f"(in {course.solutions})")
     course.source_notebooks(assignment)
     path = Path(path or course.exports / f"gradescope_{assignment}.zip")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +251,11 @@ def gradescope_package(course: Course, assignment: str, path: Path | None = None
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         add_exec(zf, "setup.sh", SETUP_SH)
-        add_exec(zf, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment))
+        import textwrap
+
+        note = "\n#   ".join(textwrap.wrap(ISOLATION[isolation], 92))
+        add_exec(zf, "run_autograder", RUN_AUTOGRADER.format(assignment=assignment, isolation=isolation,
+                                                             isolation_note=note))
         for pkg in ("cnnlab", "autograder"):
             add_tree(zf, repo / pkg, pkg)
         for f in ("pyproject.toml", "requirements-lock.txt", "README.md"):
@@ -199,37 +265,55 @@ def gradescope_package(course: Course, assignment: str, path: Path | None = None
     return path
 
 
+class NotGraded(RuntimeError):
+    """The Gradescope submission could not be graded (the message, for the course staff, says why)."""
+
+
 def gradescope_run(assignment: str, solutions: Path, submission: Path, results: Path,
-                   unsafe_no_sandbox: bool = False) -> dict:
+                   unsafe_no_sandbox: bool = False, isolation: str = "sandbox") -> dict:
     """Grade a Gradescope submission folder (any notebook in it) and write results.json.
 
-    Where no sandbox can start, results.json says so (score 0) unless ``unsafe_no_sandbox``.
+    ``isolation="container"`` (or ``unsafe_no_sandbox``) grades without a sandbox: Gradescope's
+    container is the boundary. A failure of the tool (a sandbox that cannot start, a kernel
+    killed from outside, a full disk) raises :class:`NotGraded` and writes no results.json
+    (an earlier one is removed): the student is never given a 0 for it.
     """
     import tempfile
 
     from .engine import grade_one
     from .sandbox import SandboxUnavailable
 
+    results = Path(results)
+    results.unlink(missing_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gradescope-"))
-    course = Course(solutions=solutions, notebooks=work / "release", workdir=work / "course")
-    sub = work / "sub"
-    sub.mkdir()
-    expected = [p.name for p in course.source_notebooks(assignment)]
-    found = sorted(Path(submission).rglob("*.ipynb"))
-    for name in expected:
-        match = [p for p in found if p.name == name] or found[:1]
-        if match:
-            shutil.copyfile(match[0], sub / name)
     try:
-        res = grade_one(course, assignment, sub, "gradescope", unsafe_no_sandbox=unsafe_no_sandbox)
-    except SandboxUnavailable as exc:
-        data = {"score": 0, "output": f"not graded: {exc}", "visibility": "visible", "tests": []}
-    else:
+        course = Course(solutions=solutions, notebooks=work / "release", workdir=work / "course")
+        sub = work / "sub"
+        sub.mkdir()
+        expected = [p.name for p in course.source_notebooks(assignment)]
+        found = sorted(Path(submission).rglob("*.ipynb"))
+        for name in expected:
+            match = [p for p in found if p.name == name] or found[:1]
+            if match:
+                shutil.copyfile(match[0], sub / name)
+        no_sandbox = unsafe_no_sandbox or isolation == "container"
+        try:
+            res = grade_one(course, assignment, sub, "gradescope", unsafe_no_sandbox=no_sandbox)
+        except SandboxUnavailable as exc:
+            raise NotGraded(f"not graded: the grading sandbox cannot start in this container ({exc}). This is "
+                            "the autograder's set-up, not the student's submission: fix the image (bubblewrap "
+                            "needs unprivileged user namespaces), or rebuild the package with `python -m "
+                            "autograder export --gradescope-package " + assignment + " --gradescope-isolation "
+                            "container` (see the README), then regrade.") from exc
+        if res.failed:
+            raise NotGraded(f"not graded: {res.cause}. This is a failure of the autograder, not of the "
+                            "student's submission: regrade it (Gradescope: Regrade Submission).")
         cells = {k: [v[0], v[1], public_text(v[2] or "", course)] for k, v in res.cells.items()}
         data = results_json(cells, res.score, _note(res, course), res.seconds)
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(data, indent=1))
-    shutil.rmtree(work, ignore_errors=True)
-    return data
-
-
+        results.parent.mkdir(parents=True, exist_ok=True)
+        tmp = results.with_name(f".{results.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(results)
+        return data
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

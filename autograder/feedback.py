@@ -21,6 +21,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
 from .config import Course
+from .preprocessors import assignment_hidden_lines
 from .release import secret_lines
 from .util import env_path, quiet
 
@@ -61,10 +62,16 @@ class SanitizeFeedback(NbGraderPreprocessor):
     hidden_lines = List(Unicode()).tag(config=True)
     hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
 
+    def preprocess(self, nb, resources):
+        # no hidden_lines configured (every caller since the chains are built in one place): the
+        # assignment's, read from its sources, as ScrubFeedback does
+        self._lines = [h for h in self.hidden_lines if h.strip()] or assignment_hidden_lines(self, resources)
+        return super().preprocess(nb, resources)
+
     def _scrub(self, text):
         if not isinstance(text, str):
             return text
-        for h in self.hidden_lines:
+        for h in getattr(self, "_lines", self.hidden_lines):
             if h and h in text:
                 text = text.replace(h, self.hidden_marker)
         return text
@@ -107,11 +114,8 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
                       students: list[str] | None = None) -> list[Path]:
     """Write ``<workdir>/feedback/<student>/<assignment>/<notebook>.html``; return the files."""
     from nbgrader.apps import NbGraderAPI
-    from nbgrader.converters.generate_feedback import GenerateFeedback
-    from nbgrader.preprocessors import ClearHiddenTests
 
     from .collect import find_submissions
-    from .preprocessors import ScrubFeedback
 
     env_path()
     subs = [(s, a) for s, a, _ in find_submissions(course, students, assignments)
@@ -119,14 +123,9 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     written: list[Path] = []
     problems: list[str] = []
     LEFT_OUT.clear()
+    cfg = course.config()   # the course's one feedback chain (autograder.config.pipeline_config)
     for a in sorted({a for _, a in subs}):
-        cfg = course.config()
-        pps = list(GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default())
-        cfg.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, SanitizeFeedback, *pps]
-        cfg.HTMLExporter.sanitize_html = True
         secret = hidden_lines(course, a)
-        cfg.ScrubFeedback.hidden_lines = secret
-        cfg.SanitizeFeedback.hidden_lines = secret
         with quiet():
             api = NbGraderAPI(config=cfg)
             for s in sorted(s for s, aa in subs if aa == a):

@@ -63,7 +63,7 @@ class ScrubFeedback(NbGraderPreprocessor):
     hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
 
     def preprocess(self, nb, resources):
-        self._hidden = [h for h in self.hidden_lines if h.strip()] or sorted(_source_secrets(self, resources)["hidden"])
+        self._hidden = [h for h in self.hidden_lines if h.strip()] or assignment_hidden_lines(self, resources)
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
@@ -133,6 +133,12 @@ def _source_secrets(pp: NbGraderPreprocessor, resources: dict, whole_assignment:
             for k, v in secret_lines(nbformat.read(os.path.join(folder, entry), as_version=4)).items():
                 secrets[k] |= v
     return secrets
+
+
+def assignment_hidden_lines(pp: NbGraderPreprocessor, resources: dict) -> list[str]:
+    """The hidden-test lines of every notebook of the assignment behind ``resources``, read from
+    its nbgrader sources (what ``feedback.hidden_lines`` gives for it); empty when not found."""
+    return sorted(_source_secrets(pp, resources, whole_assignment=True)["hidden"])
 
 
 LEAKS: list[str] = []   # what LeakCheck refused in this process, newest last (read by release)

@@ -22,7 +22,7 @@ LAYERS = [
     {"zygote"},
     {"execute", "verifier"},
     {"config"},
-    {"collect", "release"},
+    {"collect", "release", "store"},
     {"roster", "engine"},
     {"feedback", "export", "testing"},
     {"cli", "nbgrader_config"},

@@ -1,0 +1,456 @@
+"""Grading an instructor can trust (issue 20): one store that every export reads, failures that are
+never grades, one run per work folder, clear errors.
+
+These tests start no sandbox and no kernel: the grading of one submission
+(``engine.grade_submission``) is replaced by a scripted one, in the worker processes the engine
+forks, so that what is tested is what the engine does with the outcomes (retry, settle, record,
+export, exit codes). ``tests/test_grading_trust_slow.py`` does the same with real kernels killed
+from outside and a real full disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli, engine, export, store
+from autograder.collect import collect_folder
+from autograder.config import Course, Limits
+from autograder.release import release
+from autograder.store import Result
+
+FIXTURES = Path(__file__).parent / "fixtures" / "toy" / "solutions"
+A = "00_toy"
+POINTS = {"test_scale_public": 1.0, "test_scale_hidden": 2.0, "test_corr1d_public": 1.0, "test_corr1d_hidden": 2.0}
+REPO = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+           PYTHONPATH=str(REPO))
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("released")
+    release([A], course=Course(solutions=FIXTURES, notebooks=root / "nb", workdir=root / "w"))
+    return root / "nb"
+
+
+def _course(tmp_path: Path, released: Path, **kw) -> Course:
+    return Course(solutions=FIXTURES, notebooks=released, workdir=tmp_path / "work",
+                  limits=Limits(cell_timeout=10, notebook_timeout=60, memory_mb=3072), **kw)
+
+
+def _collect(course: Course, released: Path, students, root: Path) -> None:
+    for s in students:
+        d = root / "class" / s / A
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{A}.ipynb").write_bytes((released / A / f"{A}.ipynb").read_bytes())
+        (d / "timestamp.txt").write_text("2024-01-01 10:00:00.000000 UTC")
+    collect_folder(course, root / "class")
+
+
+def _scripted(monkeypatch, folder: Path, plan: dict[str, list[str]]) -> None:
+    """Replace the grading of one submission by ``plan[student][attempt]``:
+
+    ``ok`` (every point), ``half`` (the scale tests only: 3 of 6), ``infra`` (the tool failed:
+    a kernel that did not start), ``enospc`` (the disk filled up), ``kill-worker`` (the worker
+    process is killed), ``die@N`` (full points, but the kernel died at cell N: the engine grades
+    again to tell the student's crash from a kill from outside). Attempts are counted in files,
+    across the forked workers.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def fake(course, template, student, assignment, sub_dir, protect=None, sandboxed=True):
+        counter = folder / f"{student}.count"
+        n = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(n + 1))
+        steps = plan[student]
+        step = steps[min(n, len(steps) - 1)]
+        res = Result(student, assignment)
+        if step == "kill-worker":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if step == "infra":
+            engine.fail(res, "RuntimeError: Kernel didn't respond in 60 seconds", "nbgrader's autograde failed")
+        elif step == "enospc":
+            engine.fail(res, OSError(errno.ENOSPC, "No space left on device", str(course.autograded)))
+        else:
+            half = step == "half"
+            res.cells = {f"{A}/{g}": [0.0 if half and "corr1d" in g else p, p, ""] for g, p in POINTS.items()}
+            if step.startswith("die@"):
+                res.deaths = [f"{A}/{step[4:]}"]
+            rel = template.release / assignment
+            res.output_hash = engine.publish(rel, course.autograded / student / assignment, [f"{A}.ipynb"])
+        if res.failed:
+            res.cells = {f"{A}/{g}": [0.0, p, "not graded"] for g, p in POINTS.items()}
+        res.max_score = sum(v[1] for v in res.cells.values())
+        res.score = 0.0 if res.failed else sum(v[0] for v in res.cells.values())
+        return res
+
+    monkeypatch.setattr(engine, "grade_submission", fake)
+
+
+def _cli(course: Course, capsys, *args) -> tuple[int, str]:
+    rc = cli.main([*map(str, args), "--workdir", str(course.workdir), "--solutions", str(course.solutions),
+                   "--notebooks", str(course.notebooks)])
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+def _csv(course: Course) -> dict[str, dict[str, str]]:
+    return {r["student"]: r for r in csv.DictReader(open(course.exports / "grades.csv"))}
+
+
+PLAN = {
+    "good": ["ok"],
+    "flaky": ["infra", "ok"],                # the tool failed once: graded on the second try
+    "broken": ["infra", "infra"],            # failed twice: an error, never a grade
+    "killed_once": ["kill-worker", "ok"],    # its worker killed from outside once
+    "killed_twice": ["kill-worker"],         # ... twice: crashed
+    "own_crash": ["die@5", "die@5"],         # the kernel dies at the same cell twice: the student's
+    "outside_kill": ["die@5", "half"],       # dies once, then runs through: killed from outside
+    "random_crash": ["die@5", "die@7"],      # dies at different cells: cannot tell, an error
+}
+NOT_GRADED = {"broken", "killed_twice", "random_crash"}
+
+
+def test_a_failure_of_the_tool_is_never_a_grade(tmp_path, released, monkeypatch, capsys):
+    course = _course(tmp_path, released)
+    _collect(course, released, PLAN, tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", PLAN)
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "2", "--no-progress")
+    assert rc == 1, out
+    assert "Traceback" not in out
+    lines = [ln.strip() for ln in out.splitlines() if ln.startswith("  ") and "/00_toy: " in ln]
+    assert sorted(ln.split("/")[0] for ln in lines) == sorted(NOT_GRADED), out
+    named = {ln.split("/")[0]: ln for ln in lines}
+    assert "Kernel didn't respond" in named["broken"] and "tried twice" in named["broken"]
+    assert "killed the grader's worker process twice" in named["killed_twice"]
+    assert "cannot be told" in named["random_crash"]
+    attempts = {p.stem: int(p.read_text()) for p in (tmp_path / "attempts").glob("*.count")}
+    assert attempts == {"good": 1, "flaky": 2, "broken": 2, "killed_once": 2, "killed_twice": 2, "own_crash": 2,
+                        "outside_kill": 2, "random_crash": 2}
+
+    # the gradebook holds no score for them: no auto score, "needs manual grade" (formgrader shows it)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:
+        for s in NOT_GRADED:
+            grades = [g for nb in gb.find_submission(A, s).notebooks for g in nb.grades]
+            assert grades and all(g.auto_score is None and g.needs_manual_grade for g in grades), s
+        assert gb.find_submission(A, "own_crash").score == 6      # the student's own crash: as graded
+        assert gb.find_submission(A, "outside_kill").score == 3   # the second, uninterrupted grading
+
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1 and "INCOMPLETE: 3 submission(s)" in out, out
+    rows = _csv(course)
+    assert {s: rows[s][A] for s in PLAN} == {"good": "6.0", "flaky": "6.0", "killed_once": "6.0", "own_crash": "6.0",
+                                            "outside_kill": "3.0", "broken": "", "killed_twice": "", "random_crash": ""}
+    assert all(rows[s]["total"] == "" for s in NOT_GRADED)
+    gs = course.exports / "gradescope"
+    assert sorted(p.parent.parent.name for p in gs.rglob("results.json")) == sorted(set(PLAN) - NOT_GRADED)
+    flags = list(csv.DictReader(open(course.exports / "flags.csv")))
+    assert {f["student"] for f in flags if f["flag"].startswith("not graded: ")} == NOT_GRADED
+    rc, out = _cli(course, capsys, "feedback")
+    assert rc == 1 and "no feedback for 3 submission(s) without a final grade" in out, out
+    assert not any((course.feedback / s).exists() for s in NOT_GRADED)
+
+    # fixed: a re-run grades only those three; every export is complete
+    fixed = {s: ["ok"] for s in PLAN}
+    for p in (tmp_path / "attempts").glob("*.count"):
+        p.unlink()
+    _scripted(monkeypatch, tmp_path / "attempts", fixed)
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "2", "--no-progress")
+    assert rc == 0, out
+    assert "5 submission(s) unchanged since last graded" in out
+    assert sorted(p.stem for p in (tmp_path / "attempts").glob("*.count")) == sorted(NOT_GRADED)
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 0, out
+    assert {s: _csv(course)[s][A] for s in NOT_GRADED} == {s: "6.0" for s in NOT_GRADED}
+
+
+def test_a_regrade_that_fails_keeps_the_grade_of_the_same_files(tmp_path, released, monkeypatch, capsys):
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "a1", {"alice": ["half"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    _scripted(monkeypatch, tmp_path / "a2", {"alice": ["infra"]})
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress", "--force")
+    assert rc == 1 and "its earlier grade, of the same files, stands" in out, out
+    assert _cli(course, capsys, "export")[0] == 0
+    assert _csv(course)["alice"][A] == "3.0"
+
+
+def test_a_full_disk_stops_the_run_and_names_the_cause(tmp_path, released, monkeypatch, capsys):
+    course = _course(tmp_path, released)
+    students = ["a_first", "b", "c"]
+    _collect(course, released, students, tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"a_first": ["enospc"], "b": ["ok"], "c": ["ok"]})
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "1", "--no-progress")
+    assert rc == 1 and "Traceback" not in out
+    assert "disk full: no space left on the file system at" in out and "run the same command again" in out
+    assert sorted(p.stem for p in (tmp_path / "attempts").glob("*.count")) == ["a_first"]   # tried once, then stopped
+    assert "a_first/00_toy: disk full" in out and "b/00_toy: the run stopped" in out, out
+    results = store.read_results(course.gradebook_url)
+    assert not any(r.final for r in results.values())
+
+
+def test_a_manual_grade_in_formgrader_reaches_every_export_and_the_feedback(tmp_path, released, monkeypatch, capsys):
+    """The one store: a score entered in formgrader (nbgrader's API, as formgrader's grade handler
+    writes it) is what grades.csv, results.json and the feedback page show."""
+    from nbgrader.api import Gradebook
+
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice", "bob"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["half"], "bob": ["ok"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:       # nbgrader's GradeHandler.put, line for line
+        grade = gb.find_grade("test_corr1d_hidden", A, A, "alice")
+        grade.manual_score = 2.0
+        grade.extra_credit = None
+        if grade.manual_score is None and grade.auto_score is None:
+            grade.needs_manual_grade = True
+        else:
+            grade.needs_manual_grade = False
+        gb.db.commit()
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 0, out
+    assert _csv(course)["alice"][A] == "5.0" and _csv(course)["alice"]["total"] == "5.0"
+    res = json.loads((course.exports / "gradescope" / "alice" / A / "results.json").read_text())
+    assert res["score"] == 5.0
+    test = next(t for t in res["tests"] if t["name"] == "test_corr1d_hidden")
+    assert test["score"] == 2.0 and test["status"] == "passed" and "by the instructor" in test["output"]
+    rc, out = _cli(course, capsys, "feedback")
+    assert rc == 0, out
+    from autograder.feedback import html_text
+
+    page = html_text((course.feedback / "alice" / A / f"{A}.html").read_text())
+    assert "Score: 5.0 / 6.0" in " ".join(page.split()), page[:2000]
+
+
+def test_collected_but_not_graded_is_not_a_zero(tmp_path, released, monkeypatch, capsys):
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["ok"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    _collect(course, released, ["bob"], tmp_path)          # collected after the run
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1 and "bob/00_toy: collected but not graded yet" in out
+    assert _csv(course)["bob"][A] == "" and _csv(course)["alice"][A] == "6.0"
+
+
+# ----------------------------------------------------------------------------- one run per work folder
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from autograder.util import work_lock, run_folder
+    with work_lock(sys.argv[1], "autograde"), run_folder(sys.argv[1]) as run:
+        (run / "mine.txt").write_text("in use")
+        print(run, flush=True)
+        sys.stdin.readline()          # hold the folder until the test says so
+""")
+
+
+def _holder(workdir: Path) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(workdir)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=ENV)
+    run = Path(proc.stdout.readline().strip())
+    assert run.is_dir(), "the holder did not start"
+    return proc, run
+
+
+def test_a_second_command_on_a_busy_work_folder_is_refused_and_deletes_nothing(tmp_path, released, capsys):
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice"], tmp_path)
+    proc, run = _holder(course.workdir)
+    try:
+        for cmd in (["autograde", "--unsafe-no-sandbox"], ["feedback"], ["collect", str(tmp_path / "class")]):
+            rc, out = _cli(course, capsys, *cmd)
+            assert rc == 4, out
+            assert f"is in use by `autograde` (pid {proc.pid}" in out and "--wait" in out, out
+            assert "Traceback" not in out
+        assert (run / "mine.txt").read_text() == "in use"          # the first run's folder is untouched
+        assert (course.submitted / "alice" / A / f"{A}.ipynb").exists()
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+    assert not run.exists()                                        # its owner removed it
+
+
+def test_wait_queues_behind_the_other_command(tmp_path):
+    from autograder.util import work_lock
+
+    proc, run = _holder(tmp_path / "w")
+    said = []
+    import threading
+
+    got = threading.Event()
+
+    def second():
+        with work_lock(tmp_path / "w", "feedback", wait=None, echo=said.append):
+            got.set()
+
+    t = threading.Thread(target=second)
+    t.start()
+    try:
+        assert not got.wait(1.0)          # (a lower bound only: it must not get the folder while held)
+        assert said and "waiting for `autograde`" in said[0] and str(proc.pid) in said[0]
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+    t.join(timeout=60)
+    assert got.is_set()
+
+
+def test_a_killed_holder_releases_the_folder_and_its_run_folder_is_removed(tmp_path):
+    from autograder.util import remove_stale_run_folders, work_lock
+
+    proc, run = _holder(tmp_path / "w")
+    other = tmp_path / "w" / ".work" / "template-old"      # not a run folder of this version: never touched
+    other.mkdir()
+    foreign = tmp_path / "w" / ".work" / f"run-{os.getpid()}-0-0123456789ab-x"   # another machine's run
+    foreign.mkdir()
+    assert remove_stale_run_folders(tmp_path / "w") == [] and run.exists()     # its owner lives
+    proc.kill()
+    proc.wait()
+    with work_lock(tmp_path / "w", "autograde", wait=0):    # the kernel released the dead owner's lock
+        assert remove_stale_run_folders(tmp_path / "w") == [run]
+    assert other.exists() and foreign.exists()
+
+
+def test_the_lock_is_reentrant_within_a_process(tmp_path):
+    from autograder.util import work_lock
+
+    with work_lock(tmp_path, "demo"):
+        with work_lock(tmp_path, "autograde", wait=0):      # demo runs autograde under its own lock
+            pass
+        out = subprocess.run([sys.executable, "-c", HOLDER, str(tmp_path)], input="\n", capture_output=True,
+                             text=True, env=ENV, timeout=120)
+        assert out.returncode != 0 and "WorkFolderBusy" in out.stderr and "`demo`" in out.stderr, out.stderr
+    out = subprocess.run([sys.executable, "-c", HOLDER, str(tmp_path)], input="\n", capture_output=True,
+                         text=True, env=ENV, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+# ----------------------------------------------------------------------------- clear errors
+
+def _run(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=300, **kw)
+
+
+def test_an_unreachable_gradebook_is_one_clear_line(tmp_path, released):
+    url = "postgresql+psycopg://grader:secret@127.0.0.1:9/nowhere"
+    for cmd in (["export"], ["autograde", "--unsafe-no-sandbox"]):
+        if cmd[0] == "autograde":
+            c = _course(tmp_path, released)
+            _collect(c, released, ["alice"], tmp_path)
+        out = _run(*cmd, "--workdir", tmp_path / "work", "--solutions", FIXTURES, "--notebooks", released, "--db", url)
+        text = out.stdout + out.stderr
+        assert out.returncode == 1, text
+        assert "Traceback" not in text and "secret" not in text, text
+        assert "cannot open the gradebook postgresql+psycopg://grader:***@127.0.0.1:9/nowhere" in text, text
+        assert "check --db" in text.lower()
+
+
+def test_unknown_assignment_in_export_is_a_clear_error(tmp_path, released):
+    out = _run("export", "--workdir", tmp_path / "w", "--solutions", FIXTURES, "--notebooks", released,
+               "--gradescope-package", "99_nope")
+    assert out.returncode == 2 and "unknown assignment '99_nope'" in out.stdout and "00_toy" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def _tmpfs(path: Path, size: str):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {out.stderr.strip()}")
+
+
+def _fill(path: Path) -> Path:
+    """Fill the file system of ``path`` to the last byte; return the filler file."""
+    filler = path / "filler.bin"
+    with open(filler, "wb", buffering=0) as fh:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_full_disk_at_start_is_two_lines_not_a_traceback(tmp_path, released):
+    work = tmp_path / "work"
+    _tmpfs(work, "8m")
+    try:
+        course = _course(tmp_path, released)
+        _collect(course, released, ["alice", "bob"], tmp_path)
+        filler = _fill(work)
+        out = _run("autograde", "--unsafe-no-sandbox", "--no-progress", "--workdir", work, "--solutions", FIXTURES,
+                   "--notebooks", released)
+        text = (out.stdout + out.stderr).strip()
+        assert out.returncode == 1, text
+        assert "Traceback" not in text and "nbgrader db upgrade" not in text, text
+        assert f"disk full: no space left on the file system at {work}" in text, text
+        assert len([ln for ln in text.splitlines() if not ln.startswith("WARNING: grading without a sandbox")]) <= 2
+        filler.unlink()
+        out = _run("export", "--workdir", work, "--solutions", FIXTURES, "--notebooks", released)
+        assert out.returncode == 1 and "alice/00_toy: collected but not graded yet" in out.stdout, out.stdout
+        assert {r["student"]: r[A] for r in csv.DictReader(open(work / "exports" / "grades.csv"))
+                if r["student"] != "max"} == {"alice": "", "bob": ""}
+    finally:
+        subprocess.run(["umount", "-l", str(work)], check=False)
+
+
+def test_publish_never_leaves_a_truncated_notebook(tmp_path):
+    """On a full disk the graded folder is left as it was (the old notebooks, whole), never half-written."""
+    dest = tmp_path / "mnt" / "autograded" / "alice" / A
+    _tmpfs(tmp_path / "mnt", "1m")
+    try:
+        dest.mkdir(parents=True)
+        (dest / f"{A}.ipynb").write_text('{"old": "whole"}')
+        src = tmp_path / "graded"
+        src.mkdir()
+        (src / f"{A}.ipynb").write_bytes(b'{"new": "' + b"x" * 600_000 + b'"}')
+        filler = tmp_path / "mnt" / "filler.bin"
+        filler.write_bytes(b"\0" * 700_000)
+        with pytest.raises(OSError) as exc:
+            engine.publish(src, dest, [f"{A}.ipynb"])
+        assert exc.value.errno == errno.ENOSPC
+        assert (dest / f"{A}.ipynb").read_text() == '{"old": "whole"}'
+        assert sorted(p.name for p in dest.parent.iterdir()) == [A]        # no staging folder left
+        filler.unlink()
+        digest = engine.publish(src, dest, [f"{A}.ipynb"])
+        assert (dest / f"{A}.ipynb").read_bytes() == (src / f"{A}.ipynb").read_bytes()
+        assert digest == store.published_digest(dest)
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "mnt")], check=False)
+
+
+def test_a_missing_graded_notebook_is_graded_again(tmp_path, released, monkeypatch, capsys):
+    """The issue's empty autograded folder: a re-run does not skip a submission whose published
+    notebooks are gone or changed."""
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "a1", {"alice": ["ok"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    (course.autograded / "alice" / A / f"{A}.ipynb").unlink()
+    _scripted(monkeypatch, tmp_path / "a2", {"alice": ["ok"]})
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")
+    assert rc == 0 and "unchanged" not in out, out
+    assert (tmp_path / "a2" / "alice.count").read_text() == "1"
+    assert nbformat.read(course.autograded / "alice" / A / f"{A}.ipynb", as_version=4).cells
