@@ -69,8 +69,8 @@ from .collect import find_submissions
 from .config import Course
 from .release import generate
 from .store import STATUS_OK, Result  # noqa: F401  (Result and STATUS_OK: importable from here, as before)
-from .util import (disk_full_message, env_path, is_disk_full, owner_token, quiet, run_folder,
-                   work_lock)
+from .util import (disk_full_message, disk_full_path, env_path, is_disk_full, owner_token, quiet,
+                   run_folder, work_lock)
 
 TOOL_VERSION = "3"
 KERNEL_DIED = ("KernelDied", "DeadKernelError")   # the error GuardedExecute puts on the cell where its kernel died
@@ -295,7 +295,8 @@ def fail(res: Result, exc: BaseException | str, what: str = "the grader failed o
     error, a one-line cause (a full disk named as such), retryable unless the disk is full."""
     res.status = "error"
     if is_disk_full(exc):
-        res.cause = "disk full: no space left on device"
+        res.full_disk = "" if isinstance(exc, str) else disk_full_path(exc)
+        res.cause = "disk full: no space left on device" + (f" (writing {res.full_disk})" if res.full_disk else "")
         res.retryable = False
     else:
         text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
@@ -406,10 +407,15 @@ def _write_checked(path: Path, data: bytes) -> None:
     """Write ``data`` to the new file ``path``, flushed to disk, and read it back."""
     import errno
 
-    with open(path, "xb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc   # (write and close say no file)
     if path.read_bytes() != data:
         raise OSError(errno.EIO, "the written copy differs from the graded notebook", str(path))
 
@@ -420,9 +426,16 @@ def publish(graded: Path, dest: Path, names: list[str]) -> str:
     failure (a full disk) ``dest`` is left as it was. Return the digest of what was published."""
     import uuid
 
+    made = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
     token = owner_token()
-    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-{token}-", dir=dest.parent))
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-{token}-", dir=dest.parent))
+    except OSError:
+        if made:
+            with contextlib.suppress(OSError):
+                dest.parent.rmdir()
+        raise
     old = None
     try:
         stage.chmod(0o755)
@@ -442,6 +455,9 @@ def publish(graded: Path, dest: Path, names: list[str]) -> str:
             raise
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if made:
+            with contextlib.suppress(OSError):
+                dest.parent.rmdir()
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
@@ -757,11 +773,12 @@ def _autograde(course, run, students, names, jobs, force, progress, echo, sandbo
                 res.status, res.score = "error", 0.0
                 res.cause = ("disk full: the gradebook could not be written" if is_disk_full(exc)
                              else f"could not write the gradebook: {detail}")
+                res.full_disk = disk_full_path(exc) or store.sqlite_path(course.gradebook_url) or ""
             if res.failed and keep:
                 res.cause += " (its earlier grade, of the same files, stands)"
             if res.failed and res.cause.startswith("disk full") and not stopped:
                 stopped.append(res.cause)
-                echo("autograde: " + disk_full_message(course.workdir))
+                echo("autograde: " + disk_full_message(res.full_disk or course.workdir))
             results.append(res)
             line = res.summary()
             if bar is not None:

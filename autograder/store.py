@@ -56,6 +56,7 @@ class Result:
     output_hash: str = ""            # of the published autograded folder
     deaths: list = field(default_factory=list)     # "<notebook>/<cell index>" where the kernel died
     retryable: bool = False          # an infrastructure failure worth one more try
+    full_disk: str = ""              # a path on the file system that was full (status error)
     final: bool = True               # a grade an export may use (see the module docstring)
 
     @property
@@ -174,7 +175,7 @@ def gradebook(url: str):
         if is_disk_full(exc):
             import errno
 
-            raise OSError(errno.ENOSPC, "database or disk is full", _sqlite_path(url) or url) from exc
+            raise OSError(errno.ENOSPC, "database or disk is full", sqlite_path(url) or url) from exc
         raise _unavailable(url, exc) from exc
     try:
         with quiet():
@@ -184,7 +185,8 @@ def gradebook(url: str):
             gb.close()
 
 
-def _sqlite_path(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite gradebook URL (None for another database)."""
     return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
 
 

@@ -338,6 +338,19 @@ def is_disk_full(exc: BaseException | str) -> bool:
     return False
 
 
+def disk_full_path(exc: BaseException | None) -> str:
+    """The file an ENOSPC error in ``exc``'s chain was about ("" when none says)."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename:
+            return str(exc.filename)
+        exc = exc.__cause__ or exc.__context__
+    return ""
+
+
 def disk_full_message(path: str | Path) -> str:
     """One line: which file system is full and what to do."""
     import shutil
