@@ -106,3 +106,96 @@ def test_grading_into_postgresql(pg_url, tmp_path):
     assert maxes == {A: 6}
     assert not (course.workdir / "gradebook.db").exists()  # nothing went to SQLite
     assert nbformat  # imported for side effects of the fixture's course
+
+
+def _fresh_database(pg_url: str, name: str) -> str:
+    """A new, empty database on the test's server; its URL."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_schema_creation_waits_for_the_other_grader(pg_url):
+    """Two graders' first runs on a fresh database create the schema one after the other (nbgrader
+    alone races in CREATE TABLE: IntegrityError pg_type_typname_nsp_index). Shown without timing:
+    while the test holds the lock, a grader's schema creation waits on it, and creates nothing."""
+    import threading
+
+    from sqlalchemy import create_engine, inspect, text
+
+    from autograder import store
+
+    url = _fresh_database(pg_url, "fresh_lock")
+    holder = create_engine(url, future=True)
+    done, failed = threading.Event(), []
+
+    def grader():
+        try:
+            store.ensure_schema(url)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failed.append(exc)
+        done.set()
+
+    with holder.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": store.LOCK_KEY})
+        conn.commit()
+        t = threading.Thread(target=grader)
+        t.start()
+        deadline = time.monotonic() + 120
+        waiting = 0
+        while time.monotonic() < deadline and not waiting and not done.is_set():
+            waiting = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                        "AND pid <> pg_backend_pid()")).scalar()
+            conn.commit()
+            time.sleep(0.05)
+        assert waiting == 1, "the grader did not wait for the schema lock"
+        assert inspect(holder).get_table_names() == []          # nothing created while another holds it
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": store.LOCK_KEY})
+        conn.commit()
+    t.join(timeout=120)
+    holder.dispose()
+    assert done.is_set() and not failed, failed
+    from sqlalchemy import create_engine as ce
+
+    check = ce(url, future=True)
+    tables = set(inspect(check).get_table_names())
+    check.dispose()
+    assert {"alembic_version", "submitted_assignment", "grade", store.TABLE} <= tables
+
+
+def test_two_first_runs_at_once_on_a_fresh_database(pg_url, tmp_path):
+    """The issue's case: two graders start their first autograde on a fresh database at the same
+    moment (each with its own work folder and students): both finish, every grade is there."""
+    import subprocess
+    import sys
+
+    from autograder.collect import collect_folder
+    from autograder.config import Course, Limits
+    from autograder.export import grade_table
+    from autograder.release import release
+    from autograder.sample_class import make_class
+
+    url = _fresh_database(pg_url, "fresh_runs")
+    lim = Limits(cell_timeout=10, notebook_timeout=60, memory_mb=3072)
+    courses = [Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=tmp_path / f"work{i}", db_url=url,
+                      limits=lim) for i in (1, 2)]
+    release([A], course=Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=tmp_path / "w0"))
+    make_class(FIXTURES, tmp_path / "nb", tmp_path / "class", [A], kinds=("reference", "partial", "blank", "wrong"))
+    for course, part in zip(courses, (("reference", "partial"), ("blank", "wrong"))):
+        for s in part:
+            shutil.copytree(tmp_path / "class" / s, tmp_path / f"class_{course.workdir.name}" / s)
+        collect_folder(course, tmp_path / f"class_{course.workdir.name}")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-m", "autograder", "autograde", "--no-progress", "-j", "1",
+                               "--workdir", c.workdir, "--solutions", FIXTURES, "--notebooks", tmp_path / "nb",
+                               "--db", url, "--cell-timeout", "10"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env) for c in courses]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("IntegrityError" in o or "Traceback" in o for o in outs), outs
+    _, table, _ = grade_table(courses[0])
+    assert {s: table[s][A] for s in table} == {"reference": 6, "partial": 3, "blank": 0, "wrong": 0}
