@@ -1,9 +1,11 @@
 """nbgrader configuration of the cnnlab course, for nbgrader's JupyterLab extensions.
 
 The settings themselves live in :func:`autograder.config.course_config`, which the CLI
-(``python -m autograder``) uses directly: formgrader's Generate / Release / Collect / Autograde /
+(``python -m autograder``) uses directly, and every preprocessor chain in
+:func:`autograder.config.pipeline_config`: formgrader's Generate / Release / Collect / Autograde /
 Feedback buttons, Validate, Course List and Assignment List therefore run the same preprocessors
-(named stubs, leak check, stderr handling, scrubbed feedback, time and memory limits).
+(named stubs, leak check, stderr handling, scrubbed and sanitised feedback, time and memory
+limits); tests/test_pipeline_chains.py compares them with the CLI's.
 
 JupyterLab finds this file through ``jupyter/instructor`` or ``jupyter/student`` on
 ``$JUPYTER_CONFIG_PATH`` (``scripts/lab.sh`` sets it), or through the ``nbgrader_config.py`` at the

@@ -202,6 +202,64 @@ def test_gradescope_package_grades_a_submission(toy, tmp_path):
     assert [t["score"] for t in res["tests"]] == [1, 2, 0, 0]
 
 
+def _gradescope_root(toy, tmp_path, isolation="sandbox"):
+    from autograder.export import gradescope_package
+
+    pkg = gradescope_package(toy.with_(workdir=tmp_path / "w"), A, isolation=isolation)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(pkg) as zf:
+        zf.extractall(root / "source")
+    (root / "source" / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    return root
+
+
+def test_gradescope_where_the_sandbox_cannot_start_tells_the_staff_not_the_student(toy, tmp_path):
+    """Not a 0 with advice for the student: no results.json (Gradescope then says the autograder
+    failed), the cause and the fix on the output the course staff see, exit 1."""
+    root = _gradescope_root(toy, tmp_path)
+    nbformat.write(_release_nb(toy), root / "submission" / f"{A}.ipynb")
+    (root / "results").mkdir()
+    (root / "results" / "results.json").write_text('{"score": 6}')     # an earlier run's: removed
+    env = dict(ENV, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable, CNNLAB_BWRAP="/nonexistent/bwrap")
+    out = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert not (root / "results" / "results.json").exists()
+    assert "not graded: the grading sandbox cannot start in this container" in out.stdout, out.stdout
+    assert "--gradescope-isolation container" in out.stdout and "Traceback" not in out.stdout + out.stderr
+    assert "--isolation sandbox" in (root / "source" / "run_autograder").read_text()
+
+
+def test_gradescope_package_isolation_is_an_explicit_build_option(toy, tmp_path):
+    from autograder.export import gradescope_package
+
+    run = _gradescope_root(toy, tmp_path, "container") / "source" / "run_autograder"
+    text = run.read_text()
+    words = " ".join(text.replace("#", " ").split())
+    assert "--isolation container" in text and "can read the autograder's files" in words
+    assert "UNSAFE" not in text                     # no hidden switch: the package says what it does
+    with pytest.raises(ValueError, match="unknown isolation"):
+        gradescope_package(toy.with_(workdir=tmp_path / "w2"), A, isolation="none")
+
+
+@pytest.mark.slow
+def test_gradescope_container_isolation_grades_without_a_sandbox(toy, tmp_path):
+    from autograder.testing import QuickGrader
+
+    root = _gradescope_root(toy, tmp_path, "container")
+    g = QuickGrader(toy)
+    try:
+        nbformat.write(g.solution_notebook(A), root / "submission" / "homework.ipynb")
+    finally:
+        g.close()
+    env = dict(ENV, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable, CNNLAB_BWRAP="/nonexistent/bwrap")
+    out = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads((root / "results" / "results.json").read_text())["score"] == 6
+
+
 @pytest.mark.slow
 def test_validate_exit_codes(toy, tmp_path):
     from autograder.testing import QuickGrader
