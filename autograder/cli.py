@@ -543,6 +543,12 @@ def _clear_error(args, exc: BaseException) -> str | None:
         return disk_full_message(getattr(exc, "filename", None) or getattr(args, "workdir", None) or Path.cwd())
     if isinstance(exc, GradebookUnavailable):
         return str(exc)
+    import sqlalchemy.exc
+
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)) and hasattr(args, "workdir"):
+        from .store import unavailable
+
+        return str(unavailable(_course(args).gradebook_url, exc))
     return None
 
 

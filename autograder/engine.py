@@ -774,6 +774,7 @@ def _autograde(course, run, students, names, jobs, force, progress, echo, sandbo
                 res.cause = ("disk full: the gradebook could not be written" if is_disk_full(exc)
                              else f"could not write the gradebook: {detail}")
                 res.full_disk = disk_full_path(exc) or store.sqlite_path(course.gradebook_url) or ""
+            res.final = not res.failed and not any(v[2] == "needs manual grading" for v in res.cells.values())
             if res.failed and keep:
                 res.cause += " (its earlier grade, of the same files, stands)"
             if res.failed and res.cause.startswith("disk full") and not stopped:
@@ -808,4 +809,5 @@ def grade_one(course: Course, assignment: str, notebook_dir: Path, student: str 
         res = grade_submission(*args)
         if needs_second_try(res):
             res = settle(res, grade_submission(*args))
+        res.final = not res.failed
         return res

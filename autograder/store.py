@@ -133,7 +133,7 @@ def db_lock(url: str):
         try:
             conn = engine.connect()
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise _unavailable(url, exc) from exc
+            raise unavailable(url, exc) from exc
         with conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
             conn.commit()
@@ -152,7 +152,8 @@ def _null_pool():
     return NullPool
 
 
-def _unavailable(url: str, exc: BaseException) -> GradebookUnavailable:
+def unavailable(url: str, exc: BaseException) -> GradebookUnavailable:
+    """The error that says the gradebook at ``url`` could not be opened, and what to check."""
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0][:200]
     hint = ("check --db (or $CNNLAB_DB) and that the database server runs and accepts this user"
             if not url.startswith("sqlite") else "check that the work folder is readable and writable")
@@ -176,7 +177,7 @@ def gradebook(url: str):
             import errno
 
             raise OSError(errno.ENOSPC, "database or disk is full", sqlite_path(url) or url) from exc
-        raise _unavailable(url, exc) from exc
+        raise unavailable(url, exc) from exc
     try:
         with quiet():
             yield gb
