@@ -102,7 +102,7 @@ def cmd_collect(args) -> int:
     print(f"collected {len(got)} submission(s) into {course.submitted}"
           + (f"; {missed} file(s) or name(s) not taken (see 'skipped' and 'refused' above)" if missed else ""))
     for a, when in dues:
-        print(f"due date of {a}: {when:%Y-%m-%d %H:%M:%S %Z}")
+        print(f"due date of {a}: {when:%Y-%m-%d %H:%M:%S} UTC")
     _warn_not_on_roster(course, [s for s, _ in got])
     return 0
 

@@ -63,6 +63,12 @@ def parse_timestamp(text: str) -> dt.datetime | None:
         return None
 
 
+def _utc(text: str) -> dt.datetime | None:
+    """An nbgrader timestamp as an aware UTC datetime (nbgrader's own are naive UTC)."""
+    when = parse_timestamp(text)
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
 def _fmt(when: dt.datetime | None) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when else "no time"
 
@@ -364,7 +370,7 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
         return _Claim(item, "nbgrader", parts[-3], True, base, assignment=parts[-2], time=when, time_from=source,
                       order=((when.timestamp(),) if stamp and stamp[0] else ()))
     if len(parts) >= 2 and (m := EXCHANGE.match(parts[-2])) and m["assignment"] in ctx.known:
-        when = parse_timestamp(m["ts"])
+        when = _utc(m["ts"])
         return _Claim(item, "nbgrader exchange", m["student"], True, base, assignment=m["assignment"],
                       time=when or t, time_from="exchange folder name" if when else tf,
                       order=((when.timestamp(),) if when else ()))
@@ -426,7 +432,7 @@ def _side_files(items: list[_Item], ctx: _Context, report: Report) -> list[_Item
             continue
         if base == "timestamp.txt" and len(item.parts) >= 3:
             text = _read_small(item, 1024)
-            when = parse_timestamp(text) if text else None
+            when = _utc(text) if text else None
             if when is None:
                 report.add("note", f"{item.path}: unreadable, so the notebook's own time is used")
             ctx.stamps[item.parts[:-1]] = (when, "timestamp.txt")
@@ -637,7 +643,7 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         return False
     old_when = None
     if (dest / "timestamp.txt").is_file():
-        old_when = parse_timestamp((dest / "timestamp.txt").read_text(errors="replace")[:200])
+        old_when = _utc((dest / "timestamp.txt").read_text(errors="replace")[:200])
     present = {nb for nb in staged if (dest / nb).is_file()}
     same = all((dest / nb).read_bytes() == staged[nb].read_bytes() for nb in present) and present == set(staged)
     if same:
@@ -676,7 +682,7 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
             how.append(f"taken as {nb}, the assignment's notebook")
         extra = f"; {c.note}" if c.note else ""
         report.add("took", f"{student} {assignment}: {c.item.path}" + (f" ({'; '.join(how)})" if how else "")
-                   + f", submitted {_fmt(c.time)}" + (f" ({c.time_from})" if c.time else "") + extra)
+                   + (f", submitted {_fmt(c.time)} ({c.time_from})" if c.time else ", no submission time") + extra)
     if moved_to is not None:
         report.add("replaced", f"{student} {assignment}: the earlier collection was moved to "
                                f"{moved_to.relative_to(course.workdir)}")
@@ -704,17 +710,20 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
     course.workdir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=course.workdir))
     used = [0]
+    for by_nb in groups.values():
+        for picks in by_nb.values():
+            picks.sort(key=lambda p: p.rank, reverse=True)
+    _download_stamp([p[0] for by_nb in groups.values() for p in by_nb.values()], report)
     try:
         for (student, assignment), by_nb in sorted(groups.items()):
             winners: dict[str, _Pick] = {}
             for nb, picks in sorted(by_nb.items()):
-                picks.sort(key=lambda p: p.rank, reverse=True)
                 winners[nb] = picks[0]
                 for loser in picks[1:]:
                     what = ("another file of" if (loser.match is None) != (picks[0].match is None)
                             else "an earlier submission of")
                     report.add("skipped", f"{loser.claim.item.path}: {what} {student} {assignment}; "
-                                          f"{picks[0].claim.item.path} was taken ({_why_later(picks[0], loser)})")
+                                          f"{picks[0].claim.item.path} was taken, {_why_later(picks[0], loser)}")
             if _store(course, student, assignment, winners, staging, limits, used, report):
                 got.append((student, assignment))
     finally:
@@ -736,6 +745,21 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
             report.add("skipped", f"{shown}: holds no notebook")
     got.sort()
     return got
+
+
+def _download_stamp(winners: list[_Pick], report: Report) -> None:
+    """An LMS that stamps every zip entry with the time of the download (Moodle's zip writer does
+    unless told otherwise) gives no submission time: when two or more students' files all carry
+    one and the same zip entry time, that time is dropped (none is counted late) and said."""
+    stamped = [p for p in winners if p.claim.time and p.claim.time_from.startswith("zip entry time")]
+    if len({p.student for p in stamped}) < 2 or len({p.claim.time for p in stamped}) != 1:
+        return
+    when = stamped[0].claim.time
+    for p in stamped:
+        p.claim.time, p.claim.time_from = None, ""
+    report.add("note", f"every file of the zip carries the same time ({_fmt(when)}), the time the zip was made, "
+                       "not when each was submitted: no submission time is recorded, so none is counted late; "
+                       "check late work in the LMS")
 
 
 def _nbgrader_dirs(paths: list[tuple[str, ...]], known: set[str]) -> set[tuple[str, ...]]:

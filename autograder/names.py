@@ -63,12 +63,15 @@ def student_id(raw: str) -> tuple[str, str | None]:
         cat = unicodedata.category(c)
         if cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             raise Refused(f"it holds the control or invisible character {_char(c)}")
-    if "/" in sid or "\\" in sid:
-        raise Refused("it holds a path separator ('/' or '\\')")
     if sid.startswith("."):
         raise Refused("an id may not start with '.' (a hidden file, or '..', the parent folder)")
     if sid.startswith("-"):
         raise Refused("an id may not start with '-' (it reads as an option)")
+    if not sid[0].isalnum():
+        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r} (a spreadsheet reads '=', '+', "
+                      "'@' as the start of a formula)")
+    if "/" in sid or "\\" in sid:
+        raise Refused("it holds a path separator ('/' or '\\')")
     if any(c.isspace() for c in sid):
         raise Refused("an id may not contain spaces")
     for c in sid:
@@ -78,9 +81,6 @@ def student_id(raw: str) -> tuple[str, str | None]:
     for c in sid:
         if not ID_CHARS.fullmatch(c):
             raise Refused(f"{c!r} is not allowed in an id (allowed: {ALLOWED})")
-    if not sid[0].isalnum():
-        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r} (a spreadsheet reads "
-                      "'=', '+', '@' as a formula)")
     if len(sid) > MAX_ID:
         raise Refused(f"it is {len(sid)} characters long; an id has at most {MAX_ID}")
     return sid, change

@@ -119,11 +119,11 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
     """
     notes = [] if notes is None else notes
     text = text.lstrip("\ufeff")
-    try:
-        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+    try:   # only the delimiter is guessed (from the header); quoting is the standard one
+        delimiter = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        delimiter = ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         header = reader.fieldnames
     except csv.Error as exc:
@@ -131,6 +131,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
     if not header:
         raise RosterError("the roster is empty")
     keys = [_key(h) for h in header if h]
+    column = {_key(h): h for h in header if h}
     shown = ", ".join(h for h in header if h)
     if id_column:
         if _key(id_column) not in keys:
@@ -140,7 +141,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
     else:
         id_key = next((c for c in ID_COLUMNS if c in keys), None)
         if id_key is None:
-            raise RosterError(f"the roster has no id column (looked for Username, Login ID, SIS Login ID, Student "
+            raise RosterError(f"the roster has no student id column (looked for Username, Login ID, SIS Login ID, Student "
                               f"ID, ID, Email; its columns: {shown}); name the column students submit under "
                               "with --id-column")
     alt_keys = [c for c in ("id", "sis_user_id", "sis_login_id", "login_id", "username", "user_name", "login",
@@ -151,7 +152,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
     try:
         rows = list(enumerate(reader, start=2))
     except csv.Error as exc:
-        raise RosterError(f"roster line {reader.line_num}: not CSV ({exc}); {_FIX}") from None
+        raise RosterError(f"line {reader.line_num}: not CSV ({exc}); {_FIX}") from None
     for lineno, raw in rows:
         row = {_key(k): (v or "") for k, v in raw.items() if k and isinstance(v, str)}
         if own:
@@ -166,7 +167,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
         sid = (row.get(id_key) or "").strip()
         if not sid:
             who = " ".join(x for x in (first, last) if x) or "a row"
-            notes.append(f"roster line {lineno}: {who} has no {header[keys.index(id_key)]!r}; left out")
+            notes.append(f"line {lineno}: {who} has no {column[id_key]!r}; left out")
             continue
         email = _pick(row, EMAIL_COLUMNS)
         if id_key in EMAIL_COLUMNS and "@" in sid:
@@ -174,11 +175,11 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
         try:
             sid, change = names.student_id(sid)
         except names.Refused as exc:
-            raise RosterError(f"roster line {lineno}: the id {sid!r} is refused: {exc}; {_FIX}") from None
+            raise RosterError(f"line {lineno}: the id {sid!r} is refused: {exc}; {_FIX}") from None
         if change:
-            notes.append(f"roster line {lineno}: id {change}")
+            notes.append(f"line {lineno}: id {change}")
         if sid in students:
-            raise RosterError(f"roster line {lineno}: the id {sid!r} is already on line {first_line[sid]}; each "
+            raise RosterError(f"line {lineno}: the id {sid!r} is already on line {first_line[sid]}; each "
                               f"student must appear once (remove the duplicate, or choose a column of unique ids "
                               f"with --id-column)")
         alts = tuple(dict.fromkeys(v.strip() for k in alt_keys if (v := row.get(k, "")).strip() and
@@ -204,12 +205,14 @@ def read_roster(path: Path, id_column: str | None = None, notes: list[str] | Non
     except OSError as exc:
         raise RosterError(f"{path}: cannot be read ({exc.strerror})") from None
     text, note = decode_roster(data, path.name)
-    if note and notes is not None:
-        notes.append(note)
+    mine: list[str] = [note] if note else []
     try:
-        return parse_roster(text, id_column, notes, own)
+        students = parse_roster(text, id_column, mine, own)
     except RosterError as exc:
         raise RosterError(f"{path.name}: {exc}") from None
+    if notes is not None:
+        notes += [n if n.startswith(path.name) else f"{path.name}: {n}" for n in mine]
+    return students
 
 
 def write_roster(students: list[Student], path: Path) -> Path:
