@@ -104,7 +104,7 @@ class Report:
     lines: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, kind: str, text: str) -> None:
-        self.lines.append((kind, text))
+        self.lines.append((kind, names.printable(text)))
 
     def of(self, kind: str) -> list[str]:
         return [t for k, t in self.lines if k == kind]
@@ -484,13 +484,17 @@ def _resolve(claim: _Claim, roster: Directory) -> tuple[str, str | None]:
 
 # ------------------------------------------------------------------------------------ collect
 
+NBGRADER_LAYOUTS = ("nbgrader", "nbgrader exchange")
+
+
 @dataclass
 class _Pick:
     claim: _Claim
     student: str
     assignment: str
     notebook: str
-    match: names.Match | None     # None: taken as the assignment's only notebook
+    match: names.Match | None     # None: not the name of one of the assignment's notebooks
+    how: str = ""                 # how the file became ``notebook`` ("" when it has its name)
     rank: tuple = ()
 
 
@@ -563,7 +567,19 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
         m = names.match_notebook(c.filename, pool)
         if m is not None:
             a = ctx.notebooks[m.notebook]
-            pick = _Pick(c, sid, a, m.notebook, m)
+            pick = _Pick(c, sid, a, m.notebook, m, m.how)
+        elif c.layout in NBGRADER_LAYOUTS:
+            # nbgrader fixed the file names when it released the assignment: another name is kept as it
+            # is, and the grader reports the assignment's notebook missing (and names this one)
+            try:
+                own = names.file_name(c.filename)
+            except Refused as exc:
+                report.add("refused", f"{c.item.path}: file name {c.filename!r}: {exc}")
+                continue
+            a = c.assignment
+            expected = " and ".join(ctx.by_assignment[a])
+            pick = _Pick(c, sid, a, own, None, f"not {expected}: copied under its own name; the grader "
+                                                           f"will report {expected} missing")
         else:
             other = names.match_notebook(c.filename, list(ctx.everything))
             if other is not None:
@@ -578,7 +594,8 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
                 report.add("skipped", f"{c.item.path}: {c.filename!r} is no notebook of the course (expected "
                                       f"{expected}); rename it, or give --assignments A when all of it is A")
                 continue
-            pick = _Pick(c, sid, a, ctx.by_assignment[a][0], None)
+            pick = _Pick(c, sid, a, ctx.by_assignment[a][0], None,
+                         f"taken as {ctx.by_assignment[a][0]}, the assignment's notebook")
         pick.rank = _rank(pick)
         groups.setdefault((sid, a), {}).setdefault(pick.notebook, []).append(pick)
     return groups
@@ -677,9 +694,7 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         if nb not in staged:
             continue
         c = p.claim
-        how = [] if p.match is None or not p.match.how else [p.match.how]
-        if p.match is None:
-            how.append(f"taken as {nb}, the assignment's notebook")
+        how = [p.how] if p.how else []
         extra = f"; {c.note}" if c.note else ""
         report.add("took", f"{student} {assignment}: {c.item.path}" + (f" ({'; '.join(how)})" if how else "")
                    + (f", submitted {_fmt(c.time)} ({c.time_from})" if c.time else ", no submission time") + extra)

@@ -94,6 +94,34 @@ def is_student_id(raw: str) -> bool:
         return False
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control and invisible format characters (an escape
+    sequence, a right-to-left override in a file name) written as ``\\uXXXX``."""
+    return "".join(c if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+                   else f"\\u{ord(c):04x}" for c in text)
+
+
+def file_name(raw: str) -> str:
+    """A submitted file name that may be written as it is (NFC): one plain path component, not hidden,
+    not an option, no control or invisible characters, at most 255 bytes; spaces and other scripts are
+    fine. Raise :class:`Refused` with the reason otherwise."""
+    name = unicodedata.normalize("NFC", raw)
+    if not name or name in (".", ".."):
+        raise Refused("an empty name, '.' or '..'")
+    for c in name:
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            raise Refused(f"it holds the control or invisible character {_char(c)}")
+    if "/" in name or "\\" in name:
+        raise Refused("it holds a path separator ('/' or '\\')")
+    if name.startswith("."):
+        raise Refused("a hidden file (it starts with '.')")
+    if name.startswith("-"):
+        raise Refused("it starts with '-' (it reads as an option)")
+    if len(name.encode()) > 255:
+        raise Refused("it is longer than 255 bytes")
+    return name
+
+
 def _ascii_words(text: str) -> list[str]:
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

@@ -364,6 +364,27 @@ def test_nbgrader_layouts_in_a_zip_with_timestamps(course, tmp_path):
     ]
 
 
+def test_nbgrader_layout_keeps_other_notebook_names_for_the_grader_to_report(course, tmp_path):
+    """nbgrader fixed the names when it released the assignment: a notebook under another name is
+    copied as it is (the grader then reports the assignment's notebook missing and names it); a name
+    that could not be written safely is refused."""
+    src = tmp_path / "subs"
+    for student, fname in (("erin", "my homework.ipynb"), ("finn", "-rf.ipynb"), ("gus", "x\u202egpj.ipynb")):
+        (src / student / A).mkdir(parents=True)
+        (src / student / A / fname).write_text(nb(student))
+        (src / student / A / "timestamp.txt").write_text("2026-01-15 11:00:00.000000 UTC")
+    got = collect_folder(course, src)
+    assert got == [("erin", A)]
+    assert sorted(p.name for p in (course.submitted / "erin" / A).iterdir()) == ["my homework.ipynb", "timestamp.txt"]
+    assert lines(got) == [
+        f"refused finn/{A}/-rf.ipynb: file name '-rf.ipynb': it starts with '-' (it reads as an option)",
+        f"refused gus/{A}/x\\u202egpj.ipynb: file name 'x\\u202egpj.ipynb': it holds the control or invisible "
+        "character '\\u202e' (U+202E RIGHT-TO-LEFT OVERRIDE)",
+        f"took erin {A}: erin/{A}/my homework.ipynb (not {NB}: copied under its own name; the grader will report "
+        f"{NB} missing), submitted 2026-01-15 11:00:00 UTC (timestamp.txt)",
+    ]
+
+
 def test_copies_the_latest_wins_and_the_choice_is_printed(course, tmp_path):
     """`_1` / `_2` copies (the older, wrong one was graded) and a browser's ` (1)` copy."""
     z = tmp_path / "flat.zip"
@@ -379,6 +400,43 @@ def test_copies_the_latest_wins_and_the_choice_is_printed(course, tmp_path):
                              "taken, the later copy (2 > 1)")
     assert lines(got)[2] == (f"skipped bob_{A}.ipynb: an earlier submission of bob {A}; bob_{A} (1).ipynb was taken, "
                              "the later copy (1 > 0)")
+
+
+def test_which_assignment_a_zip_is(tmp_path):
+    """A course with two assignments: a notebook's name tells its assignment; a student's notebook under
+    another name is taken only when the zip's assignment is known (--assignments, or the one assignment
+    every named notebook of the zip belongs to)."""
+    import shutil
+
+    sol = tmp_path / "solutions"
+    shutil.copytree(FIXTURES / A, sol / A)
+    (sol / "01_more").mkdir()
+    shutil.copy(FIXTURES / A / NB, sol / "01_more" / "01_more.ipynb")
+    course = Course(solutions=sol, notebooks=tmp_path / "nb", workdir=tmp_path / "w")
+    z = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, "lovelaceada_101_7001_01_more.ipynb", nb("ada"), (2026, 2, 1, 9, 0, 0))
+        add(zf, "turingalan_102_7002_homework two.ipynb", nb("alan"), (2026, 2, 1, 9, 2, 0))
+    got = collect_zip(course, z)                                   # inferred: every named notebook is 01_more's
+    assert got == [("lovelaceada", "01_more"), ("turingalan", "01_more")]
+    z2 = tmp_path / "canvas2.zip"
+    with zipfile.ZipFile(z2, "w") as zf:
+        add(zf, "turingalan_102_7002_homework two.ipynb", nb("alan"), (2026, 2, 1, 9, 2, 0))
+        add(zf, f"hoppergrace_103_7003_{NB}", nb("grace"), (2026, 2, 1, 9, 4, 0))
+    course2 = course.with_(workdir=tmp_path / "w2")
+    got = collect_zip(course2, z2, assignments=["01_more"])
+    assert got == [("turingalan", "01_more")]
+    assert lines(got)[0] == f"skipped hoppergrace_103_7003_{NB}: assignment '{A}' is not among --assignments"
+    got = collect_zip(course.with_(workdir=tmp_path / "w3"), z2)       # 00_toy by its named notebook
+    assert got == [("hoppergrace", A), ("turingalan", A)]
+    z3 = tmp_path / "canvas3.zip"
+    with zipfile.ZipFile(z3, "w") as zf:
+        add(zf, "turingalan_102_7002_homework two.ipynb", nb("alan"), (2026, 2, 1, 9, 2, 0))
+    got = collect_zip(course.with_(workdir=tmp_path / "w4"), z3)
+    assert got == []
+    assert lines(got) == [f"skipped turingalan_102_7002_homework two.ipynb: 'homework two.ipynb' is no notebook of the "
+                          f"course (expected {NB}, 01_more.ipynb); rename it, or give --assignments A when all of it "
+                          "is A"]
 
 
 # ------------------------------------------------------------------------------------ hostile names
