@@ -430,7 +430,7 @@ def _side_files(items: list[_Item], ctx: _Context, report: Report) -> list[_Item
             files = {mm["stored"]: mm["orig"] for mm in RECEIPT_FILES.finditer(text)}
             ctx.receipts[m["prefix"]] = (who["user"].strip() if who else m["user"], files)
             continue
-        if base == "timestamp.txt" and len(item.parts) >= 3:
+        if base == "timestamp.txt" and len(item.parts) >= 2:
             text = _read_small(item, 1024)
             when = _utc(text) if text else None
             if when is None:
@@ -661,20 +661,20 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
     old_when = None
     if (dest / "timestamp.txt").is_file():
         old_when = _utc((dest / "timestamp.txt").read_text(errors="replace")[:200])
-    present = {nb for nb in staged if (dest / nb).is_file()}
-    same = all((dest / nb).read_bytes() == staged[nb].read_bytes() for nb in present) and present == set(staged)
+    earlier = {p.name for p in dest.glob("*.ipynb") if p.is_file() and not p.is_symlink()} if dest.is_dir() else set()
+    same = earlier == set(staged) and all((dest / nb).read_bytes() == staged[nb].read_bytes() for nb in earlier)
     if same:
         if old_when is None and when is not None:
             _write_timestamp(dest, when)
         report.add("unchanged", f"{student} {assignment}: already collected, the same notebook")
         return True
-    if present and old_when and when and when < old_when:
+    if earlier and old_when and when and when < old_when:
         report.add("kept", f"{student} {assignment}: the collected submission ({_fmt(old_when)}) is newer than "
                            f"this one ({_fmt(when)}); left as it was")
         return False
     names.inside(course.submitted, student, assignment, create=True).mkdir(exist_ok=True)
     moved_to = None
-    if present or (dest / "timestamp.txt").exists():
+    if earlier or (dest / "timestamp.txt").exists():
         stamp = dt.datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         base = names.inside(course.workdir, "replaced", student, assignment, create=True)
         base.mkdir(exist_ok=True)
@@ -683,7 +683,7 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
             k += 1
             backup = base / f"{stamp}-{k}"
         backup.mkdir()
-        for f in sorted(present) + (["timestamp.txt"] if (dest / "timestamp.txt").exists() else []):
+        for f in sorted(earlier) + (["timestamp.txt"] if (dest / "timestamp.txt").exists() else []):
             os.replace(dest / f, backup / f)
         moved_to = backup
     for nb, src in staged.items():
@@ -717,7 +717,13 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
         for nb in nbs:
             notebooks[nb] = a
     everything = {p.name: a for a in sorted(known, reverse=True) for p in course.source_notebooks(a)}
-    ctx = _Context(course, notebooks, by_assignment, known, everything, tz, re.compile(pattern) if pattern else None)
+    try:
+        regex = re.compile(pattern) if pattern else None
+    except re.error as exc:
+        raise ValueError(f"--pattern {pattern!r} is not a regular expression ({exc})") from None
+    if regex is not None and "student" not in regex.groupindex:
+        raise ValueError(f"--pattern {pattern!r} needs a (?P<student>...) group")
+    ctx = _Context(course, notebooks, by_assignment, known, everything, tz, regex)
     items = _side_files(items, ctx, report)
     claims = [c for c in (_classify(i, ctx, report) for i in items) if c is not None]
     groups = _plan(claims, ctx, roster or Directory(), report, scope)

@@ -439,6 +439,24 @@ def test_which_assignment_a_zip_is(tmp_path):
                           "is A"]
 
 
+def test_a_pattern_for_a_layout_collect_does_not_know(course, tmp_path):
+    z = tmp_path / "other-lms.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, "hw0-ada.ipynb", nb("ada"))
+    got = collect_zip(course, z, r"^hw0-(?P<student>\w+)\.ipynb$")
+    assert got == [("ada", A)] and submitted(course, "ada") == nb("ada")
+    assert got.layouts == {"--pattern"}
+    with pytest.raises(ValueError, match=r"needs a \(\?P<student>...\) group"):
+        collect_zip(course, z, r"^hw0-(\w+)\.ipynb$")
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        collect_zip(course, z, r"^hw0-(?P<student>\w+")
+    out = _cli("collect", z, "--lms-timezone", "Mars/Olympus_Mons", "--workdir", tmp_path / "w2", "--solutions",
+               FIXTURES, "--notebooks", tmp_path / "nb")
+    assert out.returncode == 1 and out.stdout.strip() == (
+        "collect failed: unknown time zone 'Mars/Olympus_Mons' for --lms-timezone (use a name such as "
+        "Europe/Berlin or America/New_York)")
+
+
 # ------------------------------------------------------------------------------------ hostile names
 
 def _tree(root: Path) -> dict[str, bytes]:
