@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import stat
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from . import config
 from .config import Course
+from .names import csv_writer  # names: every CSV cell through names.csv_cell
 from .util import quiet
 
 
@@ -46,7 +46,7 @@ def export_csv(course: Course, path: Path | None = None) -> Path:
     path = Path(path or course.exports / "grades.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
         w.writerow(["student", *names, "total"])
         for st in sorted(table):
             row = [table[st].get(a, 0.0) for a in names]
@@ -106,7 +106,7 @@ def export_flags(course: Course, path: Path | None = None) -> Path:
     path = Path(path or course.exports / "flags.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
         w.writerow(["student", "assignment", "flag"])
         for (student, assignment), res in sorted(read_ledger(course).items()):
             for f in res.flags:
