@@ -197,7 +197,7 @@ def head(markup, kind: str):
     """
     from markupsafe import Markup
 
-    text = str(markup)
+    text = re.sub(r"<!--.*?-->", "", str(markup), flags=re.S)
     if kind == "feedback":
         text = _SCRIPT.sub("", text)
         meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(FEEDBACK_CSP)}">'
