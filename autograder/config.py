@@ -134,6 +134,16 @@ def preprocessor_config(limits: Limits | None = None) -> Config:
     c.GuardedExecute.memory_mb = lim.memory_mb
     fb = list(GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default())
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, *fb]
+    # --- helper "pages" (keep when merging): quiet nbgrader steps (no "display_data_priority not
+    # recognized", no "checksum has changed" for untouched hidden tests; autograder/preprocessors.py)
+    from .preprocessors import FeedbackClearHiddenTests, FeedbackGetGrades, ReleasedOverwriteCells
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.preprocessors import GetGrades, OverwriteCells
+    swap = {ClearHiddenTests: FeedbackClearHiddenTests, GetGrades: FeedbackGetGrades, OverwriteCells: ReleasedOverwriteCells}
+    c.GenerateFeedback.preprocessors = [swap.get(p, p) for p in c.GenerateFeedback.preprocessors]
+    c.Autograde.sanitize_preprocessors = [swap.get(p, p) for p in
+                                          Autograde.class_traits()["sanitize_preprocessors"].make_dynamic_default()]
+    # --- end "pages"
     return c
 
 
@@ -151,6 +161,8 @@ def course_config(workdir: str | Path | None = None, db_url: str | None = None, 
     workdir = Path(workdir or DEFAULT_WORKDIR).resolve()
     cfg = base_config()
     cfg.merge(preprocessor_config())
+    from .sanitise import page_config   # helper "pages" (keep): inert feedback and formgrader pages
+    cfg.merge(page_config())
     cfg.CourseDirectory.root = str(workdir)
     cfg.CourseDirectory.source_directory = str(Path(solutions or SOLUTIONS).resolve())
     cfg.GuardedExecute.source_directory = cfg.CourseDirectory.source_directory   # demonstration cells

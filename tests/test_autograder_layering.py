@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
     {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos", "names",
-     "sample_class.wrong_answers"},
-    {"preprocessors", "sandbox", "repair", "sample_class"},
+     "sample_class.wrong_answers", "gradebook_names"},
+    {"preprocessors", "sandbox", "repair", "sample_class", "sanitise"},
     {"zygote"},
     {"execute", "verifier"},
     {"config"},
