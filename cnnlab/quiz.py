@@ -364,7 +364,7 @@ def _b10(q):
     n_in, n_out = q.n * q.n * 3, out * out * q.filters
     return Question(
         10, f"How many parameters would a fully connected layer need to map {q.n}x{q.n}x3 to "
-            f"{out}x{out}x{q.filters} (what the conv layer of question 9 does), with biases?", "int",
+            f"{out}x{out}x{q.filters}, as question 9's {q.filters} filters of {q.f}x{q.f} do, with biases?", "int",
         shapes.fc_params(n_in, n_out),
         f"{n_in:,} inputs * {n_out:,} outputs + {n_out:,} biases; the conv layer doing the same does it with "
         f"{shapes.conv_params(3, q.filters, q.f):,}.",
@@ -385,7 +385,7 @@ def _b12(q):
     n_in, n_out = q.n * q.n * 3, out * out * q.filters
     return Question(
         12, f"And a fully connected layer from {q.n}x{q.n}x3 to {out}x{out}x{q.filters} (the sizes of question "
-            "11's conv layer), with biases?", "int", shapes.fc_params(n_in, n_out),
+            f"11's {q.f}x{q.f} conv layer), with biases?", "int", shapes.fc_params(n_in, n_out),
         f"{n_in:,} * {n_out:,} weights + {n_out:,} biases.", topic="and by a fully connected layer",
         hint=f"Every one of the {out}*{out}*{q.filters} outputs is connected to every one of the {q.n}*{q.n}*3 "
              "inputs and has a bias.", layout="HWC",
