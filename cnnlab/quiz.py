@@ -787,17 +787,17 @@ def kernel_preamble(record_id: str | None) -> str | None:
 def current_student() -> Student:
     """Whose numbers this kernel uses (see the module docstring)."""
     if _variants_off():
-        return Student(None, f"quiz variants are off ({VARIANTS_ENV}=off)")
+        return Student(None, f"quiz variants are off, {VARIANTS_ENV}=off")
     if "id" in _GRADED:
         return Student(_GRADED["id"], "the grader's record of who submitted")
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         return Student(None, "graded without a student id")
     own = _clean(os.environ.get(ID_ENV))
     if own is not None:
-        return Student(own, f"the course's environment ({ID_ENV})")
+        return Student(own, f"the course's environment, {ID_ENV}")
     hub = _clean(os.environ.get("JUPYTERHUB_USER"))
     if hub is not None:
-        return Student(hub, "your JupyterHub user name (JUPYTERHUB_USER)")
+        return Student(hub, "your JupyterHub user name, JUPYTERHUB_USER")
     return Student(None, "no student id in this environment")
 
 
@@ -809,12 +809,12 @@ def whose_numbers() -> Student:
     """Print whose numbers this notebook uses, and what that means for grading; return it."""
     me = current_student()
     if me.id is not None and me.source.startswith("the grader"):
-        print(f"Quiz numbers of student {me.id!r} ({me.source}): the answers below are graded with them.")
+        print(f"Quiz numbers of student {me.id!r}, from {me.source}: the answers below are graded with them.")
     elif me.id is not None:
-        print(f"Your quiz numbers are drawn for student {me.id!r} ({me.source}). Your answers are graded with "
-              "the numbers of the id you submit under, the same one when you submit from here.")
+        print(f"Your quiz numbers are drawn for student {me.id!r}, from {me.source}. Your answers are graded "
+              "with the numbers of the id you submit under: this one when you submit from here.")
     else:
-        print(f"The quiz's original numbers ({me.source}): fine for self-study. If your course grades this quiz, "
+        print(f"The quiz's original numbers ({me.source}): right for self-study. If your course grades this quiz, "
               "open it where your course runs (its JupyterHub) to see your own numbers: answers are graded with "
               "the numbers of the id you submit under.")
     return me
