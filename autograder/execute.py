@@ -345,7 +345,10 @@ class GuardedExecute(Execute):
         code, self._preamble = self._preamble, None
         if not code or self.kc is None:
             return
-        reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+        try:
+            reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+        except DeadKernelError:
+            return   # the first cell records the dead kernel, as it would without the preamble
         if not reply or reply.get("content", {}).get("status") != "ok":
             raise RuntimeError("the grading kernel did not take the submission's student id")
 
