@@ -21,8 +21,9 @@ numbers are the original quiz's. Whose numbers a kernel uses (:func:`current_stu
 - ``CNNLAB_QUIZ_VARIANTS=off`` (in the students' environment and the grader's) turns variants off.
 
 A student may look at anyone's numbers (set ``CNNLAB_STUDENT_ID`` in their own kernel); the graded
-answer is always that of the id the grader records, so doing so gains nothing. The grader's
-verifier compares outside the kernel with :func:`answer_key`.
+answer is always that of the id the grader records, so doing so gains nothing. Code that rewrites
+this module's record inside the grading kernel is beyond what the kernel can stop: the grader's
+trusted verifier is to compare the answer cells outside the kernel with :func:`answer_key`.
 
 Each question also carries a ``hint`` that never contains the answer, and ``slips``: the classic
 wrong answers (forgot the bias, forgot the channel depth, padding added on one side only, ...), each
