@@ -1,7 +1,7 @@
 """``python -m autograder <command>`` / ``cnnlab-grade <command>``: the instructor's tool.
 
-Commands: release, collect, autograde, feedback, export, validate, demo (and gradescope-run, used
-inside the Gradescope autograder).  Every command takes ``--workdir`` (instructor work folder,
+Commands: release, collect, autograde, feedback, export, validate, demo, similarity, quiz-key (and
+gradescope-run, used inside the Gradescope autograder).  Every command takes ``--workdir`` (instructor work folder,
 default ``course/``), ``--solutions``, ``--notebooks`` and ``--db`` (a gradebook URL, e.g.
 ``postgresql://user@host/db``; default SQLite in the work folder).
 """
@@ -317,6 +317,61 @@ def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
     return f"{head}: {label}" + (f"\n{body}" if body else "")
 
 
+def cmd_similarity(args) -> int:
+    """honest: the class similarity report of one assignment (autograder/similarity.py)."""
+    from .similarity import similarity
+
+    course = _course(args)
+    try:
+        report = similarity(course, args.assignment, threshold=args.common)
+    except (ValueError, OSError) as exc:
+        print(f"similarity: {exc}")
+        return 2
+    print(f"compared {len(report.students)} submissions of {args.assignment} in {report.seconds:.1f} s")
+    for ex in report.exercises:
+        top = ex.pairs[0] if ex.pairs else None
+        best = f"top pair {top.a} / {top.b} {top.score:.0%}" if top else "no pair shares code beyond the common"
+        print(f"  {ex.name:<22} {len(ex.answers):>4} answers, {len(ex.pairs):>5} pairs share code; {best}")
+    print(f"report: {report.html_path}")
+    print(f"CSV:    {report.csv_path}")
+    print("Similarity is a reason to look, never a verdict: read the code side by side.")
+    return 0
+
+
+def cmd_quiz_key(args) -> int:
+    """honest: a student's quiz numbers and answers (per-student variants, cnnlab/quiz.py)."""
+    from cnnlab import quiz
+
+    course = _course(args)
+    students = list(args.students)
+    if args.all:
+        folder = course.submitted
+        students += sorted(d.name for d in folder.iterdir() if (d / args.assignment).is_dir()) if folder.is_dir() else []
+    if not students and not args.original:
+        print("quiz-key: give student ids, --all (every student with a submission) or --original")
+        return 2
+    if args.csv:
+        import csv
+
+        from .similarity import csv_safe
+
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        rows = ([None] if args.original else []) + students
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            names = list(quiz.answer_key(None, args.assignment))
+            w.writerow(["student", *names])
+            for s in rows:
+                qs = quiz.variant(s, args.assignment)
+                w.writerow([csv_safe(s or "(original)"), *[csv_safe(q.answer_text()) for q in qs]])
+        print(f"answer keys of {len(rows)} variant(s): {args.csv}")
+        return 0
+    for s in ([None] if args.original else []) + students:
+        print(quiz.key_table(s, args.assignment))
+        print()
+    return 0
+
+
 def cmd_gradescope_run(args) -> int:
     from .export import gradescope_run
 
@@ -530,6 +585,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo, workdir=config.DEFAULT_WORKDIR / "demo")
+
+    p = sub.add_parser("similarity", help="rank pairs of submissions by how alike their answer cells are "
+                                          "(HTML + CSV under <workdir>/reports; a reason to look, never a verdict)")
+    _common(p)
+    p.add_argument("assignment")
+    p.add_argument("--common", type=int, default=None, metavar="N",
+                   help="fingerprints found in at least N submissions are common and ignored "
+                        "(default: max(4, 10%% of the submissions))")
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("quiz-key", help="print students' quiz numbers and answers (per-student variants of 08)")
+    _common(p)
+    p.add_argument("students", nargs="*", help="student ids, as the gradebook records them")
+    p.add_argument("--assignment", default="08_quiz")
+    p.add_argument("--all", action="store_true", help="every student with a submission in the work folder")
+    p.add_argument("--original", action="store_true", help="the original numbers (no student id)")
+    p.add_argument("--csv", type=Path, default=None, help="write one row of answers per student to this CSV")
+    p.set_defaults(func=cmd_quiz_key)
 
     p = sub.add_parser("gradescope-run", help="(inside Gradescope) grade /autograder/submission")
     p.add_argument("assignment")

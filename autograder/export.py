@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import zipfile
@@ -220,6 +221,10 @@ def gradescope_run(assignment: str, solutions: Path, submission: Path, results: 
         match = [p for p in found if p.name == name] or found[:1]
         if match:
             shutil.copyfile(match[0], sub / name)
+    # honest (quiz variants): Gradescope does not know the id a student worked under, so its grading
+    # uses the quiz's original numbers (cnnlab.quiz; CNNLAB_QUIZ_VARIANTS=on in the image overrides)
+    variants = os.environ.get("CNNLAB_QUIZ_VARIANTS")
+    os.environ["CNNLAB_QUIZ_VARIANTS"] = variants or "off"
     try:
         res = grade_one(course, assignment, sub, "gradescope", unsafe_no_sandbox=unsafe_no_sandbox)
     except SandboxUnavailable as exc:
@@ -227,6 +232,11 @@ def gradescope_run(assignment: str, solutions: Path, submission: Path, results: 
     else:
         cells = {k: [v[0], v[1], public_text(v[2] or "", course)] for k, v in res.cells.items()}
         data = results_json(cells, res.score, _note(res, course), res.seconds)
+    finally:   # honest: leave the process's environment as it was
+        if variants is None:
+            os.environ.pop("CNNLAB_QUIZ_VARIANTS", None)
+        else:
+            os.environ["CNNLAB_QUIZ_VARIANTS"] = variants
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(data, indent=1))
     shutil.rmtree(work, ignore_errors=True)

@@ -24,7 +24,7 @@ LAYERS = [
     {"config"},
     {"collect", "release"},
     {"roster", "engine"},
-    {"feedback", "export", "testing"},
+    {"feedback", "export", "testing", "similarity", "reports_server"},
     {"cli", "nbgrader_config"},
     {"__main__"},
 ]
