@@ -351,19 +351,17 @@ def cmd_quiz_key(args) -> int:
         print("quiz-key: give student ids, --all (every student with a submission) or --original")
         return 2
     if args.csv:
-        import csv
-
-        from .similarity import csv_safe
+        from .names import csv_writer
 
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         rows = ([None] if args.original else []) + students
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            names = list(quiz.answer_key(None, args.assignment))
-            w.writerow(["student", *names])
+            w = csv_writer(fh)   # every cell spreadsheet-safe
+            questions = list(quiz.answer_key(None, args.assignment))
+            w.writerow(["student", *questions])
             for s in rows:
                 qs = quiz.variant(s, args.assignment)
-                w.writerow([csv_safe(s or "(original)"), *[csv_safe(q.answer_text()) for q in qs]])
+                w.writerow([s or "(original)", *[q.answer_text() for q in qs]])
         print(f"answer keys of {len(rows)} variant(s): {args.csv}")
         return 0
     for s in ([None] if args.original else []) + students:

@@ -36,7 +36,6 @@ that shares any fingerprint; cells that a spreadsheet would read as a formula ar
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import itertools
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import names
 from .config import Course
 
 K = 20                 # k-gram length, in normalised characters
@@ -62,13 +62,6 @@ DISCLAIMER = ("Similarity is a reason to look, never a verdict. Two answers can 
               "leaves little freedom, because students learned from the same code, or by chance; and a copy "
               "can be rewritten until nothing matches. Read the code side by side, and talk with the "
               "students, before you conclude anything.")
-
-
-def csv_safe(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with =, +, -, @, a tab or a carriage return
-    gets a leading apostrophe. (Local stand-in for the course's shared CSV-safety function.)"""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def common_threshold(n: int) -> int:
@@ -260,13 +253,13 @@ def _atomic(path: Path, text: str) -> Path:
 
 def _csv(report: Report) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = names.csv_writer(buf)   # every cell spreadsheet-safe (the course's one CSV rule)
     w.writerow(["exercise", "student_a", "student_b", "score", "similarity_a", "similarity_b", "shared_tokens",
                 "tokens_a", "tokens_b", "rank"])
     for ex in report.exercises:
         for i, p in enumerate(ex.pairs, 1):
-            w.writerow([csv_safe(v) for v in (ex.name, p.a, p.b, f"{p.score:.4f}", f"{p.sim_a:.4f}", f"{p.sim_b:.4f}",
-                                              p.shared, p.tokens_a, p.tokens_b, i)])
+            w.writerow([ex.name, p.a, p.b, round(p.score, 4), round(p.sim_a, 4), round(p.sim_b, 4),
+                        p.shared, p.tokens_a, p.tokens_b, i])
     return buf.getvalue()
 
 
