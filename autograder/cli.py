@@ -1,7 +1,7 @@
 """``python -m autograder <command>`` / ``cnnlab-grade <command>``: the instructor's tool.
 
-Commands: release, collect, autograde, feedback, export, validate, demo (and gradescope-run, used
-inside the Gradescope autograder).  Every command takes ``--workdir`` (instructor work folder,
+Commands: release, collect, autograde, feedback, export, validate, demo, similarity, quiz-key (and
+gradescope-run, used inside the Gradescope autograder).  Every command takes ``--workdir`` (instructor work folder,
 default ``course/``), ``--solutions``, ``--notebooks`` and ``--db`` (a gradebook URL, e.g.
 ``postgresql://user@host/db``; default SQLite in the work folder).
 """
@@ -75,30 +75,75 @@ def cmd_collect(args) -> int:
 
 
 def _collect(args) -> int:
+    import zipfile
+
     from . import collect
+    from .roster import RosterError, directory
 
     course = _course(args)
     src = Path(args.source) if args.source else None
     try:
+        tz = _timezone(args.lms_timezone)
+        dues = _parse_dues(args.due)
+        roster = directory(course)
+        limits = collect.ZipLimits(max_file=int(args.max_file_mb * 2**20))
         if args.exchange:
             got = collect.collect_exchange(course, args.assignments or course.assignments(), args.exchange_root)
         elif src is None:
             print("collect: give a folder, a zip, or --exchange")
             return 2
-        elif src.suffix == ".zip":
-            got = collect.collect_zip(course, src, args.pattern, args.assignments or None)
+        elif src.is_file() and (src.suffix.lower() == ".zip" or zipfile.is_zipfile(src)):
+            got = collect.collect_zip(course, src, args.pattern, args.assignments or None, roster=roster, tz=tz,
+                                      limits=limits)
+        elif src.is_dir():
+            got = collect.collect_folder(course, src, args.assignments or None, roster=roster,
+                                         pattern=args.pattern, tz=tz, limits=limits)
         else:
-            got = collect.collect_folder(course, src, args.assignments or None)
-    except (ValueError, RuntimeError, OSError) as exc:
+            print(f"collect: {src} is neither a folder nor a zip file")
+            return 2
+        if dues:
+            set_due_dates(course, dues)
+    except (ValueError, RuntimeError, OSError, RosterError) as exc:
         print(f"collect failed: {exc}")
         return 1
-    if args.due:
-        set_due_dates(course, args.due)
-    for line in collect.REFUSED:
-        print(f"refused: {line}")
-    print(f"collected {len(got)} submission(s) into {course.submitted}")
+    shown = src if src is not None else "nbgrader's exchange"
+    print(f"collect: {shown} ({', '.join(sorted(got.layouts)) or 'no submission found'})")
+    for line in got.report.render():
+        print(line)
+    missed = got.report.not_taken()
+    print(f"collected {len(got)} submission(s) into {course.submitted}"
+          + (f"; {missed} file(s) or name(s) not taken (see 'skipped' and 'refused' above)" if missed else ""))
+    for a, when in dues:
+        print(f"due date of {a}: {when:%Y-%m-%d %H:%M:%S} UTC")
     _warn_not_on_roster(course, [s for s, _ in got])
     return 0
+
+
+def _timezone(name: str):
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name.upper() == "UTC":
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} for --lms-timezone (use a name such as Europe/Berlin "
+                         "or America/New_York)") from None
+
+
+def _parse_dues(dues: list[str]) -> list:
+    """``ASSIGNMENT=ISO-DATETIME`` pairs, parsed (ValueError naming the bad one)."""
+    from .collect import parse_timestamp
+
+    out = []
+    for d in dues:
+        a, sep, when = d.partition("=")
+        ts = parse_timestamp(when) if sep else None
+        if not sep or not a or ts is None:
+            raise ValueError(f"--due {d!r}: write ASSIGNMENT=DATE-TIME, e.g. 01_history=2026-01-15T12:00:00Z")
+        out.append((a, ts))
+    return out
 
 
 def _warn_not_on_roster(course: Course, students: list[str]) -> None:
@@ -110,14 +155,20 @@ def _warn_not_on_roster(course: Course, students: list[str]) -> None:
 
 
 def cmd_roster(args) -> int:
-    from .roster import import_roster
+    from .roster import RosterError, import_roster
 
     course = _course(args)
+    notes: list[str] = []
     try:
-        students = import_roster(course, args.csv, args.id_column)
-    except (ValueError, OSError) as exc:
-        print(f"roster: {exc}")
+        students = import_roster(course, args.csv, args.id_column, notes)
+    except RosterError as exc:
+        print(f"roster not imported: {exc}")
         return 1
+    except (ValueError, OSError) as exc:
+        print(f"roster not imported: {args.csv}: {exc}")
+        return 1
+    for n in notes:
+        print(f"note: {n}")
     named = sum(1 for s in students if s.first_name or s.last_name)
     print(f"imported {len(students)} student(s) ({named} with names) into {course.gradebook_url}")
     return 0
@@ -135,21 +186,22 @@ def cmd_strip_outputs(args) -> int:
     return 1 if (args.check and changed) else 0
 
 
-def set_due_dates(course: Course, dues: list[str]) -> None:
-    """Record ``ASSIGNMENT=ISO-DATETIME`` due dates in the gradebook."""
+def set_due_dates(course: Course, dues: list) -> None:
+    """Record due dates (``ASSIGNMENT=ISO-DATETIME`` strings or parsed pairs) in the gradebook; works
+    on a work folder never graded (the first collect)."""
     from nbgrader.api import Gradebook
 
-    from .collect import parse_timestamp
     from .engine import ensure_in_gradebook
     from .util import quiet
 
-    pairs = [d.split("=", 1) for d in dues]
+    pairs = [d if isinstance(d, tuple) else _parse_dues([d])[0] for d in dues]
+    unknown = [a for a, _ in pairs if a not in course.assignments()]
+    if unknown:
+        raise ValueError(f"--due names unknown assignment(s) {', '.join(unknown)}")
+    (course.workdir / ".work").mkdir(parents=True, exist_ok=True)   # ensure_in_gradebook works in there
     ensure_in_gradebook(course, [a for a, _ in pairs])
     with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
-        for a, when in pairs:
-            ts = parse_timestamp(when)
-            if ts is None:
-                raise ValueError(f"unreadable due date {when!r} for {a}")
+        for a, ts in pairs:
             gb.update_or_create_assignment(a, duedate=ts)
 
 
@@ -332,6 +384,59 @@ def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
     return f"{head}: {label}" + (f"\n{body}" if body else "")
 
 
+def cmd_similarity(args) -> int:
+    """honest: the class similarity report of one assignment (autograder/similarity.py)."""
+    from .similarity import similarity
+
+    course = _course(args)
+    try:
+        report = similarity(course, args.assignment, threshold=args.common)
+    except (ValueError, OSError) as exc:
+        print(f"similarity: {exc}")
+        return 2
+    print(f"compared {len(report.students)} submissions of {args.assignment} in {report.seconds:.1f} s")
+    for ex in report.exercises:
+        top = ex.pairs[0] if ex.pairs else None
+        best = f"top pair {top.a} / {top.b} {top.score:.0%}" if top else "no pair shares code beyond the common"
+        print(f"  {ex.name:<22} {len(ex.answers):>4} answers, {len(ex.pairs):>5} pairs share code; {best}")
+    print(f"report: {report.html_path}")
+    print(f"CSV:    {report.csv_path}")
+    print("Similarity is a reason to look, never a verdict: read the code side by side.")
+    return 0
+
+
+def cmd_quiz_key(args) -> int:
+    """honest: a student's quiz numbers and answers (per-student variants, cnnlab/quiz.py)."""
+    from cnnlab import quiz
+
+    course = _course(args)
+    students = list(args.students)
+    if args.all:
+        folder = course.submitted
+        students += sorted(d.name for d in folder.iterdir() if (d / args.assignment).is_dir()) if folder.is_dir() else []
+    if not students and not args.original:
+        print("quiz-key: give student ids, --all (every student with a submission) or --original")
+        return 2
+    if args.csv:
+        from .names import csv_writer
+
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        rows = ([None] if args.original else []) + students
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            w = csv_writer(fh)   # every cell spreadsheet-safe
+            questions = list(quiz.answer_key(None, args.assignment))
+            w.writerow(["student", *questions])
+            for s in rows:
+                qs = quiz.variant(s, args.assignment)
+                w.writerow([s or "(original)", *[q.answer_text() for q in qs]])
+        print(f"answer keys of {len(rows)} variant(s): {args.csv}")
+        return 0
+    for s in ([None] if args.original else []) + students:
+        print(quiz.key_table(s, args.assignment))
+        print()
+    return 0
+
+
 def cmd_gradescope_run(args) -> int:
     from .export import NotGraded, gradescope_run
 
@@ -360,12 +465,10 @@ def cmd_demo(args) -> int:
     if not names:
         print(f"demo: no assignments in {course.solutions}")
         return 1
-    if course.workdir.exists():
-        if (course.workdir / ".git").exists() or course.workdir in (config.REPO, Path.home(), Path("/")):
-            print(f"demo: refusing to wipe {course.workdir}; give another --workdir")
-            return 2
-        shutil.rmtree(course.workdir)
-    course.workdir.mkdir(parents=True)
+    problem, foreign = _demo_folder(course.workdir)
+    if problem:
+        print(problem)
+        return 2
     print(f"1. release {', '.join(names)} -> {course.notebooks}")
     try:
         release(names, course=course)
@@ -418,7 +521,64 @@ def cmd_demo(args) -> int:
     print(f"feedback:    {course.feedback}")
     print(f"grades CSV:  {csv_path}")
     print(f"Gradescope:  {len(gs)} results.json under {course.exports / 'gradescope'}; packages {', '.join(p.name for p in pkgs)}")
+    _demo_mark(course.workdir, sorted(p.name for p in course.workdir.iterdir()
+                                      if p.name not in foreign and p.name != DEMO_MARK))
     return 0
+
+
+DEMO_MARK = ".cnnlab-demo"
+# what a demo makes in its work folder (besides what it records in DEMO_MARK when it finishes)
+DEMO_MAKES = ("gradebook.db", "gradebook.db-journal", "submitted", "autograded", "feedback", "exports",
+              "sample_class", "roster.csv", "exchange", "replaced", ".work", ".ledger")
+
+
+def _demo_mark(work: Path, made: list[str]) -> None:
+    """Mark ``work`` as the demo's, listing the top-level entries the demo made there."""
+    (work / DEMO_MARK).write_text("made by `python -m autograder demo`; it may replace these:\n"
+                                  + "".join(f"{n}\n" for n in made))
+
+
+def _demo_folder(work: Path) -> tuple[str | None, set[str]]:
+    """Make ``work`` ready for the demo without deleting anything the demo did not make.
+
+    A missing or empty folder is made the demo's; a folder an earlier demo made (it holds
+    DEMO_MARK) loses what that demo made and keeps anything else; any other folder is refused.
+    Return (the refusal or None, the names of the entries the demo did not make).
+    """
+    resolved = work.resolve()
+    if work.is_symlink() or (work / ".git").exists() or resolved in (config.REPO, Path.home(), Path("/")):
+        return f"demo: {work} is not a folder the demo may use; give a new folder with --workdir", set()
+    if work.exists() and not work.is_dir():
+        return f"demo: {work} is a file; give a new folder with --workdir", set()
+    if not work.exists():
+        work.mkdir(parents=True)
+        _demo_mark(work, [])
+        return None, set()
+    mark = work / DEMO_MARK
+    entries = sorted(p.name for p in work.iterdir())
+    if not entries:
+        _demo_mark(work, [])
+        return None, set()
+    if not mark.is_file() or mark.is_symlink():
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        return (f"demo: {work} is not empty ({shown}) and the demo did not make it; nothing was changed. "
+                "Give a new or empty folder with --workdir"), set()
+    recorded = {ln.strip() for ln in mark.read_text(errors="replace").splitlines()[1:] if ln.strip()}
+    ours = {n for n in entries if n in recorded or n in DEMO_MAKES or n.startswith(".collect-")}
+    print(f"demo: replacing the earlier demo in {work}")
+    for n in sorted(ours):
+        if n in (".", "..") or "/" in n:
+            continue
+        p = work / n
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    kept = [n for n in entries if n not in ours and n != DEMO_MARK]
+    if kept:
+        print(f"demo: left as they were (the demo did not make them): {', '.join(kept)}")
+    _demo_mark(work, [])
+    return None, set(kept)
 
 
 def _wait_option(p: argparse.ArgumentParser) -> None:
@@ -442,8 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignments", nargs="*", default=[])
     p.add_argument("--exchange", action="store_true", help="collect from nbgrader's exchange")
     p.add_argument("--exchange-root", default=None)
-    p.add_argument("--pattern", default=None, help="regex with (?P<student>) and (?P<assignment>) for flat zips")
+    p.add_argument("--pattern", default=None,
+                   help="regex with (?P<student>) and optionally (?P<assignment>) for file names of a layout "
+                        "collect does not know (Canvas, Moodle, Blackboard and nbgrader's are understood)")
     p.add_argument("--due", nargs="*", default=[], metavar="ASSIGNMENT=ISO", help="record due dates")
+    p.add_argument("--lms-timezone", default="UTC",
+                   help="time zone of the LMS's times that carry none (zip entry times, Blackboard's attempt "
+                        "times), e.g. Europe/Berlin (default UTC)")
+    p.add_argument("--max-file-mb", type=float, default=64,
+                   help="largest notebook taken from a zip or folder, in MiB (default 64)")
     _wait_option(p)
     p.set_defaults(func=cmd_collect)
 
@@ -502,6 +669,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo, workdir=config.DEFAULT_WORKDIR / "demo")
 
+    p = sub.add_parser("similarity", help="rank pairs of submissions by how alike their answer cells are "
+                                          "(HTML + CSV under <workdir>/reports; a reason to look, never a verdict)")
+    _common(p)
+    p.add_argument("assignment")
+    p.add_argument("--common", type=int, default=None, metavar="N",
+                   help="fingerprints found in at least N submissions are common and ignored "
+                        "(default: max(4, 10%% of the submissions))")
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("quiz-key", help="print students' quiz numbers and answers (per-student variants of 08)")
+    _common(p)
+    p.add_argument("students", nargs="*", help="student ids, as the gradebook records them")
+    p.add_argument("--assignment", default="08_quiz")
+    p.add_argument("--all", action="store_true", help="every student with a submission in the work folder")
+    p.add_argument("--original", action="store_true", help="the original numbers (no student id)")
+    p.add_argument("--csv", type=Path, default=None, help="write one row of answers per student to this CSV")
+    p.set_defaults(func=cmd_quiz_key)
+
     p = sub.add_parser("gradescope-run", help="(inside Gradescope) grade /autograder/submission")
     p.add_argument("assignment")
     p.add_argument("--solutions", type=Path, required=True)
@@ -517,10 +702,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cnnlab-grade`` and ``python -m autograder``."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "pattern", "x") is None:
-        from .collect import DEFAULT_PATTERN
-
-        args.pattern = DEFAULT_PATTERN
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,31 +1,56 @@
-"""Collect submissions into ``<workdir>/submitted/<student>/<assignment>/``.
+"""Collect submissions into ``<workdir>/submitted/<student>/<assignment>/``, from a folder or an LMS's
+bulk download zip as the LMS makes it, or from nbgrader's exchange.
 
-Three sources:
+Layouts understood (in a zip or a folder, at any depth, so a zip whose entries sit under one top
+folder works the same):
 
-- a folder laid out ``<student>/<assignment>/*.ipynb`` (an optional ``timestamp.txt`` beside the
-  notebooks is kept; without one the newest notebook's modification time is used);
-- an LMS download zip: either that same layout inside the zip, or flat files whose names match
-  ``--pattern`` (a regular expression with named groups ``student`` and ``assignment``; the
-  default fits ``<student>_<assignment>.ipynb`` and ``<student>_<anything>_<assignment>.ipynb``);
-- nbgrader's exchange (``nbgrader collect`` through its API, for JupyterHub courses).
+- nbgrader's own: ``<student>/<assignment>/<notebook>.ipynb`` (+ ``timestamp.txt``), and the
+  exchange's ``<student>+<assignment>+<timestamp>[+...]/<notebook>.ipynb``;
+- Canvas: ``<name>_[LATE_]<user id>_<file id>_<file>`` flat; Canvas renames a re-uploaded file
+  ``<file>-1``, ``<file>-2``; the later upload (the larger file id) wins;
+- Moodle's "download all": ``<Full Name>_<id>_assignsubmission_file[_]/<file>`` folders (or the
+  same prefix on flat files); Moodle keeps one submission per student;
+- Blackboard: ``<Assignment>_<username>_attempt_<YYYY-MM-DD-HH-MM-SS>_<file>`` with its ``.txt``
+  receipt (which names the username and the file's original name); the latest attempt wins;
+- plain: ``<student>_..._<notebook>.ipynb`` flat, or ``<student>/<notebook>.ipynb``, with
+  browser or LMS copies ``_1``, ``-2``, `` (3)``: the highest copy wins.
 
-Only regular files inside the submission's own folder are taken: a symlink (to a file or a
-folder), or a path that resolves outside the folder, is refused and reported.
+A student's file may have any name the LMS allows (spaces, other scripts, a copy suffix): it is
+matched to the course's notebook names, and when a student's only notebook matches none it is
+taken as the assignment's notebook if the assignment is known (``--assignments``, or the one
+assignment of the whole zip). ``__MACOSX/``, ``._*`` and other dot files are ignored. The
+submission time comes from the LMS (Blackboard's attempt time, nbgrader's ``timestamp.txt``, the
+zip entry's date-time; a folder's file modification time), never from the time of the collect.
+
+Every decision is a line of the :class:`Report`: what was taken, each resubmission choice, each
+name read differently or refused (:mod:`autograder.names` is the policy), and every file not taken
+with the reason. Files are streamed out of the zip with per-file, total and compression-ratio
+limits (:class:`ZipLimits`): a zip bomb is skipped and the rest kept. Nothing is written outside
+the work folder, and nothing collected is deleted: a newer submission replaces a collected
+notebook after the old one is moved to ``<workdir>/replaced/``, a folder without a notebook leaves
+the earlier collection as it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from . import names
 from .config import Course
+from .names import Directory, Refused
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
-STUDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+UTC = dt.timezone.utc
 
 
 def parse_timestamp(text: str) -> dt.datetime | None:
@@ -38,120 +63,771 @@ def parse_timestamp(text: str) -> dt.datetime | None:
         return None
 
 
+def _utc(text: str) -> dt.datetime | None:
+    """An nbgrader timestamp as an aware UTC datetime (nbgrader's own are naive UTC)."""
+    when = parse_timestamp(text)
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+def _fmt(when: dt.datetime | None) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when else "no time"
+
+
 def _write_timestamp(dest: Path, when: dt.datetime) -> None:
-    (dest / "timestamp.txt").write_text(when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    (dest / "timestamp.txt").write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
 
 
-REFUSED: list[str] = []   # what the last collect refused (symlinks, paths outside the folder)
+# ------------------------------------------------------------------------------------ results
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Limits on what one collect unpacks (bytes actually written, never the zip's headers alone)."""
+
+    max_file: int = 64 * 2**20        # one notebook
+    max_total: int = 1 * 2**30        # everything taken from one source
+    max_ratio: int = 100              # uncompressed / compressed, checked once a file passes ratio_floor
+    ratio_floor: int = 2**20
+    max_entries: int = 100_000
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    """A regular file (not a symlink) whose real path lies inside ``folder``."""
+NOT_TAKEN = ("skipped", "refused")
+
+
+@dataclass
+class Report:
+    """The collect's decisions, one ``(kind, text)`` per line, in the order they were made.
+
+    Kinds: ``took``, ``chose``, ``replaced``, ``unchanged``, ``kept``, ``changed`` (a name read
+    differently), ``refused`` (a name the policy refuses), ``skipped`` (a file not taken), ``note``.
+    """
+
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, text: str) -> None:
+        self.lines.append((kind, names.printable(text)))
+
+    def of(self, kind: str) -> list[str]:
+        return [t for k, t in self.lines if k == kind]
+
+    def not_taken(self) -> int:
+        return sum(1 for k, _ in self.lines if k in NOT_TAKEN)
+
+    def render(self) -> list[str]:
+        return [f"  {k:<9} {t}" for k, t in self.lines]
+
+
+class Collection(list):
+    """The ``(student, assignment)`` pairs collected, with the :class:`Report` and the layouts seen."""
+
+    def __init__(self, pairs=(), report: Report | None = None, layouts: set[str] | None = None):
+        super().__init__(pairs)
+        self.report = report or Report()
+        self.layouts = layouts or set()
+
+
+# ------------------------------------------------------------------------------------ sources
+
+@dataclass
+class _Item:
+    """One file of the source (a zip entry or a file of a folder)."""
+
+    path: str                                  # as the source names it, for messages
+    parts: tuple[str, ...]
+    size: int                                  # what the header or stat says
+    time: dt.datetime | None
+    time_from: str
+    read: Callable                             # () -> binary file object
+    compressed: int | None = None              # zip: compressed size (for the ratio limit)
+
+
+def _extras(extra: bytes):
+    i = 0
+    while i + 4 <= len(extra):
+        hid, size = int.from_bytes(extra[i:i + 2], "little"), int.from_bytes(extra[i + 2:i + 4], "little")
+        yield hid, extra[i + 4:i + 4 + size]
+        i += 4 + size
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name as its writer meant it: UTF-8 flag, Info-ZIP's Unicode path field, or UTF-8
+    written without the flag (common), before the cp437 that zipfile assumes."""
+    if info.flag_bits & 0x800:
+        return info.filename
     try:
-        return (not path.is_symlink() and path.is_file()
-                and path.resolve().is_relative_to(folder.resolve()))
-    except OSError:
-        return False
+        raw = info.orig_filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for hid, data in _extras(info.extra):
+        if hid == 0x7075 and len(data) > 5 and data[0] == 1 and int.from_bytes(data[1:5], "little") == zlib.crc32(raw):
+            try:
+                return data[5:].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return info.filename
 
 
-def _copy_submission(src: Path, dest: Path) -> int:
-    """Copy notebooks (and timestamp.txt) from ``src`` to ``dest``; return notebooks copied."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    n = 0
-    newest = None
-    for f in sorted(src.iterdir()):
-        if f.suffix == ".ipynb" and (f.is_symlink() or not _inside(f, src)):
-            REFUSED.append(f"{f}: a symlink or a file outside the submission folder, refused")
+def _entry_time(info: zipfile.ZipInfo, tz: dt.tzinfo) -> tuple[dt.datetime | None, str]:
+    """The entry's modification time: the UTC extended-timestamp or NTFS field when the writer added
+    one, else the DOS date-time read in ``tz`` (zips carry no time zone)."""
+    for hid, data in _extras(info.extra):
+        if hid == 0x5455 and len(data) >= 5 and data[0] & 1:
+            secs = int.from_bytes(data[1:5], "little", signed=True)
+            return dt.datetime.fromtimestamp(secs, UTC), "zip entry time"
+        if hid == 0x000A and len(data) >= 32:
+            j = 4
+            while j + 4 <= len(data):
+                tag, size = int.from_bytes(data[j:j + 2], "little"), int.from_bytes(data[j + 2:j + 4], "little")
+                if tag == 1 and size >= 8:
+                    ticks = int.from_bytes(data[j + 4:j + 12], "little")
+                    return (dt.datetime(1601, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=ticks // 10),
+                            "zip entry time")
+                j += 4 + size
+    if info.date_time[:3] <= (1980, 1, 1):
+        return None, "no time in the zip entry"
+    try:
+        when = dt.datetime(*info.date_time, tzinfo=tz)
+    except ValueError:
+        return None, "no valid time in the zip entry"
+    return when, f"zip entry time, read as {_tzname(tz)}"
+
+
+def _tzname(tz: dt.tzinfo) -> str:
+    return getattr(tz, "key", None) or tz.tzname(None) or str(tz)
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in re.split(r"[/\\]", name) if p not in ("", "."))
+
+
+def _ignored(parts: tuple[str, ...]) -> str | None:
+    """Why a file is not looked at (macOS metadata, dot files, checkpoints), or None."""
+    if any(p == "__MACOSX" for p in parts) or parts[-1].startswith("._"):
+        return "macOS metadata (__MACOSX/ or ._ file), not a submission"
+    if any(p == ".ipynb_checkpoints" for p in parts):
+        return "a Jupyter checkpoint, not a submission"
+    if parts[-1] in (".DS_Store", "Thumbs.db", "desktop.ini"):
+        return "file-manager metadata, not a submission"
+    hidden = next((p for p in parts if p.startswith(".")), None)
+    if hidden is not None:
+        return f"a hidden (dot) {'file' if hidden == parts[-1] else 'folder'} {hidden!r}, not a submission"
+    return None
+
+
+def _zip_items(zf: zipfile.ZipFile, tz: dt.tzinfo, report: Report, limits: ZipLimits) -> list[_Item]:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise ValueError(f"the zip holds {len(infos)} entries, more than {limits.max_entries}; "
+                         "it is not an LMS download")
+    items = []
+    for info in infos:
+        name = _entry_name(info)
+        if info.is_dir() or name.endswith(("/", "\\")):
             continue
-        if f.is_file() and f.suffix == ".ipynb":
-            shutil.copyfile(f, dest / f.name, follow_symlinks=False)
-            n += 1
-            m = f.stat().st_mtime
-            newest = m if newest is None else max(newest, m)
-    ts = src / "timestamp.txt"
-    if _inside(ts, src) and parse_timestamp(ts.read_text()) is not None:
-        shutil.copyfile(ts, dest / "timestamp.txt")
-    elif newest is not None:
-        _write_timestamp(dest, dt.datetime.fromtimestamp(newest, dt.timezone.utc))
+        parts = _parts(name)
+        if not parts:
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            report.add("skipped", f"{name}: a symlink in the zip, refused")
+            continue
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            report.add("skipped", f"{name}: a path that leaves the zip's folder (absolute or '..'), refused")
+            continue
+        why = _ignored(parts)
+        if why:
+            report.add("skipped", f"{name}: {why}")
+            continue
+        when, source = _entry_time(info, tz)
+        items.append(_Item(name, parts, info.file_size, when, source,
+                           (lambda info=info: zf.open(info)), info.compress_size))
+    return items
+
+
+def _folder_items(folder: Path, report: Report) -> list[_Item]:
+    items = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        rel = here.relative_to(folder).parts
+        for d in sorted(dirnames):
+            parts = rel + (d,)
+            if (here / d).is_symlink():
+                report.add("skipped", f"{'/'.join(parts)}/: a symlinked folder, refused")
+                dirnames.remove(d)
+            elif _ignored(parts):
+                count = sum(len(f) for _, _, f in os.walk(here / d))
+                report.add("skipped", f"{'/'.join(parts)}/ ({count} file(s)): {_ignored(parts)}")
+                dirnames.remove(d)
+        dirnames.sort()
+        for f in sorted(filenames):
+            p, parts = here / f, rel + (f,)
+            shown = "/".join(parts)
+            if p.is_symlink():
+                report.add("skipped", f"{shown}: a symlink, refused")
+                continue
+            why = _ignored(parts)
+            if why:
+                report.add("skipped", f"{shown}: {why}")
+                continue
+            try:
+                st = p.stat()
+            except OSError as exc:
+                report.add("skipped", f"{shown}: unreadable ({exc.strerror})")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                report.add("skipped", f"{shown}: not a regular file")
+                continue
+            items.append(_Item(shown, parts, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, UTC),
+                               "file modification time", (lambda p=p: open(p, "rb"))))
+    return items
+
+
+# ------------------------------------------------------------------------------------ layouts
+
+MOODLE_DIR = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)_?$")
+MOODLE_FLAT = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.+)$")
+CANVAS = re.compile(r"^(?P<name>[^_]+)_(?P<late>LATE_)?(?P<uid>\d+)_(?P<fid>\d+)_(?P<file>.+)$")
+BLACKBOARD = re.compile(r"^(?P<prefix>(?P<asg>.+)_(?P<user>[^_]+)_attempt_"
+                        r"(?P<ts>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d))(?:_(?P<file>.+)|\.txt)$")
+EXCHANGE = re.compile(r"^(?P<student>[^+]+)\+(?P<assignment>[^+]+)\+(?P<ts>[^+]+)(?:\+.*)?$")
+RECEIPT_NAME = re.compile(r"^Name:\s*(?P<full>.*?)\s*\((?P<user>[^()]+)\)\s*$", re.M)
+RECEIPT_FILES = re.compile(r"Original filename:\s*(?P<orig>.+?)\s*\n\s*Filename:\s*(?P<stored>.+?)\s*$", re.M)
+
+
+@dataclass
+class _Claim:
+    """One notebook file and whose it is, as the layout says."""
+
+    item: _Item
+    layout: str
+    who: str                      # as the source names the student
+    is_id: bool                   # ``who`` is meant as an id (a folder, a username), not a display name
+    filename: str                 # the student's own file name
+    lms_id: str | None = None     # the LMS's id for the student (Canvas user id, Moodle participant)
+    assignment: str | None = None
+    time: dt.datetime | None = None
+    time_from: str = ""
+    order: tuple = ()             # the LMS's own order of uploads (file id, attempt time)
+    note: str = ""
+
+
+@dataclass
+class _Context:
+    course: Course
+    notebooks: dict[str, str]                 # notebook file name -> assignment (in scope)
+    by_assignment: dict[str, list[str]]       # assignment (in scope) -> its notebook names
+    known: set[str]                           # every assignment of the course
+    everything: dict[str, str]                # notebook file name -> assignment (all of the course)
+    tz: dt.tzinfo
+    pattern: re.Pattern | None
+    receipts: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    stamps: dict[tuple[str, ...], tuple[dt.datetime | None, str]] = field(default_factory=dict)
+
+
+def _lms_time(text: str, tz: dt.tzinfo) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def _generic(base: str, ctx: _Context) -> tuple[str, str] | None:
+    """``<student>_..._<notebook>``: the student before the first '_', the longest tail that is a
+    notebook of the course (copy suffixes allowed)."""
+    if "_" not in base:
+        return None
+    student = base.split("_", 1)[0]
+    cuts = [i for i, c in enumerate(base) if c == "_"]
+    for i in cuts:
+        tail = base[i + 1:]
+        if names.match_notebook(tail, list(ctx.notebooks)):
+            return student, tail
+    return None
+
+
+def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
+    """Whose notebook ``item`` is, by the first layout that fits; None (and a report line) if none."""
+    parts, base = item.parts, item.parts[-1]
+    t, tf = item.time, item.time_from
+    if ctx.pattern is not None:
+        m = ctx.pattern.match(base)
+        if m:
+            gd = m.groupdict()
+            return _Claim(item, "--pattern", gd["student"], True, base, assignment=gd.get("assignment"),
+                          time=t, time_from=tf)
+    for i, p in enumerate(parts[:-1]):
+        m = MOODLE_DIR.match(p)
+        if m:
+            if m["plugin"] != "file":
+                report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
+                return None
+            return _Claim(item, "Moodle", m["name"], False, base,
+                          time=t, time_from=tf, note=f"Moodle participant {m['id']}")
+    if len(parts) >= 3 and parts[-2] in ctx.known:
+        stamp = ctx.stamps.get(parts[:-1])
+        when, source = (stamp if stamp and stamp[0] else (t, tf))
+        return _Claim(item, "nbgrader", parts[-3], True, base, assignment=parts[-2], time=when, time_from=source,
+                      order=((when.timestamp(),) if stamp and stamp[0] else ()))
+    if len(parts) >= 2 and (m := EXCHANGE.match(parts[-2])) and m["assignment"] in ctx.known:
+        when = _utc(m["ts"])
+        return _Claim(item, "nbgrader exchange", m["student"], True, base, assignment=m["assignment"],
+                      time=when or t, time_from="exchange folder name" if when else tf,
+                      order=((when.timestamp(),) if when else ()))
+    m = BLACKBOARD.match(base)
+    if m and m["file"]:
+        user, originals = ctx.receipts.get(m["prefix"], (m["user"], {}))
+        when = _lms_time(m["ts"], ctx.tz)
+        return _Claim(item, "Blackboard", user, True, originals.get(base, m["file"]),
+                      time=when, time_from=f"Blackboard attempt time, read as {_tzname(ctx.tz)}",
+                      order=((when.timestamp(),) if when else ()))
+    m = CANVAS.match(base)
+    if m:
+        generic = _generic(base, ctx)
+        if names.match_notebook(m["file"], list(ctx.notebooks)) or not generic:
+            return _Claim(item, "Canvas", m["name"], False, m["file"], lms_id=m["uid"], time=t, time_from=tf,
+                          order=(int(m["fid"]),), note="Canvas marks it LATE" if m["late"] else "")
+    m = MOODLE_FLAT.match(base)
+    if m:
+        if m["plugin"] != "file":
+            report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
+            return None
+        return _Claim(item, "Moodle", m["name"], False, m["file"], time=t, time_from=tf,
+                      note=f"Moodle participant {m['id']}")
+    generic = _generic(base, ctx)
+    if generic:
+        return _Claim(item, "flat", generic[0], True, generic[1], time=t, time_from=tf)
+    if len(parts) >= 2 and names.match_notebook(base, list(ctx.notebooks)):
+        return _Claim(item, "folder", parts[-2], True, base, time=t, time_from=tf)
+    report.add("skipped", f"{item.path}: whose notebook this is cannot be told (no layout this tool knows: "
+                          "<student>/<assignment>/<notebook>, Canvas, Moodle, Blackboard, <student>_<notebook>)")
+    return None
+
+
+def _read_small(item: _Item, limit: int = 64 * 1024) -> str | None:
+    if item.size > limit:
+        return None
+    try:
+        with item.read() as fh:
+            data = fh.read(limit + 1)
+    except (OSError, zipfile.BadZipFile, zlib.error):
+        return None
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _side_files(items: list[_Item], ctx: _Context, report: Report) -> list[_Item]:
+    """Read Blackboard receipts and nbgrader ``timestamp.txt`` files; return the notebooks and
+    report every other file as not taken."""
+    rest = []
+    for item in items:
+        base = item.parts[-1]
+        m = BLACKBOARD.match(base)
+        if m and not m["file"]:
+            text = _read_small(item) or ""
+            who = RECEIPT_NAME.search(text)
+            files = {mm["stored"]: mm["orig"] for mm in RECEIPT_FILES.finditer(text)}
+            ctx.receipts[m["prefix"]] = (who["user"].strip() if who else m["user"], files)
+            continue
+        if base == "timestamp.txt" and len(item.parts) >= 2:
+            text = _read_small(item, 1024)
+            when = _utc(text) if text else None
+            if when is None:
+                report.add("note", f"{item.path}: unreadable, so the notebook's own time is used")
+            ctx.stamps[item.parts[:-1]] = (when, "timestamp.txt")
+            continue
+        if not base.lower().endswith(".ipynb"):
+            report.add("skipped", f"{item.path}: not a notebook (only .ipynb files are collected)")
+            continue
+        rest.append(item)
+    return rest
+
+
+# ------------------------------------------------------------------------------------ names
+
+def _resolve(claim: _Claim, roster: Directory) -> tuple[str, str | None]:
+    """The student id for ``claim`` and a note on how it was found (None when it is ``who``)."""
+    what = {"nbgrader": "student folder", "folder": "student folder", "nbgrader exchange": "exchange folder",
+            "Blackboard": "Blackboard username", "flat": "student name in the file name",
+            "--pattern": "student in the file name"}.get(claim.layout, f"{claim.layout} name")
+    if claim.is_id:
+        try:
+            sid, change = names.student_id(claim.who)
+        except Refused as exc:
+            if roster:
+                rid, many = roster.by_name(claim.who)
+                if rid:
+                    return rid, f"{what} {claim.who!r} is roster student {rid!r} (by name)"
+            raise Refused(f"{what} {claim.who!r}: {exc}; rename it") from None
+        if roster and sid not in roster.ids and (rid := roster.by_lms_id(sid)):
+            return rid, f"{what} {claim.who!r} is roster student {rid!r}"
+        return sid, (f"{what} {claim.who!r} {change}" if change else None)
+    if roster:
+        if claim.lms_id and (rid := roster.by_lms_id(claim.lms_id)):
+            return rid, None
+        rid, many = roster.by_name(claim.who)
+        if rid:
+            return rid, None
+        if many:
+            raise Refused(f"{what} {claim.who!r} fits several roster students ({', '.join(many)}); "
+                          "collect them from folders named by id")
+    base = claim.who
+    if claim.layout == "Moodle" and claim.who.strip().casefold() == "participant":   # blind marking
+        base = f"participant {claim.note.rsplit(' ', 1)[-1]}"
+    made = names.slug(base) or (f"u{claim.lms_id}" if claim.lms_id else None)
+    if made is None:
+        raise Refused(f"{what} {claim.who!r} gives no usable id; import a roster that lists this student")
+    sid, _ = names.student_id(made)
+    return sid, None
+
+
+# ------------------------------------------------------------------------------------ collect
+
+NBGRADER_LAYOUTS = ("nbgrader", "nbgrader exchange")
+
+
+@dataclass
+class _Pick:
+    claim: _Claim
+    student: str
+    assignment: str
+    notebook: str
+    match: names.Match | None     # None: not the name of one of the assignment's notebooks
+    how: str = ""                 # how the file became ``notebook`` ("" when it has its name)
+    rank: tuple = ()
+
+
+def _why_later(a: _Pick, b: _Pick) -> str:
+    """Why ``a`` ranks above ``b`` (the first difference in their rank)."""
+    if (a.match is not None) != (b.match is not None):
+        return "its name is the notebook's"
+    if a.claim.order != b.claim.order:
+        if a.claim.layout == "Canvas":
+            return f"the later Canvas upload (file id {a.claim.order[0]} > {b.claim.order[0]})"
+        return f"the later submission ({_fmt(a.claim.time)} > {_fmt(b.claim.time)}, {a.claim.time_from})"
+    ca, cb = (a.match.copy if a.match else 0), (b.match.copy if b.match else 0)
+    if ca != cb:
+        return f"the later copy ({ca} > {cb})"
+    if a.claim.time != b.claim.time:
+        return f"the later file ({_fmt(a.claim.time)} > {_fmt(b.claim.time)}, {a.claim.time_from})"
+    return "nothing orders them (same time, no copy number); the last by name was taken"
+
+
+def _rank(p: _Pick) -> tuple:
+    t = p.claim.time.timestamp() if p.claim.time else float("-inf")
+    return (p.match is not None, p.claim.order, p.match.copy if p.match else 0, t, p.claim.item.path)
+
+
+def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report,
+          scope: list[str]) -> dict[tuple[str, str], dict[str, list[_Pick]]]:
+    """Resolve ids and notebooks; group the picks by (student, assignment) and notebook."""
+    resolved: list[tuple[_Claim, str]] = []
+    for c in claims:
+        try:
+            sid, how = _resolve(c, roster)
+        except Refused as exc:
+            report.add("refused", f"{c.item.path}: {exc}")
+            continue
+        if how:
+            report.add("changed", how)
+        resolved.append((c, sid))
+    # two different students (as the source names them) must not become one id
+    identities: dict[str, set[tuple]] = {}
+    for c, sid in resolved:
+        identities.setdefault(sid, set()).add((c.layout, c.who, c.lms_id))
+    clash = {sid for sid, ids in identities.items() if len(ids) > 1}
+    kept: list[tuple[_Claim, str]] = []
+    for c, sid in resolved:
+        if sid in clash:
+            exact = [i for i in identities[sid] if i[1] == sid]
+            if len(exact) == 1 and (c.layout, c.who, c.lms_id) == exact[0]:
+                kept.append((c, sid))
+                continue
+            others = sorted(i[1] + (f" (id {i[2]})" if i[2] else "") for i in identities[sid]
+                            if i != (c.layout, c.who, c.lms_id))
+            report.add("refused", f"{c.item.path}: {c.who!r} would be student {sid!r}, as would "
+                                  f"{', '.join(repr(o) for o in others)}; rename one (or import a roster)")
+            continue
+        kept.append((c, sid))
+    # which notebook of which assignment
+    zip_assignment = scope[0] if len(scope) == 1 else None
+    matched = {ctx.notebooks[m.notebook] for c, _ in kept
+               if not c.assignment and (m := names.match_notebook(c.filename, list(ctx.notebooks)))}
+    matched |= {c.assignment for c, _ in kept if c.assignment in ctx.by_assignment}
+    if zip_assignment is None and len(matched) == 1:
+        zip_assignment = next(iter(matched))
+    groups: dict[tuple[str, str], dict[str, list[_Pick]]] = {}
+    for c, sid in kept:
+        if c.assignment is not None and c.assignment not in ctx.by_assignment:
+            why = "not an assignment of the course" if c.assignment not in ctx.known else "not among --assignments"
+            report.add("skipped", f"{c.item.path}: assignment {c.assignment!r} is {why}")
+            continue
+        pool = ctx.by_assignment[c.assignment] if c.assignment else list(ctx.notebooks)
+        m = names.match_notebook(c.filename, pool)
+        if m is not None:
+            a = ctx.notebooks[m.notebook]
+            pick = _Pick(c, sid, a, m.notebook, m, m.how)
+        elif c.layout in NBGRADER_LAYOUTS:
+            # nbgrader fixed the file names when it released the assignment: another name is kept as it
+            # is, and the grader reports the assignment's notebook missing (and names this one)
+            try:
+                own = names.file_name(c.filename)
+            except Refused as exc:
+                report.add("refused", f"{c.item.path}: file name {c.filename!r}: {exc}")
+                continue
+            a = c.assignment
+            expected = " and ".join(ctx.by_assignment[a])
+            pick = _Pick(c, sid, a, own, None, f"not {expected}: copied under its own name; the grader "
+                                                           f"will report {expected} missing")
+        else:
+            other = names.match_notebook(c.filename, list(ctx.everything))
+            if other is not None:
+                owner = ctx.everything[other.notebook]
+                where = (f"it is assignment {owner!r}'s notebook, in {c.assignment!r}'s folder" if c.assignment
+                         else f"assignment {owner!r} is not among --assignments")
+                report.add("skipped", f"{c.item.path}: {where}")
+                continue
+            a = c.assignment or zip_assignment
+            if a is None or len(ctx.by_assignment.get(a, [])) != 1:
+                expected = ", ".join(sorted(ctx.by_assignment.get(a) or ctx.notebooks))
+                report.add("skipped", f"{c.item.path}: {c.filename!r} is no notebook of the course (expected "
+                                      f"{expected}); rename it, or give --assignments A when all of it is A")
+                continue
+            pick = _Pick(c, sid, a, ctx.by_assignment[a][0], None,
+                         f"taken as {ctx.by_assignment[a][0]}, the assignment's notebook")
+        pick.rank = _rank(pick)
+        groups.setdefault((sid, a), {}).setdefault(pick.notebook, []).append(pick)
+    return groups
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"
+
+
+def _unpack(item: _Item, dest: Path, limits: ZipLimits, used: list[int]) -> int:
+    """Stream ``item`` into ``dest`` within the limits (counting the bytes actually written)."""
+    if item.size > limits.max_file:
+        raise _TooBig(f"it is {_mib(item.size)}, more than {_mib(limits.max_file)} (the limit for one file)")
+    n = 0
+    with item.read() as fin, open(dest, "wb") as fout:
+        while True:
+            chunk = fin.read(1 << 16)
+            if not chunk:
+                break
+            n += len(chunk)
+            if n > limits.max_file:
+                raise _TooBig(f"it inflates past {_mib(limits.max_file)} (the limit for one file)")
+            if (item.compressed is not None and n > limits.ratio_floor
+                    and n > limits.max_ratio * max(item.compressed, 1)):
+                raise _TooBig(f"it inflates more than {limits.max_ratio} times its {item.compressed} compressed "
+                              "bytes (a zip bomb)")
+            if used[0] + n > limits.max_total:
+                raise _TooBig(f"the files taken pass {_mib(limits.max_total)} together (the limit for one collect)")
+            fout.write(chunk)
+    used[0] += n
     return n
 
 
-def collect_folder(course: Course, folder: Path, assignments: list[str] | None = None) -> list[tuple[str, str]]:
-    """Copy ``folder/<student>/<assignment>/*.ipynb``; return the (student, assignment) pairs."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"no such folder: {folder}")
+def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick], staging: Path,
+           limits: ZipLimits, used: list[int], report: Report) -> bool:
+    """Put the chosen notebooks of one submission in place; True when the submission is collected."""
+    folder = staging / f"{len(list(staging.iterdir()))}"
+    folder.mkdir()
+    staged: dict[str, Path] = {}
+    for nb, p in sorted(picks.items()):
+        try:
+            _unpack(p.claim.item, folder / nb, limits, used)
+        except _TooBig as exc:
+            report.add("skipped", f"{p.claim.item.path}: {exc}; not taken, the rest is kept")
+            continue
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            report.add("skipped", f"{p.claim.item.path}: unreadable ({type(exc).__name__}: {exc})")
+            continue
+        staged[nb] = folder / nb
+    if not staged:
+        return False
+    times = [p.claim.time for nb, p in picks.items() if nb in staged and p.claim.time]
+    when = max(times) if times else None
+    try:
+        dest = names.inside(course.submitted, student, assignment)
+    except Refused as exc:
+        report.add("refused", f"{student}/{assignment}: {exc}")
+        return False
+    old_when = None
+    if (dest / "timestamp.txt").is_file():
+        old_when = _utc((dest / "timestamp.txt").read_text(errors="replace")[:200])
+    earlier = {p.name for p in dest.glob("*.ipynb") if p.is_file() and not p.is_symlink()} if dest.is_dir() else set()
+    same = earlier == set(staged) and all((dest / nb).read_bytes() == staged[nb].read_bytes() for nb in earlier)
+    if same:
+        if old_when is None and when is not None:
+            _write_timestamp(dest, when)
+        report.add("unchanged", f"{student} {assignment}: already collected, the same notebook")
+        return True
+    if earlier and old_when and when and when < old_when:
+        report.add("kept", f"{student} {assignment}: the collected submission ({_fmt(old_when)}) is newer than "
+                           f"this one ({_fmt(when)}); left as it was")
+        return False
+    names.inside(course.submitted, student, assignment, create=True).mkdir(exist_ok=True)
+    moved_to = None
+    if earlier or (dest / "timestamp.txt").exists():
+        stamp = dt.datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        base = names.inside(course.workdir, "replaced", student, assignment, create=True)
+        base.mkdir(exist_ok=True)
+        k, backup = 0, base / stamp
+        while backup.exists():
+            k += 1
+            backup = base / f"{stamp}-{k}"
+        backup.mkdir()
+        for f in sorted(earlier) + (["timestamp.txt"] if (dest / "timestamp.txt").exists() else []):
+            os.replace(dest / f, backup / f)
+        moved_to = backup
+    for nb, src in staged.items():
+        os.replace(src, dest / nb)
+    if when is not None:
+        _write_timestamp(dest, when)
+    for nb, p in sorted(picks.items()):
+        if nb not in staged:
+            continue
+        c = p.claim
+        how = [p.how] if p.how else []
+        extra = f"; {c.note}" if c.note else ""
+        report.add("took", f"{student} {assignment}: {c.item.path}" + (f" ({'; '.join(how)})" if how else "")
+                   + (f", submitted {_fmt(c.time)} ({c.time_from})" if c.time else ", no submission time") + extra)
+    if moved_to is not None:
+        report.add("replaced", f"{student} {assignment}: the earlier collection was moved to "
+                               f"{moved_to.relative_to(course.workdir)}")
+    return True
+
+
+def _collect(course: Course, items: list[_Item], report: Report, *, assignments, roster, pattern, tz, limits,
+             seen_dirs: set[tuple[str, ...]]) -> Collection:
     known = set(course.assignments())
-    got = []
-    REFUSED.clear()
-    for sdir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        if not STUDENT_RE.match(sdir.name):
+    scope = [a for a in (assignments or sorted(known))]
+    unknown = [a for a in scope if a not in known]
+    if unknown:
+        raise ValueError(f"unknown assignment(s) {', '.join(unknown)}; the course has {', '.join(sorted(known))}")
+    by_assignment = {a: [p.name for p in course.source_notebooks(a)] for a in scope}
+    notebooks: dict[str, str] = {}
+    for a, nbs in by_assignment.items():
+        for nb in nbs:
+            notebooks[nb] = a
+    everything = {p.name: a for a in sorted(known, reverse=True) for p in course.source_notebooks(a)}
+    try:
+        regex = re.compile(pattern) if pattern else None
+    except re.error as exc:
+        raise ValueError(f"--pattern {pattern!r} is not a regular expression ({exc})") from None
+    if regex is not None and "student" not in regex.groupindex:
+        raise ValueError(f"--pattern {pattern!r} needs a (?P<student>...) group")
+    ctx = _Context(course, notebooks, by_assignment, known, everything, tz, regex)
+    items = _side_files(items, ctx, report)
+    claims = [c for c in (_classify(i, ctx, report) for i in items) if c is not None]
+    groups = _plan(claims, ctx, roster or Directory(), report, scope)
+    got = Collection(report=report, layouts={c.layout for c in claims})
+    course.workdir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=course.workdir))
+    used = [0]
+    for by_nb in groups.values():
+        for picks in by_nb.values():
+            picks.sort(key=lambda p: p.rank, reverse=True)
+    _download_stamp([p[0] for by_nb in groups.values() for p in by_nb.values()], report)
+    try:
+        for (student, assignment), by_nb in sorted(groups.items()):
+            winners: dict[str, _Pick] = {}
+            for nb, picks in sorted(by_nb.items()):
+                winners[nb] = picks[0]
+                for loser in picks[1:]:
+                    what = ("another file of" if (loser.match is None) != (picks[0].match is None)
+                            else "an earlier submission of")
+                    report.add("skipped", f"{loser.claim.item.path}: {what} {student} {assignment}; "
+                                          f"{picks[0].claim.item.path} was taken, {_why_later(picks[0], loser)}")
+            if _store(course, student, assignment, winners, staging, limits, used, report):
+                got.append((student, assignment))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    # nbgrader folders that hold no notebook: the earlier collection stays as it was
+    with_nb = {c.item.parts[:-1] for c in claims}
+    for d in sorted(seen_dirs - with_nb):
+        try:
+            sid, _ = names.student_id(d[-2])
+        except Refused:
             continue
-        if sdir.is_symlink():
-            REFUSED.append(f"{sdir}: a symlinked student folder, refused")
+        if d[-1] not in by_assignment:
             continue
-        for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
-            if adir.is_symlink():
-                REFUSED.append(f"{adir}: a symlinked assignment folder, refused")
-                continue
-            if adir.name not in known or (assignments and adir.name not in assignments):
-                continue
-            _copy_submission(adir, course.submitted / sdir.name / adir.name)
-            got.append((sdir.name, adir.name))
+        shown = "/".join(d) + "/"
+        earlier = course.submitted / sid / d[-1]
+        if earlier.is_dir() and any(earlier.glob("*.ipynb")):
+            report.add("kept", f"{sid} {d[-1]}: {shown} holds no notebook; the earlier collection is left as it was")
+        else:
+            report.add("skipped", f"{shown}: holds no notebook")
+    got.sort()
     return got
 
 
-DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)_(?:.*_)?(?P<assignment>\d\d_[a-z0-9_]+?)(?:_\d+)?\.ipynb$"
+def _download_stamp(winners: list[_Pick], report: Report) -> None:
+    """An LMS that stamps every zip entry with the time of the download (Moodle's zip writer does
+    unless told otherwise) gives no submission time: when two or more students' files all carry
+    one and the same zip entry time, that time is dropped (none is counted late) and said."""
+    stamped = [p for p in winners if p.claim.time and p.claim.time_from.startswith("zip entry time")]
+    if len({p.student for p in stamped}) < 2 or len({p.claim.time for p in stamped}) != 1:
+        return
+    when = stamped[0].claim.time
+    for p in stamped:
+        p.claim.time, p.claim.time_from = None, ""
+    report.add("note", f"every file of the zip carries the same time ({_fmt(when)}), the time the zip was made, "
+                       "not when each was submitted: no submission time is recorded, so none is counted late; "
+                       "check late work in the LMS")
 
 
-def collect_zip(course: Course, zip_path: Path, pattern: str = DEFAULT_PATTERN,
-                assignments: list[str] | None = None) -> list[tuple[str, str]]:
-    """Collect an LMS download zip (see the module docstring)."""
-    tmp = Path(tempfile.mkdtemp(prefix="cnnlab-zip-"))
+def _nbgrader_dirs(paths: list[tuple[str, ...]], known: set[str]) -> set[tuple[str, ...]]:
+    """``<student>/<assignment>`` folders (assignment a known one) among the given folder paths."""
+    out = set()
+    for parts in paths:
+        for i in range(1, len(parts)):
+            if parts[i] in known:
+                out.add(parts[: i + 1])
+    return out
+
+
+def collect_folder(course: Course, folder: Path, assignments: list[str] | None = None, *,
+                   roster: Directory | None = None, pattern: str | None = None, tz: dt.tzinfo = UTC,
+                   limits: ZipLimits = ZipLimits()) -> Collection:
+    """Collect a folder (any layout of the module docstring); return the collected pairs and the report."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"no such folder: {folder}")
+    report = Report()
+    items = _folder_items(folder, report)
+    dirs = [Path(d).relative_to(folder).parts for d, _, _ in os.walk(folder, followlinks=False)]
+    known = set(course.assignments())
+    seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and not _ignored(d)}
+    return _collect(course, items, report, assignments=assignments, roster=roster, pattern=pattern, tz=tz,
+                    limits=limits, seen_dirs=seen)
+
+
+def collect_zip(course: Course, zip_path: Path, pattern: str | None = None, assignments: list[str] | None = None,
+                *, roster: Directory | None = None, tz: dt.tzinfo = UTC,
+                limits: ZipLimits = ZipLimits()) -> Collection:
+    """Collect an LMS download zip (see the module docstring); return the collected pairs and the report."""
+    report = Report()
     try:
-        try:
-            with zipfile.ZipFile(zip_path) as zf:
-                for info in zf.infolist():
-                    name = Path(info.filename)
-                    if info.is_dir() or name.is_absolute() or ".." in name.parts:
-                        continue
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:   # a symlink entry
-                        continue
-                    target = tmp / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as fin, open(target, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-        except zipfile.BadZipFile as exc:
-            raise ValueError(f"{zip_path} is not a zip file: {exc}") from exc
-        got = collect_folder(course, tmp, assignments)
-        regex = re.compile(pattern)
-        known = set(course.assignments())
-        flat: dict[tuple[str, str], list[Path]] = {}
-        for f in sorted(tmp.rglob("*.ipynb")):
-            m = regex.match(f.name)
-            if not m or m.group("assignment") not in known:
-                continue
-            key = (m.group("student"), m.group("assignment"))
-            if assignments and key[1] not in assignments:
-                continue
-            flat.setdefault(key, []).append(f)
-        for (student, assignment), files in flat.items():
-            dest = course.submitted / student / assignment
-            if dest.exists():
-                shutil.rmtree(dest)
-            dest.mkdir(parents=True)
-            newest = max(files, key=lambda p: p.stat().st_mtime)
-            shutil.copyfile(newest, dest / f"{assignment}.ipynb")
-            _write_timestamp(dest, dt.datetime.fromtimestamp(newest.stat().st_mtime, dt.timezone.utc))
-            got.append((student, assignment))
-        return sorted(set(got))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with zipfile.ZipFile(zip_path) as zf:
+            items = _zip_items(zf, tz, report, limits)
+            dirs = [_parts(_entry_name(i).rstrip("/\\")) for i in zf.infolist() if i.is_dir()]
+            dirs += [it.parts[:-1] for it in items]
+            known = set(course.assignments())
+            seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and ".." not in d and not _ignored(d)}
+            return _collect(course, items, report, assignments=assignments, roster=roster, pattern=pattern, tz=tz,
+                            limits=limits, seen_dirs=seen)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{zip_path} is not a zip file: {exc}") from exc
 
 
-def collect_exchange(course: Course, assignments: list[str], exchange_root: str | None = None) -> list[tuple[str, str]]:
+def collect_exchange(course: Course, assignments: list[str], exchange_root: str | None = None) -> Collection:
     """Collect from nbgrader's exchange into the work folder's submitted/ (nbgrader collect)."""
     from nbgrader.apps import NbGraderAPI
 
@@ -161,7 +837,7 @@ def collect_exchange(course: Course, assignments: list[str], exchange_root: str 
     if exchange_root:
         cfg.Exchange.root = str(exchange_root)
     cfg.CourseDirectory.submitted_directory = "submitted"
-    got = []
+    got = Collection(layouts={"nbgrader exchange"})
     with quiet():
         api = NbGraderAPI(config=cfg)
         for a in assignments:
@@ -169,6 +845,9 @@ def collect_exchange(course: Course, assignments: list[str], exchange_root: str 
             if not out.get("success"):
                 raise RuntimeError(f"nbgrader collect {a} failed: {out.get('error') or out.get('log')}")
     for student, assignment, _ in find_submissions(course, assignments=assignments):
+        if not names.is_student_id(student):
+            got.report.add("note", f"submitted/{student}/: the exchange's username {student!r} is not an id "
+                                   "this tool would accept; check it")
         got.append((student, assignment))
     return got
 

@@ -140,28 +140,31 @@ def pipeline_config(limits: Limits | None = None, *, protect: list[str] | tuple[
       check last;
     - autograde: nbgrader's sanitising chain, then the limited, sandboxed, crash-proof kernel
       (GuardedExecute) and stderr that does not zero a passing test;
-    - generate_feedback: hidden tests cleared, hidden lines and reference frames scrubbed, the
-      student's HTML sanitised (hidden lines read from the assignment's sources), nbconvert's
-      HTML sanitiser on.
+    - generate_feedback: hidden tests cleared, hidden lines and reference frames scrubbed
+      (hidden lines read from the assignment's sources), and the final page made inert by the
+      course's exporter (:func:`autograder.sanitise.page_config`, also formgrader's grading view).
 
     ``limits``: time, memory and output limits (default :class:`Limits`); ``protect``: paths an
     unsandboxed kernel may not write to; ``sandboxed``: False only for ``--unsafe-no-sandbox``.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearSolutions,
-                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearSolutions, GetGrades,
+                                        IgnorePattern, LimitOutput, OverwriteCells, SaveAutoGrades)
 
     from .execute import GuardedExecute
-    from .preprocessors import LeakCheck, NamedStubClearSolutions, ScrubFeedback, StderrNotFatal
+    from .preprocessors import (FeedbackClearHiddenTests, FeedbackGetGrades, LeakCheck, NamedStubClearSolutions,
+                                ReleasedOverwriteCells, ScrubFeedback, StderrNotFatal)
 
     lim = limits or Limits()
     c = base_config()
     # --- generate_assignment (release, formgrader's Generate): nbgrader's chain, named stubs, leak check last
     c.GenerateAssignment.preprocessors = [NamedStubClearSolutions if p is ClearSolutions else p
                                           for p in _nbgrader_default(GenerateAssignment, "preprocessors")] + [LeakCheck]
-    # --- autograde (autograde's workers, formgrader's Autograde): nbgrader's sanitising chain, then ours
-    c.Autograde.sanitize_preprocessors = _nbgrader_default(Autograde, "sanitize_preprocessors")
+    # --- autograde (autograde's workers, formgrader's Autograde): nbgrader's sanitising chain (its
+    # OverwriteCells quiet about hidden tests the student never saw: helper "pages"), then ours
+    c.Autograde.sanitize_preprocessors = [ReleasedOverwriteCells if p is OverwriteCells else p
+                                          for p in _nbgrader_default(Autograde, "sanitize_preprocessors")]
     c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, StderrNotFatal, ClearMetadataPreprocessor,
                                            LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.Execute.timeout = lim.cell_timeout
@@ -172,13 +175,16 @@ def pipeline_config(limits: Limits | None = None, *, protect: list[str] | tuple[
     c.GuardedExecute.figures = lim.figures
     c.GuardedExecute.use_sandbox = sandboxed
     c.GuardedExecute.protect = sorted(protect)
-    # --- generate_feedback (feedback, formgrader's Generate Feedback, the hub's feedback)
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, ScrubFeedback, SANITIZE_FEEDBACK,
-                                        *_nbgrader_default(GenerateFeedback, "preprocessors")]
-    c.HTMLExporter.sanitize_html = True
-    # >>> final-HTML step of the feedback pages (helper "pages"): set the exporter here, e.g.
-    # c.GenerateFeedback.exporter_class = "autograder.<module>.<Exporter>" (a dotted name, as above)
-    # <<< end of the final-HTML step
+    # --- generate_feedback (feedback, formgrader's Generate Feedback, the hub's feedback); nbgrader's
+    # steps in their quiet versions (helper "pages": no "display_data_priority not recognized")
+    c.GenerateFeedback.preprocessors = [FeedbackClearHiddenTests, ScrubFeedback, SANITIZE_FEEDBACK,
+                                        *[FeedbackGetGrades if p is GetGrades else p
+                                          for p in _nbgrader_default(GenerateFeedback, "preprocessors")]]
+    # --- the final HTML: the feedback pages' exporter and formgrader's grading view, inert
+    # (helper "pages": autograder.sanitise; nh3 on the final page, CSP, formulas as MathML)
+    from .sanitise import page_config
+
+    c.merge(page_config())
     return c
 
 

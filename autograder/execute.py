@@ -204,6 +204,18 @@ def limit_output_bytes(cell: NotebookNode, max_bytes: int) -> None:
     cell["outputs"] = kept
 
 
+def _student_preamble(resources) -> str | None:
+    """honest (quiz variants): the code that tells a grading kernel whose submission it runs (None: nothing)."""
+    student = ((resources or {}).get("nbgrader") or {}).get("student")
+    if not student:
+        return None
+    try:
+        from cnnlab.quiz import kernel_preamble
+    except ImportError:
+        return None
+    return kernel_preamble(student)
+
+
 class GuardedExecute(Execute):
     """nbgrader's Execute with limits, a sandboxed kernel and survival of kernel deaths."""
 
@@ -287,6 +299,9 @@ class GuardedExecute(Execute):
         return km if km is not None else self._new_kernel_manager()
 
     def preprocess(self, nb, resources=None, km=None):
+        # honest (quiz variants): whose submission this is, from nbgrader's record (the submitted
+        # folder's student id), told to the kernel before the first cell; see _tell_student
+        self._preamble = _student_preamble(resources)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._skip = set()
         if self.skip_file:
@@ -323,9 +338,25 @@ class GuardedExecute(Execute):
         raise KernelStopped(f"the cell ran past its time limit ({timeout} s) and ignored the interrupt: "
                             "its kernel was stopped; later cells were not run")
 
+    def _tell_student(self) -> None:
+        """honest (quiz variants): run the student preamble silently in the kernel, once, before the first
+        cell (kernels are started, or forked, before the grader knows whose notebook they will run, so
+        the id cannot be in their environment)."""
+        code, self._preamble = self._preamble, None
+        if not code or self.kc is None:
+            return
+        try:
+            reply = self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False, allow_stdin=False))
+        except DeadKernelError:
+            return   # the first cell records the dead kernel, as it would without the preamble
+        if not reply or reply.get("content", {}).get("status") != "ok":
+            raise RuntimeError("the grading kernel did not take the submission's student id")
+
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
+        if getattr(self, "_preamble", None):
+            self._tell_student()
         self._grace_until = None
         if self._skip and demos.digest(cell.source) in self._skip and not is_grade(cell) and not is_solution(cell):
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=demos.NOTE)]

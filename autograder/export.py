@@ -21,8 +21,8 @@ not graded yet, or a cell still needs manual grading) is never written as a 0:
 
 from __future__ import annotations
 
-import csv
 import json
+import os
 import shutil
 import stat
 import zipfile
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from . import config, store
 from .config import Course
+from .names import csv_writer  # names: every CSV cell through names.csv_cell
 
 
 def _results(course: Course) -> dict[tuple[str, str], store.Result]:
@@ -79,7 +80,7 @@ def export_csv(course: Course, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
         w.writerow(["student", *names, "total"])
         for st in sorted(set(table) | {s for s, _ in missing}):
             row = ["" if (st, a) in missing else table.get(st, {}).get(a, 0.0) for a in names]
@@ -143,7 +144,7 @@ def export_flags(course: Course, path: Path | None = None) -> Path:
     path = Path(path or course.exports / "flags.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
         w.writerow(["student", "assignment", "flag"])
         for student, assignment, cause in incomplete(course, results):
             w.writerow([student, assignment, f"not graded: {cause}"])
@@ -286,6 +287,10 @@ def gradescope_run(assignment: str, solutions: Path, submission: Path, results: 
     results = Path(results)
     results.unlink(missing_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gradescope-"))
+    # honest (quiz variants): Gradescope does not know the id a student worked under, so its grading
+    # uses the quiz's original numbers (cnnlab.quiz; CNNLAB_QUIZ_VARIANTS=on in the image overrides)
+    variants = os.environ.get("CNNLAB_QUIZ_VARIANTS")
+    os.environ["CNNLAB_QUIZ_VARIANTS"] = variants or "off"
     try:
         course = Course(solutions=solutions, notebooks=work / "release", workdir=work / "course")
         sub = work / "sub"
@@ -317,3 +322,7 @@ def gradescope_run(assignment: str, solutions: Path, submission: Path, results: 
         return data
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if variants is None:   # honest: leave the process's environment as it was
+            os.environ.pop("CNNLAB_QUIZ_VARIANTS", None)
+        else:
+            os.environ["CNNLAB_QUIZ_VARIANTS"] = variants

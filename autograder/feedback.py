@@ -1,13 +1,15 @@
 """HTML feedback per student and notebook: inert, without hidden tests or reference code.
 
-nbgrader's generate_feedback with ``ClearHiddenTests`` (hidden-test code removed from the test
-cells), :class:`~autograder.preprocessors.ScrubFeedback` (hidden-test lines and frames from the
-course's packages removed from tracebacks) and :class:`SanitizeFeedback`: every line of a hidden
-test is replaced by a marker wherever it appears (the student's own output included), and the
-student's HTML outputs and markdown are sanitised (bleach: no script, no event handler, no
-javascript: URL, no iframe/object/embed); JavaScript and widget outputs are dropped. Every HTML
-file written is then scanned: a hidden line that still shows is scrubbed from the page; only a
-page that cannot be cleaned is deleted and reported (the rest of the class is unaffected).
+nbgrader's generate_feedback with the course's feedback chain (:func:`autograder.config.preprocessor_config`:
+``ClearHiddenTests`` removes hidden-test code from the test cells,
+:class:`~autograder.preprocessors.ScrubFeedback` removes hidden-test lines and frames from the
+course's packages from tracebacks) plus :class:`SanitizeFeedback`: every line of a hidden test is
+replaced by a marker wherever it appears (the student's own output included). The page itself is
+made inert by :mod:`autograder.sanitise` (the course's exporter and template, wired in the course's
+configuration, so formgrader's Generate Feedback makes the same page): nh3 on the final HTML, no
+script, a Content-Security-Policy, formulas as MathML. Every HTML file written is then scanned: a
+hidden line that still shows is scrubbed from the page; only a page that cannot be cleaned is
+deleted and reported (the rest of the class is unaffected).
 """
 
 from __future__ import annotations
@@ -39,25 +41,8 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
     return sorted(lines)
 
 
-SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5",
-             "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table",
-             "tbody", "td", "th", "thead", "tr", "ul"]
-SAFE_ATTRS = {"a": ["href", "title"], "img": ["src", "alt", "width", "height"], "*": ["class"],
-              "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
-DROPPED_MIME = ("application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json",
-                "application/vnd.jupyter.widget-state+json")
-
-
-def sanitize_html(text: str) -> str:
-    """HTML with only harmless tags and attributes (http(s) and data: links only)."""
-    import bleach
-
-    return bleach.clean(text, tags=SAFE_TAGS, attributes=SAFE_ATTRS, protocols=["http", "https", "data"],
-                        strip=True, strip_comments=True)
-
-
 class SanitizeFeedback(NbGraderPreprocessor):
-    """Scrub hidden-test lines from everything shown; sanitise the student's HTML and markdown."""
+    """Scrub hidden-test lines from everything shown (cell sources, text of every output)."""
 
     hidden_lines = List(Unicode()).tag(config=True)
     hidden_marker = Unicode("(hidden test code not shown)").tag(config=True)
@@ -78,8 +63,6 @@ class SanitizeFeedback(NbGraderPreprocessor):
 
     def preprocess_cell(self, cell, resources, index):
         cell.source = self._scrub(cell.source)
-        if cell.cell_type == "markdown":
-            cell.source = sanitize_html(cell.source)
         for out in cell.get("outputs", []):
             if "text" in out:
                 out["text"] = self._scrub(out["text"])
@@ -89,16 +72,11 @@ class SanitizeFeedback(NbGraderPreprocessor):
             data = out.get("data")
             if isinstance(data, dict):
                 for mime in list(data):
-                    if mime in DROPPED_MIME:
-                        del data[mime]
-                    elif mime in ("text/html", "image/svg+xml", "text/markdown"):
-                        value = data[mime]
-                        value = "".join(value) if isinstance(value, list) else str(value)
-                        data[mime] = sanitize_html(self._scrub(value))
-                    elif isinstance(data[mime], str) and mime.startswith("text/"):
-                        data[mime] = self._scrub(data[mime])
-                if not data:
-                    data["text/plain"] = "(output not shown)"
+                    value = data[mime]
+                    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                        value = "".join(value)
+                    if isinstance(value, str) and (mime.startswith("text/") or mime == "image/svg+xml"):
+                        data[mime] = self._scrub(value)
         return cell, resources
 
 

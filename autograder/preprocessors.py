@@ -7,6 +7,12 @@
 - :class:`LeakCheck`: the last step of generate_assignment; refuses a student version that holds
   outputs, delimiters or lines of a solution or hidden-test region (so formgrader's Generate
   button fails on a leak exactly as ``python -m autograder release`` does).
+- :class:`ReleasedOverwriteCells`: autograde's OverwriteCells without nbgrader's false report
+  "checksum ... has changed!" for every hidden-test cell the student never touched.
+- :class:`FeedbackClearHiddenTests`, :class:`FeedbackGetGrades`: nbgrader's steps of the feedback
+  chain, taking the exporter's ``display_data_priority`` (nbgrader's base class re-declares it
+  without the config tag, so every feedback run logged "Config option display_data_priority not
+  recognized").
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from __future__ import annotations
 import os
 import re
 
-from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.preprocessors import (ClearHiddenTests, ClearSolutions, GetGrades, NbGraderPreprocessor,
+                                    OverwriteCells)
+from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import List, Unicode
 
 from .leaks import LeakError, notebook_leaks, secret_lines, text_leaks
@@ -52,7 +59,64 @@ class NamedStubClearSolutions(ClearSolutions):
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class ScrubFeedback(NbGraderPreprocessor):
+_PRIORITY = ["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg",
+             "text/plain"]
+
+
+class _TakesPriority(NbGraderPreprocessor):
+    """nbgrader's ``NbGraderPreprocessor.display_data_priority``, configurable again (nbconvert's
+    HTMLExporter configures ``NbConvertBase.display_data_priority`` for every step it runs)."""
+
+    display_data_priority = List(_PRIORITY).tag(config=True)
+
+
+class FeedbackClearHiddenTests(_TakesPriority, ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, quiet in the feedback chain."""
+
+
+class FeedbackGetGrades(_TakesPriority, GetGrades):
+    """nbgrader's GetGrades, quiet in the feedback chain."""
+
+
+class ReleasedOverwriteCells(OverwriteCells):
+    """nbgrader's OverwriteCells that reports a locked cell as changed only when the student changed it.
+
+    The gradebook keeps the checksum of each locked cell as the source notebook has it, hidden
+    tests included; the student received the cell with its hidden tests removed, so nbgrader
+    (issue 1961 on its tracker) logs "Attribute 'checksum' for cell ... has changed!" for every
+    hidden-test cell of every submission before restoring it. Here a locked cell whose source is
+    exactly what was released (the source cell less its hidden tests) is restored without a
+    report; a cell that differs in any other way is reported and restored as before.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        from nbgrader.api import MissingEntry
+
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and cell.cell_type in ("code", "markdown"):
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if (source_cell is not None and source_cell.locked and is_locked(cell)
+                    and cell.cell_type == source_cell.cell_type and cell.source != source_cell.source
+                    and cell.source == self._released(source_cell)):
+                cell.source = source_cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+    def _released(self, source_cell) -> str | None:
+        import nbformat
+
+        released = nbformat.v4.new_code_cell(source_cell.source)
+        released.metadata["nbgrader"] = {"grade": True, "grade_id": source_cell.name, "locked": True}
+        try:
+            released, _ = ClearHiddenTests(parent=self).preprocess_cell(released, {}, 0)
+        except RuntimeError:
+            return None
+        return released.source if released.source != source_cell.source else None
+
+
+class ScrubFeedback(_TakesPriority, NbGraderPreprocessor):
     """Remove hidden-test lines and reference-code frames from error tracebacks in feedback.
 
     Every traceback entry that quotes a line of a hidden test (``hidden_lines``) or a frame from

@@ -135,15 +135,17 @@ def test_collect_from_lms_zip_flat_and_nested(toy, tmp_path):
     z = tmp_path / "download.zip"
     body = nbformat.writes(_release_nb(toy))
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr(f"alice_12345_{A}.ipynb", body)
-        zf.writestr(f"bob_{A}.ipynb", body)
-        zf.writestr(f"carol/{A}/{A}.ipynb", body)
-        zf.writestr("../evil.ipynb", body)
+        zf.writestr(zipfile.ZipInfo(f"alice_12345_{A}.ipynb", (2026, 1, 15, 9, 0, 0)), body)
+        zf.writestr(zipfile.ZipInfo(f"bob_{A}.ipynb", (2026, 1, 15, 9, 30, 0)), body)
+        zf.writestr(zipfile.ZipInfo(f"carol/{A}/{A}.ipynb", (2026, 1, 15, 10, 0, 0)), body)
+        zf.writestr(zipfile.ZipInfo("../evil.ipynb", (2026, 1, 15, 10, 0, 0)), body)
     got = collect_zip(course, z)
     assert got == [("alice", A), ("bob", A), ("carol", A)]
-    for s in ("alice", "bob", "carol"):
+    for s, when in (("alice", "09:00"), ("bob", "09:30"), ("carol", "10:00")):
         assert (course.submitted / s / A / f"{A}.ipynb").exists()
-        assert (course.submitted / s / A / "timestamp.txt").exists()
+        assert (course.submitted / s / A / "timestamp.txt").read_text() == f"2026-01-15 {when}:00.000000 UTC"
+    assert got.report.of("skipped") == ["../evil.ipynb: a path that leaves the zip's folder (absolute or '..'), refused"]
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["submitted"]
     with pytest.raises(ValueError, match="not a zip"):
         collect_zip(course, tmp_path / "w" / "submitted" / "bob" / A / "timestamp.txt")
 

@@ -16,15 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
-    {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos",
-     "sample_class.wrong_answers"},
-    {"preprocessors", "sandbox", "repair", "sample_class"},
+    {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos", "names",
+     "sample_class.wrong_answers", "gradebook_names"},
+    {"preprocessors", "sandbox", "repair", "sample_class", "sanitise"},
     {"zygote"},
     {"execute", "verifier"},
     {"config"},
     {"collect", "release", "store"},
     {"roster", "engine"},
-    {"feedback", "export", "testing"},
+    {"feedback", "export", "testing", "similarity", "reports_server"},
     {"cli", "nbgrader_config"},
     {"__main__"},
 ]

@@ -88,7 +88,7 @@ def test_formgrader_generate_equals_release_and_uses_the_course_preprocessors(tm
     assert got["root"] == str(ui / "course") and got["release"] == str(ui / "notebooks")
     assert got["generate"][-1] == "LeakCheck" and "NamedStubClearSolutions" in got["generate"]
     assert got["autograde"][0] == "GuardedExecute" and "StderrNotFatal" in got["autograde"]
-    assert got["feedback"][:2] == ["ClearHiddenTests", "ScrubFeedback"] and got["memory_mb"] > 0
+    assert got["feedback"][:2] == ["FeedbackClearHiddenTests", "ScrubFeedback"] and got["memory_mb"] > 0
     out = _cli(cli, "release", A, "--workdir", cli / "course")
     assert out.returncode == 0, out.stdout + out.stderr
     a = (ui / "notebooks" / A / f"{A}.ipynb").read_bytes()

@@ -18,8 +18,9 @@ COURSE = Course()
 
 @pytest.fixture(autouse=True)
 def _outside_nbgrader(monkeypatch):
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    monkeypatch.delenv("CNNLAB_STATIC", raising=False)
+    for var in ("NBGRADER_EXECUTION", "CNNLAB_STATIC", quiz.ID_ENV, "JUPYTERHUB_USER", quiz.VARIANTS_ENV):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(quiz, "_GRADED", {})
 
 
 def _answer_shown(q: quiz.Question, message: str) -> bool:
@@ -144,6 +145,7 @@ def test_widget_contract_without_a_browser():
     first.button.click()
     assert first.right is False and re.sub("<[^>]+>", "", first.feedback.value).startswith("\u2718 Not quite")
     assert "1 of 25 right" in box.children[0].value
+    assert "do not count toward your grade" in box.children[0].value
     assert repr(box).startswith("Self-check quiz: 25 questions")   # what a run without a browser keeps
 
 
@@ -152,10 +154,171 @@ def test_widget_is_inert_under_nbgrader(monkeypatch, capsys):
     assert wq.quiz_widget() is None
     out = capsys.readouterr().out
     assert out.startswith("Self-check quiz: 25 questions") and "Q23 [(N, C, H, W)]" in out
-    assert len(out.splitlines()) == len(quiz.QUESTIONS) + 2   # the questions only, no answers
+    assert len(out.splitlines()) == len(quiz.QUESTIONS) + 3   # the questions only, no answers
+    assert "practice only" in out and "do not count toward your grade" in out
 
 
 def test_widget_subset_and_static_without_a_front_end(capsys):
     assert wq.quiz_widget([1, 8]) is None   # pytest has no front end
     out = capsys.readouterr().out
     assert "2 questions" in out and "Q8" in out and "Q2:" not in out
+
+
+# ----------------------------------------------------------------------------- issue 18: the widget's answers
+
+def _markdown_before(nb, source: str) -> str:
+    i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() == source)
+    return nb.cells[i - 1].source
+
+
+@pytest.mark.parametrize("folder", ["solutions", "notebooks"])
+def test_the_notebook_says_plainly_that_the_widget_does_not_count(folder):
+    """Issue 18: the quiz widget's answers count toward the graded answers, or the notebook says
+    plainly that they do not (it said neither)."""
+    root = COURSE.solutions if folder == "solutions" else COURSE.notebooks
+    nb = nbformat.read(root / "08_quiz" / "08_quiz.ipynb", as_version=4)
+    text = " ".join(_markdown_before(nb, "quiz_widget()").split())
+    assert "practice only" in text and "does not count toward your grade" in text
+    assert "Only the answer cells above are graded" in text
+
+
+# ----------------------------------------------------------------------------- variants in the notebook
+
+def _run_cells(nb, upto: str) -> tuple[dict, list[str]]:
+    """Run the set-up cell and the locked question cells of ``nb`` (as the kernel would); return the
+    namespace and what each question cell shows."""
+    ns: dict = {"__name__": "__main__"}
+    shown = []
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id", "")
+        if c.cell_type != "code" or not (gid == "setup" or gid.startswith("numbers_q")):
+            continue
+        *body, last = c.source.strip().split("\n")
+        exec("\n".join(body), ns)  # noqa: S102 - the course's own locked cells
+        value = eval(last.rstrip(";"), ns)  # noqa: S307
+        if gid.startswith("numbers_q"):
+            shown.append(repr(value))
+        if gid == upto:
+            break
+    return ns, shown
+
+
+def test_the_notebook_shows_each_student_their_own_numbers(monkeypatch, capsys):
+    nb = nbformat.read(COURSE.notebooks / "08_quiz" / "08_quiz.ipynb", as_version=4)
+    views = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("numbers_q")]
+    assert len(views) == sum(bool(q.params) for q in quiz.QUESTIONS) == 23
+    assert all(c.metadata["nbgrader"]["locked"] and not c.metadata["nbgrader"]["grade"] for c in views)
+    seen = {}
+    for student in ("alice", "bob", None):
+        if student:
+            monkeypatch.setenv("JUPYTERHUB_USER", student)
+        else:
+            monkeypatch.delenv("JUPYTERHUB_USER")
+        _, shown = _run_cells(nb, "")
+        head = capsys.readouterr().out
+        assert (f"student {student!r}" in head) if student else ("original numbers" in head)
+        mine = [q for q in quiz.variant(student) if q.params]
+        for q, text in zip(mine, shown):
+            assert text.startswith(f"Question {q.number}. {q.prompt()}")
+            assert all(f"q.{k} = {v}" in text for k, v in q.numbers.items())
+        seen[student] = shown
+    assert seen["alice"] != seen["bob"] and seen[None][2].startswith("Question 4. A 63x63x16 input")
+    view = quiz.question(4)
+    assert not hasattr(view, "answer") and "answer" not in dir(view)      # the view holds no answer
+
+
+@pytest.mark.parametrize("student", [None, "alice", "bob"])
+def test_bug_cells_make_the_same_slip_for_every_student(student, monkeypatch):
+    """The bug table's wrong answer cells compute over the student's own numbers: the same slip in
+    every variant (the sample class's "wrong" student and the records' tests rely on it)."""
+    if student:
+        monkeypatch.setenv(quiz.ID_ENV, student)
+    for ex in nb08.NOTEBOOK.exercises.values():
+        for bug in ex.bugs:
+            if "question(" not in bug.code:
+                continue
+            outcome = ex.run(ex.bug_function(bug), "public")
+            assert not outcome.passed and bug.says in outcome.message, (student, ex.name, bug.says, outcome.message)
+
+
+def test_confirm_judges_with_the_given_students_numbers():
+    n = next(a.number for a, b in zip(quiz.variant("alice"), quiz.variant("bob")) if a.kind == "shape" and a.answer != b.answer)
+    ex = nb08.NOTEBOOK[f"answer_q{n}"]
+    alice, bob = quiz.variant("alice")[n - 1], quiz.variant("bob")[n - 1]
+    assert ex.confirm(alice.answer_text(), "alice") is None
+    assert "not the answer of student 'bob'" in ex.confirm(alice.answer_text(), "bob")
+    assert ex.confirm(bob.answer, "bob") is None
+    assert nb08.NOTEBOOK["answer_q4"].confirm("29x29x32", None) is None
+
+
+# ----------------------------------------------------------------------------- through the real grader
+
+@pytest.fixture(scope="module")
+def quiz_grader():
+    from autograder.config import Limits
+    from autograder.testing import QuickGrader
+
+    g = QuickGrader(COURSE, Limits(cell_timeout=120, notebook_timeout=600))
+    yield g
+    g.close()
+
+
+def _grade(g, student: str, nb) -> dict[str, float]:
+    """Grade ``nb`` as ``student``'s submission through the real grader; points per question."""
+    from autograder.engine import default_protect, grade_submission
+
+    import uuid
+
+    sub = g.tmp / "in" / uuid.uuid4().hex[:8] / student / "08_quiz"
+    sub.mkdir(parents=True)
+    nbformat.write(nb, sub / "08_quiz.ipynb")
+    res = grade_submission(g.course, g.template("08_quiz"), student, "08_quiz", sub, default_protect(g.course),
+                           g.sandboxed)
+    assert res.status == "graded", res.problems
+    return {k.split("/test_")[1]: v[0] for k, v in res.cells.items()}
+
+
+def _literal(g, key: dict[str, object], top_cell: str | None = None):
+    """The released notebook answered with literal values (what a student passes to a classmate)."""
+    nb = g.release_notebook("08_quiz")
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id", "")
+        if gid.startswith("answer_q"):
+            c.source = f"{gid} = {key[gid]!r}"
+    if top_cell is not None:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(top_cell))
+    return nb
+
+
+EDIT_THE_ID = """
+import os
+os.environ["CNNLAB_STUDENT_ID"] = "alice"
+os.environ["JUPYTERHUB_USER"] = "alice"
+try:
+    import cnnlab.quiz
+    cnnlab.quiz.set_graded_student("alice")
+except Exception as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.slow
+def test_graded_with_the_submitters_numbers_only(quiz_grader):
+    g = quiz_grader
+    alice, bob = quiz.answer_key("alice"), quiz.answer_key("bob")
+    same = {k for k in alice if alice[k] == bob[k]}
+    assert len(same) <= 8, same
+    full = {k: 1.0 for k in alice}
+    # the reference solution computes from the numbers the notebook shows: full marks for anyone
+    assert _grade(g, "alice", g.solution_notebook("08_quiz")) == full
+    # each with their own numbers, written as plain values: full marks
+    assert _grade(g, "bob", _literal(g, bob)) == full
+    # bob hands in alice's answers: he loses every question whose answer differs for him
+    copied = _grade(g, "bob", _literal(g, alice))
+    assert {k for k, v in copied.items() if v == 1.0} == same
+    # ... and claiming to be alice (the id the notebook shows, the environment, the quiz module) gains nothing
+    nb = _literal(g, alice, EDIT_THE_ID)
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    setup.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                            text="Your quiz numbers are drawn for student 'alice'\n")]
+    assert _grade(g, "bob", nb) == copied

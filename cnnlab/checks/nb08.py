@@ -3,7 +3,9 @@
 A quiz answer is a value, not a function: the student's answer cell sets ``answer_q4 = "29x29x32"``
 (or a number, a tuple, a bool; see ``cnnlab.quiz.parse_answer`` for the forgiving forms), and the
 question's single test cell calls ``nb08.check("answer_q4", answer_q4)`` (and, in its hidden part,
-``tier="hidden"``). The correct answers are ``cnnlab.quiz``'s, every one computed by ``cnnlab.shapes``.
+``tier="hidden"``). The correct answers are ``cnnlab.quiz``'s, every one computed by ``cnnlab.shapes``
+for the numbers of the kernel's student (``cnnlab.quiz.current_student``: while grading, the
+grader's record of who submitted), at the time of the check.
 
 Feedback never contains the right answer, in either tier: a right answer gets one green line with how
 it is computed; a wrong one says "not quite", names the slip when the answer is one of the question's
@@ -12,7 +14,12 @@ depth, no + 1, padding on one side only, "True" for question 8 ...) and, in the 
 question's hint; an unreadable answer is told which form to use.
 
 :class:`QuizAnswer` is an :class:`~cnnlab.grading.exercise.Exercise` whose "function" is the value
-itself (``run(value, tier)``); its bugs' ``code`` are whole wrong answer cells (``answer_q2 = 27000000``).
+itself (``run(value, tier)``); its bugs' ``code`` are whole wrong answer cells, computed from the
+student's own numbers where the slip is a computation (``q = question(2)`` then ``answer_q2 = q.n * q.n
+* 3 * q.units``), so that they stay wrong, and the same slip, in every student's variant.
+
+For the grader's verifier (outside the kernel): :func:`answer_key` and :meth:`QuizAnswer.confirm`
+judge a value against the variant of a given student.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 from cnnlab import quiz
 from cnnlab.grading.exercise import Bug, Exercise, Notebook, Outcome, Problem, show
 
-__all__ = ["NOTEBOOK", "QuizAnswer", "QuizNotebook", "check", "summary", "answer_name"]
+__all__ = ["NOTEBOOK", "QuizAnswer", "QuizNotebook", "check", "summary", "answer_name", "answer_key"]
 
 
 def answer_name(number: int) -> str:
@@ -32,9 +39,12 @@ def answer_name(number: int) -> str:
     return f"answer_q{number}"
 
 
-def _code(question: quiz.Question, value: object) -> str:
-    """A wrong answer cell as a student writes it: shapes as text, the rest as Python values."""
+def _code(question: quiz.Question, value: object, expression: str = "") -> str:
+    """A wrong answer cell as a student writes it: a computation over their numbers where the slip is one
+    (``q = question(4)``), else the value (shapes as text, the rest as Python values)."""
     name = answer_name(question.number)
+    if expression:
+        return f"q = question({question.number})\n{name} = {expression}"
     if question.kind == "shape" and isinstance(value, tuple):
         if question.layout == "NCHW":
             return f"{name} = {value!r}"
@@ -53,14 +63,28 @@ class QuizAnswer(Exercise):
     """The record of one quiz question: the student's answer is a value checked against ``quiz``'s answer."""
 
     def __init__(self, question: quiz.Question) -> None:
-        bugs = [Bug(says, _code(question, wrong)) for wrong, says in question.slips]
+        codes = question.slip_code or ("",) * len(question.slips)
+        bugs = [Bug(says, _code(question, wrong, expr)) for (wrong, says), expr in zip(question.slips, codes)]
         if question.number in _UNREADABLE:
             code, says = _UNREADABLE[question.number]
             bugs.append(Bug(says, code, by_output=False))
         name = answer_name(question.number)
         super().__init__(name, question.number, None, custom=self._judge, bugs=bugs, kind="int",
                          grade_ids=(f"test_{name}",))
-        self.question = question
+
+    @property
+    def question(self) -> quiz.Question:
+        """The question with the numbers of this kernel's student (looked up at each check)."""
+        return quiz.get(self.number)
+
+    def confirm(self, value: Any, student_id: str | None) -> str | None:
+        """None when ``value`` answers ``student_id``'s variant of this question, else why not (for the
+        grader's verifier: ``student_id = cnnlab.quiz.graded_student(<the grader's record>)``)."""
+        q = quiz.get(self.number, student=student_id)
+        if quiz.is_right(q, value):
+            return None
+        who = f"student {student_id!r}" if student_id else "the original quiz"
+        return f"{self.title}: {value!r} is not the answer of {who}'s numbers"
 
     @property
     def title(self) -> str:
@@ -68,15 +92,13 @@ class QuizAnswer(Exercise):
         return f"Question {self.number} ({self.name})"
 
     def bug_function(self, bug: Bug) -> Any:
-        """Run a bug's answer cell and return the (wrong) value it sets (a quiz answer is a value)."""
-        cached = self._bug_fns.get(bug.says)
-        if cached is None:
-            ns: dict[str, Any] = {"__name__": f"cnnlab_bug_{self.name}"}
-            exec(compile(bug.code, f"<bug of {self.name}>", "exec"), ns)  # noqa: S102 - the course's own table
-            if self.name not in ns:
-                raise ValueError(f"{self.name}: the code of bug {bug.says!r} sets no {self.name}")
-            cached = self._bug_fns[bug.says] = ns[self.name]
-        return cached
+        """Run a bug's answer cell and return the (wrong) value it sets (a quiz answer is a value), with the
+        numbers of this kernel's student (not cached: they depend on the student)."""
+        ns: dict[str, Any] = {"__name__": f"cnnlab_bug_{self.name}", "question": quiz.question}
+        exec(compile(bug.code, f"<bug of {self.name}>", "exec"), ns)  # noqa: S102 - the course's own table
+        if self.name not in ns:
+            raise ValueError(f"{self.name}: the code of bug {bug.says!r} sets no {self.name}")
+        return ns[self.name]
 
     def _run(self, value: Any, tier: str, only: str | None) -> str:
         return self._judge(value, tier)
@@ -131,6 +153,11 @@ class QuizNotebook(Notebook):
                         f"{mark(s)} Q{n}</span>" for n, s in rows)
         show(message, f'<div class="cnnlab-summary"><b>{html.escape(head)}</b><br>{cells}</div>')
         return outcomes
+
+
+def answer_key(student_id: str | None) -> dict[str, object]:
+    """``{"answer_q1": answer, ...}`` for ``student_id``'s variant (see ``cnnlab.quiz.answer_key``)."""
+    return quiz.answer_key(student_id, NOTEBOOK.assignment)
 
 
 NOTEBOOK = QuizNotebook("08_quiz")

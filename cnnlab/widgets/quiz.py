@@ -8,9 +8,12 @@
   the answer is computed when it is right; the likely slip and a hint, never the answer, when it is
   wrong; the expected form when the answer cannot be read;
 
-and a score line at the top. Under ``NBGRADER_EXECUTION`` (grading), with ``CNNLAB_STATIC`` set, or
-when no front end is attached, it builds no widget: it prints one static summary of the questions and
-returns None, so grading never waits on a widget.
+and a score line at the top. The questions carry this kernel's student's numbers (``cnnlab.quiz``'s
+variants), the same ones as notebook 08's cells and ``cnnlab.quiz.check``. The widget is practice
+only: what is typed into it is not saved with the notebook and does not count toward a grade (the
+score line says so); notebook 08 grades its answer cells. Under ``NBGRADER_EXECUTION`` (grading),
+with ``CNNLAB_STATIC`` set, or when no front end is attached, it builds no widget: it prints one
+static summary of the questions and returns None, so grading never waits on a widget.
 
 The logic is testable without a browser: :func:`feedback` is a pure function, and :func:`build`
 returns the container and the per-question :class:`QuizItem` (whose ``button.click()`` runs the check).
@@ -26,11 +29,13 @@ from typing import Any
 from cnnlab import quiz
 from cnnlab.widgets import interactive_available
 
-__all__ = ["quiz_widget", "feedback", "build", "QuizItem", "static_summary", "CORRECT", "NOT_QUITE"]
+__all__ = ["quiz_widget", "feedback", "build", "QuizItem", "static_summary", "CORRECT", "NOT_QUITE", "PRACTICE"]
 
 CORRECT = "\u2714 Correct"
 NOT_QUITE = "\u2718 Not quite"
 _COLOURS = {True: "#2e7d32", False: "#c62828"}
+PRACTICE = ("practice only: answers typed here are not saved and do not count toward your grade; "
+            "only the answer cells are graded")
 
 
 def feedback(question: quiz.Question | int, response: object) -> tuple[bool, str]:
@@ -90,7 +95,7 @@ def build(questions: Iterable[quiz.Question | int] | None = None) -> tuple[Any, 
         right = sum(bool(it.right) for it in items)
         tried = sum(it.right is not None for it in items)
         score.value = (f"<b>Self-check quiz: {right} of {len(items)} right</b> "
-                       f"({tried} checked; answers are never shown, only hints)")
+                       f"({tried} checked; answers are never shown, only hints)<br><small>{html.escape(PRACTICE)}.</small>")
 
     rows = []
     for q in chosen:
@@ -131,6 +136,7 @@ def build(questions: Iterable[quiz.Question | int] | None = None) -> tuple[Any, 
 def static_summary(questions: Sequence[quiz.Question]) -> str:
     """The text shown instead of the widget: one line per question, no answers."""
     lines = [f"Self-check quiz: {len(questions)} questions, an answer box and a Check button each (live notebooks only).",
+             f"It is {PRACTICE}.",
              "Without a browser: answer in the cells above, or call cnnlab.quiz.check(n, answer)."]
     for q in questions:
         text = q.text if len(q.text) <= 96 else q.text[:93] + "..."
