@@ -19,11 +19,10 @@ import re
 from pathlib import Path
 
 import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
 from .config import Course
-from .preprocessors import assignment_hidden_lines
+from .preprocessors import FeedbackPreprocessor, assignment_hidden_lines
 from .release import secret_lines
 from .util import env_path, quiet
 
@@ -41,7 +40,7 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
     return sorted(lines)
 
 
-class SanitizeFeedback(NbGraderPreprocessor):
+class SanitizeFeedback(FeedbackPreprocessor):   # (a step of the course's feedback chain: quiet about display_data_priority)
     """Scrub hidden-test lines from everything shown (cell sources, text of every output)."""
 
     hidden_lines = List(Unicode()).tag(config=True)

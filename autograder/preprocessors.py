@@ -70,6 +70,9 @@ class _TakesPriority(NbGraderPreprocessor):
     display_data_priority = List(_PRIORITY).tag(config=True)
 
 
+FeedbackPreprocessor = _TakesPriority   # the base of a step of the course's feedback chain (quiet)
+
+
 class FeedbackClearHiddenTests(_TakesPriority, ClearHiddenTests):
     """nbgrader's ClearHiddenTests, quiet in the feedback chain."""
 

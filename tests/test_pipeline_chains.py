@@ -129,9 +129,9 @@ def test_formgrader_is_configured_with_exactly_the_clis_chains(tmp_path):
             assert traits["locked_file"] and traits["skip_file"], traits
     assert not problems, "\n".join(problems)
     feedback = [p["class"].rsplit(".", 1)[-1] for p in ui[3]["chain"]]   # (after the HTML exporter's own)
-    i = feedback.index("ClearHiddenTests")
-    assert feedback[i:i + 3] == ["ClearHiddenTests", "ScrubFeedback", "SanitizeFeedback"], feedback
-    assert ui[3]["exporter"]["traits"]["sanitize_html"] is True
+    i = feedback.index("FeedbackClearHiddenTests")
+    assert feedback[i:i + 3] == ["FeedbackClearHiddenTests", "ScrubFeedback", "SanitizeFeedback"], feedback
+    assert ui[3]["exporter"]["class"] == "autograder.sanitise.FeedbackExporter"     # the inert page
 
 
 def test_the_comparison_sees_a_difference(tmp_path):
