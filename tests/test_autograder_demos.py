@@ -60,6 +60,7 @@ def _outputs(nb, text: str) -> list[int]:
             and any(text in str(o.get("text", "")) for o in c.get("outputs", []))]
 
 
+@pytest.mark.sandbox
 def test_the_grader_skips_the_instructors_demo_cells_only(course):
     q = QuickGrader(course)
     try:
@@ -110,6 +111,7 @@ def test_the_course_notebooks_skip_only_what_nothing_graded_needs():
     assert tagged >= 10   # the PyTorch twins and timings of 02, 03, 04 and 07
 
 
+@pytest.mark.sandbox
 def test_nbgraders_own_autograde_skips_them_too(course, tmp_path):
     """formgrader's Autograde button (nbgrader with the course's configuration) reads the demo
     cells from the source notebook and skips them as the CLI does."""

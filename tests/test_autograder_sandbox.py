@@ -17,6 +17,7 @@ import pytest
 from autograder import sandbox, verifier
 from autograder.verify_worker import dumps, loads
 
+pytestmark = pytest.mark.sandbox   # every test starts a bubblewrap sandbox or the grader
 REPO = Path(__file__).resolve().parent.parent
 CANARY = "sandbox-canary-31c7"
 

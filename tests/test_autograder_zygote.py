@@ -14,6 +14,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from autograder import execute, sandbox, zygote
 from autograder.execute import GuardedExecute
 
+pytestmark = pytest.mark.sandbox   # every test starts sandboxes and grading kernels
+
 LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 

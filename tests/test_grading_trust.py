@@ -349,6 +349,7 @@ def _run(*args, **kw) -> subprocess.CompletedProcess:
                           env=ENV, timeout=300, **kw)
 
 
+@pytest.mark.slow   # the commands in fresh processes, as an instructor runs them
 def test_an_unreachable_gradebook_is_one_clear_line(tmp_path, released):
     url = "postgresql+psycopg://grader:secret@127.0.0.1:9/nowhere"
     for cmd in (["export"], ["autograde", "--unsafe-no-sandbox"]):
@@ -393,6 +394,7 @@ def _fill(path: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow   # the commands in fresh processes, as an instructor runs them
 def test_a_full_disk_at_start_is_two_lines_not_a_traceback(tmp_path, released):
     work = tmp_path / "work"
     _tmpfs(work, "8m")

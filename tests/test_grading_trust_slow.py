@@ -26,7 +26,7 @@ from autograder.config import Course, Limits
 from autograder.release import release
 from autograder.sample_class import make_class
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 FIXTURES = Path(__file__).parent / "fixtures" / "toy" / "solutions"
 A = "00_toy"
 UNINTERRUPTED = {"reference": 6.0, "partial": 3.0, "blank": 0.0}   # the toy class, graded undisturbed

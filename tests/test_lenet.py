@@ -194,6 +194,7 @@ def test_numpy_lenet_learns_digits(digit_data) -> None:
     assert hist["test_acc"][-1] > 0.80, hist
 
 
+@pytest.mark.slow   # trains LeNet-5 in PyTorch (about 40 s of CPU)
 def test_torch_lenet_learns_digits(digit_data) -> None:
     X_train, y_train, X_test, y_test = digit_data
     torch.manual_seed(0)

@@ -244,6 +244,7 @@ def train_digits(X_train, y_train, epochs):
 
 
 # ------------------------------------------------------------------ the accuracy bar
+@pytest.mark.slow   # trains on the digits
 def test_accuracy_bar_reachable_while_grading(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     epochs, bar = nb07.digits_setting()
@@ -263,6 +264,7 @@ def test_train_once_uses_the_students_helpers_and_remembers_the_run():
     assert nb07._train_run(fn, X_train, y_train, 1, "own") is nb07._RUNS[key]  # no second training
 
 
+@pytest.mark.slow   # trains on the digits
 def test_accuracy_check_grades_train_digits_alone():
     """A wrong sgd_step costs Exercise 4 and 5, not the accuracy: the check runs the student's
     train_digits on the course's forward, backward, update and loop, and restores the student's."""

@@ -146,6 +146,7 @@ def _fresh(env: dict[str, str], code: str) -> str:
     return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True, timeout=120).stdout
 
 
+@pytest.mark.slow   # five fresh Python processes
 def test_runtime_in_fresh_processes_respects_the_environment() -> None:
     code = "import cnnlab.numpy_ref, cnnlab._runtime as r; print(r.apply()); print(r.numpy_threads())"
     out = _fresh({}, code)
@@ -161,6 +162,7 @@ def test_runtime_in_fresh_processes_respects_the_environment() -> None:
     assert out.strip().endswith("3")
 
 
+@pytest.mark.slow   # fresh Python processes that import PyTorch
 def test_grading_kernels_compute_on_one_thread() -> None:
     code = (
         "import torch, cnnlab.torch_ref, cnnlab._runtime as r; "
@@ -185,6 +187,7 @@ def test_runtime_steps_are_skipped_off_glibc_and_off_linux(monkeypatch: pytest.M
     assert _runtime._set_malloc() == "not glibc: left alone"
 
 
+@pytest.mark.slow   # a fresh Python process that imports PyTorch
 def test_grading_sets_torch_threads_when_numpy_ref_comes_after_torch() -> None:
     code = "import torch; import cnnlab.numpy_ref; print(torch.get_num_threads())"
     assert _fresh({"NBGRADER_EXECUTION": "1"}, code).strip() == "1"

@@ -114,10 +114,18 @@ def differences(a: dict, b: dict) -> list[str]:
     return out
 
 
-def test_formgrader_is_configured_with_exactly_the_clis_chains(tmp_path):
-    work = tmp_path / "course"
-    ui = _json_run(FORMGRADER, CHAINREC, env=_env(work), cwd=tmp_path)
-    cli = _json_run(CLI, CHAINREC, work, tmp_path / "run", env=_env(tmp_path / "elsewhere"), cwd=tmp_path)
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory) -> tuple[list[dict], list[dict]]:
+    """(formgrader's chains, the CLI's chains) for one work folder."""
+    tmp = tmp_path_factory.mktemp("chains")
+    work = tmp / "course"
+    ui = _json_run(FORMGRADER, CHAINREC, env=_env(work), cwd=tmp)
+    cli = _json_run(CLI, CHAINREC, work, tmp / "run", env=_env(tmp / "elsewhere"), cwd=tmp)
+    return ui, cli
+
+
+def test_formgrader_is_configured_with_exactly_the_clis_chains(configured):
+    ui, cli = configured
     assert [e["converter"] for e in ui] == [e["converter"] for e in cli] == [
         "GenerateAssignment", "Autograde.sanitize", "Autograde.autograde", "GenerateFeedback"]
     problems = []
@@ -134,12 +142,10 @@ def test_formgrader_is_configured_with_exactly_the_clis_chains(tmp_path):
     assert ui[3]["exporter"]["class"] == "autograder.sanitise.FeedbackExporter"     # the inert page
 
 
-def test_the_comparison_sees_a_difference(tmp_path):
+def test_the_comparison_sees_a_difference(configured):
     """The wrong case: a chain built elsewhere (the old feedback.py added SanitizeFeedback itself and
     set per-assignment hidden lines) is caught, class and trait."""
-    work = tmp_path / "course"
-    ui = _json_run(FORMGRADER, CHAINREC, env=_env(work), cwd=tmp_path)
-    fb = ui[3]
+    fb = configured[0][3]
     other = json.loads(json.dumps(fb))
     other["chain"] = [p for p in other["chain"] if not p["class"].endswith("SanitizeFeedback")]
     assert any("classes differ" in d for d in differences(fb, other))
@@ -187,6 +193,7 @@ SCRIPT_CELL = ("from IPython.display import HTML, display\n"
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox
 def test_formgrader_buttons_run_the_clis_chains_and_no_script_lives_in_its_feedback(tmp_path):
     root = _course_copy(tmp_path / "course")
     work = root / "course"
