@@ -309,8 +309,9 @@ class Exercise:
             ``test_<name>_hidden``); a mapping ``{output: cells}`` where each cell checks one
             output (``only=``), so that a bug's ``outputs`` say which cells it loses.
         rtol, atol: tolerances.
-        verifiable: False where the grader's trusted verifier cannot re-run the exercise alone
-            (its check puts the course's helpers in place of the student's, say).
+        verifiable: False where the grader's trusted verifier cannot confirm the exercise: its
+            test cells then lose the points nbgrader gave (the verifier fails closed). A record
+            says how it is confirmed with :meth:`confirmation` (and :meth:`helpers`).
     """
 
     def __init__(

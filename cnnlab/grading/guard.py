@@ -12,9 +12,10 @@ of two modes (``guard_mode=``):
   modules; torch calls go through a ``TorchFunctionMode``; importing a forbidden package that
   was not imported yet trips an import hook.  The student's own code runs at full speed
   (about 0.6 ms fixed cost per call with torch and scipy imported).
-- ``"profile"``: ``sys.setprofile`` sees every Python frame entered (tested by its file) and every
-  builtin called (tested by its module).  Catches even compiled internals aliased before the
-  call, at about twice the run time of loop-heavy student code.  The previous profiler is restored.
+- ``"profile"``: the traps above, and ``sys.setprofile`` sees every Python frame entered (tested
+  by its file) and every builtin called (tested by its module).  Catches even compiled internals
+  aliased before the call, at about twice the run time of loop-heavy student code.  The previous
+  profiler is restored.
 
 Forbidden groups (``forbid=``):
 
@@ -23,6 +24,16 @@ Forbidden groups (``forbid=``):
   tensor methods included);  ``"torch_conv"``: only torch's convolution, pooling and
   unfold/fold routines (use it instead of ``"torch"`` when torch itself is allowed)
 - ``"scipy"``: ``scipy.signal`` and ``scipy.ndimage`` (Python code and their compiled modules)
+
+``forbid_functions=`` adds single functions (an exercise's own reference where it lives in
+``cnnlab.checks``, outside every group).
+
+Threads: the traps of the fast mode are in place in every thread, so a thread the student's call
+starts (or one started before) that calls a forbidden Python function trips too; in both modes,
+a thread started through ``threading`` or ``_thread`` during the call runs under the profiler
+(torch and compiled routines are seen there as well), and the result is copied while the traps
+are still in place, so that a thread cannot change it afterwards.  This is for honest mistakes
+and casual shortcuts: the grader's verifier decides the points outside the kernel.
 
 NumPy itself is never forbidden (``np.lib.stride_tricks.sliding_window_view``, ``np.einsum``,
 ``np.tensordot``, ``np.fft`` are the student's to use).  The references stay usable outside the
@@ -539,11 +550,20 @@ def _watch_threads(watch: _Watch) -> Callable[[], None]:
                 sys.setprofile(None)
         return originals[0](run, tuple(args), dict(kwargs or {}))
 
+    hook = threading.excepthook
+
+    def quiet(args: Any) -> None:      # a trap that stopped a thread is the check's message, not a traceback
+        if not isinstance(args.exc_value, _Tripped):
+            hook(args)
+
     _thread.start_new_thread = start
     threading._start_new_thread = start
+    threading.excepthook = quiet
 
     def undo() -> None:
         _thread.start_new_thread, threading._start_new_thread = originals
+        if threading.excepthook is quiet:
+            threading.excepthook = hook
 
     return undo
 
@@ -635,10 +655,10 @@ def run_guarded(
             threads: Callable[[], None] | None = None
             if watch is not None:
                 _ACTIVE.append(watch)
-                if guard_mode == "profile":
-                    sys.setprofile(watch.make_profiler())
                 undo = watch.install_traps()     # both modes: traps see every thread
                 threads = _watch_threads(watch)
+                if guard_mode == "profile":
+                    sys.setprofile(watch.make_profiler())
             try:
                 result = fn(*call_args, **call_kwargs)
                 if watch is not None:
