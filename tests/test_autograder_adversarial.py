@@ -610,7 +610,7 @@ IN_VERIFIER = "type(get_ipython()).__name__ == '_Inert' or 'verify' in __import_
 ENV_POP = "import os\nos.environ.pop('NBGRADER_EXECUTION', None)"
 FORGE_RUN = ("import cnnlab.grading.exercise as _E\n"
              "_E.Exercise.run.__code__ = (lambda self, fn, tier='public', *, only=None, blame=True: "
-             "_E.Outcome(self.name, tier, True, 'forged')).__code__")
+             "Outcome(self.name, tier, True, 'forged')).__code__")   # (Outcome: a global of the checks' module)
 MALFORMED = (b'\x0e\x00\x00\x00\x00\x00\x00\x00{"__dict__":5}' + b"\x00" * 8)   # the issue's reply
 AWARE_01 = {   # wrong in the kernel, the course's answer in the verifier (the issue's 10/10)
     "fc_params": ("from cnnlab import shapes as _S\n"
