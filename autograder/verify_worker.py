@@ -37,9 +37,12 @@ the student's code does can switch the rules off (each piece is attacked in
 - a seccomp filter (Linux x86-64 and aarch64) refuses new threads and processes (``clone``,
   ``clone3``, ``fork``, ``vfork``) and ``execve``: no fresh, untrapped interpreter can write the
   reply;
-- an audit hook (it cannot be removed) refuses setting any function's ``__code__``, ``gc``'s
-  object walks, every ``ctypes`` event, starting processes, opening the source or bytecode of a
-  sealed course module (no ``importlib.reload``, no fresh copy) and opening ``/proc/*/mem``.
+- an audit hook (it cannot be removed) refuses ``gc``'s object walks, starting processes,
+  ``ctypes`` unless an installed library asks for its own files (torch loading its shared
+  objects), compiled modules from outside the installed libraries, opening the source or
+  bytecode of a sealed course module (no ``importlib.reload``, no fresh copy, whoever asks) and
+  opening ``/proc/*/mem``. Setting a function's ``__code__``, frames and tracers stay allowed:
+  with no original left anywhere, they lead nowhere.
 
 The worker and the grading kernel look alike to the student's code where that is cheap (the same
 ``sys.argv``, ``NBGRADER_EXECUTION``, a ``__main__`` module holding the notebook's names), but
@@ -598,17 +601,65 @@ def _seal(policy: dict):
                                                                                  + os.sep + os.path.basename(d) + ".")
             for d in sealed_dirs)
 
+    import ctypes as _ctypes
+    import sysconfig
+
+    ctypes_dir = os.path.dirname(os.path.realpath(_ctypes.__file__)) + os.sep
+    library_dirs = tuple(sorted({os.path.realpath(p).rstrip(os.sep) + os.sep for p in (
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+        *(sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+        "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib") if p}))
+    course_prefix = course_dir.rstrip(os.sep) + os.sep
+
+    def library(path: str) -> bool:
+        return path.startswith(library_dirs) and not path.startswith(course_prefix)
+
+    def from_library() -> bool:
+        """Whether the code that asked (the first frame outside ctypes and this file) is an
+        installed library's (torch loading its own shared objects), not the student's."""
+        busy[0] = True
+        try:
+            frame = sys._getframe(2)
+            while frame is not None:
+                path = os.path.realpath(frame.f_code.co_filename)
+                if path != here and not path.startswith(ctypes_dir):
+                    return library(path)
+                frame = frame.f_back
+            return False
+        finally:
+            busy[0] = False
+
     def audit(event: str, args: tuple) -> None:
         if not armed[0] or busy[0]:
             return
-        if event in REFUSED_EVENTS or event.startswith("ctypes."):
+        if event in REFUSED_EVENTS:
             refuse(event)
-        elif event == "object.__setattr__" and len(args) >= 2 and args[1] == "__code__":
-            refuse(event, "__code__")
+        elif event.startswith("ctypes."):
+            # the student's code may not use ctypes (it could read the course's files past the
+            # "open" rule below, or write memory); an installed library may, on its own files
+            name = args[0] if event == "ctypes.dlopen" and args else None
+            if not from_library():
+                refuse(event)
+            if isinstance(name, str) and os.sep in name:
+                busy[0] = True
+                try:
+                    where = os.path.realpath(name)
+                finally:
+                    busy[0] = False
+                if not library(where):
+                    refuse(event, name)
         elif event == "import" and args:
             name = str(args[0])
             if any(name == m or name.startswith(m + ".") for m in (*refuse_imports, *sealed_packages)):
                 refuse(event, name)     # a forbidden package, or a course module that would come in untrapped
+            if len(args) >= 2 and isinstance(args[1], str):      # an extension module's file
+                busy[0] = True
+                try:
+                    where = os.path.realpath(args[1])
+                finally:
+                    busy[0] = False
+                if not library(where):
+                    refuse(event, f"compiled code from {args[1]}")
         elif event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
             busy[0] = True
             try:

@@ -53,10 +53,19 @@ ATTACKS = {
                 "def rebuilt(a, b):\n"
                 "    f = types.FunctionType(S.fc_params.__code__, S.fc_params.__globals__)\n"
                 "    return f(a, b)"),
-    "code_restored": ("import cnnlab.shapes as S\n"
+    # every code object within reach (other functions, wrapped ones, closures) is a trap too
+    "code_restored": ("import types, cnnlab.shapes as S\n"
                       "def code_restored(a, b):\n"
-                      "    S.fc_params.__code__ = (lambda n_in, n_out: (n_in + 1) * n_out).__code__\n"
-                      "    return S.fc_params(a, b) + 1000"),
+                      "    f, seen = S.fc_params, []\n"
+                      "    for v in list(vars(S).values()):\n"
+                      "        for g in [v, getattr(v, '__wrapped__', None), *[c.cell_contents for c in getattr(v, '__closure__', None) or ()]]:\n"
+                      "            if isinstance(g, types.FunctionType) and g.__code__.co_name == 'fc_params':\n"
+                      "                f.__code__ = g.__code__\n"
+                      "                try:\n"
+                      "                    return f(a, b)\n"
+                      "                except BaseException:\n"
+                      "                    seen.append(g)\n"
+                      "    return -len(seen)"),
     # a thread, a raw thread, a process, a fresh interpreter
     "thread": ("import threading, cnnlab.shapes as S\n"
                "def thread(a, b):\n"
@@ -128,6 +137,18 @@ ATTACKS = {
                "        f, seen = f.f_back, seen + 1\n"
                "    return -seen"),
     "torch": "def torch_(a, b):\n    import torch\n    return int(torch.tensor(a).item())",
+    "ctypes_read": ("import ctypes, cnnlab.shapes as S\n"
+                    "def ctypes_read(a, b):\n"
+                    "    libc = ctypes.CDLL(None)\n"
+                    "    fd = libc.open(S.__file__.encode(), 0)\n"
+                    "    return fd"),
+    "compiled_module": ("import os, shutil, sys, math\n"
+                        "def compiled_module(a, b):\n"
+                        "    base = os.path.basename(math.__file__)\n"
+                        "    shutil.copy(math.__file__, os.path.join(os.getcwd(), 'evil' + base[base.index('.'):]))\n"
+                        "    sys.path.insert(0, os.getcwd())\n"
+                        "    import evil\n"
+                        "    return 1"),
 }
 
 
@@ -146,12 +167,12 @@ def test_every_attack_on_the_seal_fails(sb):
     assert "cnnlab.shapes.fc_params" in got["alias"]["called"][0]
     assert "cnnlab.shapes.fc_params" in got["module_attribute"]["called"][0]
     assert "cnnlab.shapes.fc_params" in got["rebuilt"]["called"][0]
-    assert "__code__" in got["code_restored"]["refused"][0]
+    assert got["code_restored"]["ok"] < 0 and "cnnlab.shapes.fc_params" in got["code_restored"]["called"][0]
     for name in ("thread", "raw_thread"):   # refused by the filter; without one, the trap holds in any thread
         assert ("can't start new thread" in got[name].get("message", "")
                 or any("fc_params" in c for c in got[name].get("called", []))), (name, got[name])
     for name in ("fork", "subprocess_", "exec_fresh", "ctypes_exec", "reload", "fresh_import", "fresh_copy",
-                 "source_exec", "other_notebook", "gc_walk", "proc_mem", "torch_"):
+                 "source_exec", "other_notebook", "gc_walk", "proc_mem", "torch_", "ctypes_read", "compiled_module"):
         assert got[name].get("raised") == "builtins.PermissionError", (name, got[name])
         assert got[name]["refused"], (name, got[name])
     assert "ref_shift_image" in got["check_reference"]["called"][0]
@@ -162,6 +183,14 @@ def test_a_second_worker_run_is_as_sealed_as_the_first(sb):
     """Nothing an attack did persists: a fresh worker for the next notebook."""
     replies = run(sb, [ATTACKS["alias"]], ["alias"])
     assert "called" in replies[0] and "ok" not in replies[0]
+
+
+def test_an_installed_library_may_still_load_its_own_compiled_code(sb):
+    """Where the policy allows torch (the toy's public check), importing it works in a sealed worker."""
+    pytest.importorskip("torch")
+    answers = ["import torch\ndef f(a, b):\n    return int(torch.tensor([a, b]).sum().item())"]
+    (reply,) = run(sb, answers, ["f"], policy={})
+    assert reply == {"ok": 12}, reply
 
 
 def test_allowed_functions_run_with_what_they_need_and_nothing_else(sb):
