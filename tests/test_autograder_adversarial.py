@@ -643,6 +643,36 @@ OWN_REFERENCE = ("from cnnlab.checks import nb07 as _N7\n"
                  "def train_lenet(*args, **kwargs):\n    return _N7.ref_train_lenet(*args, **kwargs)")
 
 
+# my own: in the verifier, find the worker's calls (frames), then exec a fresh interpreter with no
+# traps that computes the references' answers and writes them, well formed, on the worker's pipe
+EXEC_FRESH = """import os, sys, pickle, tempfile
+if IN_VERIFIER:
+    _f, _calls, _fd = sys._getframe(), None, None
+    while _f is not None and _calls is None:
+        _loc = _f.f_locals
+        if isinstance(_loc.get("calls"), list) and isinstance(_loc.get("opts"), dict):
+            _calls, _fd = _loc["calls"], int(_loc["opts"]["--fd"])
+        _f = _f.f_back
+    _argv = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+    _worker = next(a.decode() for a in _argv if a.endswith(b".py"))
+    _path = os.path.join(tempfile.gettempdir(), "calls.pkl")
+    with open(_path, "wb") as _fh:
+        pickle.dump(_calls, _fh)
+    _code = (
+        "import importlib.util, os, pickle\\n"
+        "from cnnlab import shapes\\n"
+        "from cnnlab.checks import nb01\\n"
+        f"spec = importlib.util.spec_from_file_location('w', {_worker!r})\\n"
+        "w = importlib.util.module_from_spec(spec); spec.loader.exec_module(w)\\n"
+        f"calls = pickle.load(open({_path!r}, 'rb'))\\n"
+        "refs = {'fc_params': shapes.fc_params, 'conv_params': shapes.conv_params,\\n"
+        "        'shift_image': nb01.ref_shift_image, 'response_change': nb01.ref_response_change}\\n"
+        "out = [{'ok': refs[c['name']](*c['args'], **c['kwargs'])} for c in calls]\\n"
+        f"os.write({_fd}, w.dumps({{'calls': out, 'sealed': {{'seccomp': 'on'}}}}))\\n")
+    os.execv(sys.executable, [sys.executable, "-c", _code])
+"""
+
+
 def _b64(src: str) -> str:
     import base64
 
@@ -681,9 +711,7 @@ def _course_class(release_nbs: dict, source_nbs: dict) -> dict[str, tuple[str, o
     all01 = tuple(WRONG_01)
     quiz_blank = {f"answer_q{i}": f"answer_q{i} = None" for i in range(1, 26)}
     int64 = {"fc_params": "def fc_params(n_in, n_out, bias=True):\n    return np.int64((n_in + int(bias)) * n_out)"}
-    fresh = ("import os, sys\n"
-             f"if {IN_VERIFIER}:\n"
-             "    os.execv(sys.executable, [sys.executable, '-c', 'from cnnlab import shapes'])\n")
+    fresh = EXEC_FRESH.replace("IN_VERIFIER", IN_VERIFIER)
     malformed = ("import os\n"
                  f"if {IN_VERIFIER}:\n"
                  "    for _fd in range(3, 64):\n"

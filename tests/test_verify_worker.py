@@ -344,3 +344,50 @@ def test_magic_comes_before_any_student_code():
         data += chunk
     os.close(r)
     assert data.startswith(MAGIC + b"first")
+
+
+def _serve(worker: Path, request: dict) -> dict:
+    r, w = os.pipe()
+    subprocess.run([sys.executable, str(worker), "--fd", str(w)], input=dumps(request, functions=True),
+                   pass_fds=(w,), capture_output=True, timeout=120)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    assert data.startswith(MAGIC)
+    return loads(data[len(MAGIC):])
+
+
+@pytest.mark.parametrize("weakened", ["nothing", "audit", "audit and seccomp"])
+def test_a_fresh_interpreter_would_forge_a_perfect_reply_if_exec_were_allowed(tmp_path, weakened):
+    """The attack is real: with ``exec`` allowed (no audit refusal, no seccomp filter), a fresh
+    interpreter with no traps writes the references' answers, well formed, on the worker's pipe
+    and every one is confirmed. Either defence alone stops it."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from test_autograder_adversarial import EXEC_FRESH
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    from cnnlab.checks import nb01
+
+    source = (REPO / "autograder" / "verify_worker.py").read_text()
+    if "audit" in weakened:
+        source = source.replace('"os.exec", ', "")
+    if "seccomp" in weakened:
+        source = source.replace('state = {"seccomp": _seccomp(),', 'state = {"seccomp": "off",')
+    worker = tmp_path / "worker.py"
+    worker.write_text(source)
+    ex = nb01.NOTEBOOK["fc_params"]
+    conf = ex.confirmation("hidden")
+    calls = [{"name": "fc_params", "args": list(c.args), "kwargs": dict(c.kwargs), "seconds": 20} for c in conf.cases]
+    attack = EXEC_FRESH.replace("IN_VERIFIER", "True") + "\ndef fc_params(n_in, n_out, bias=True):\n    return 0\n"
+    reply = _serve(worker, {"prelude": [], "answers": [attack], "calls": calls, "policy": verifier._policy(conf)})
+    verdicts = [ex.verify(c.get("ok"), case) for c, case in zip(reply["calls"], conf.cases)]
+    if weakened == "audit" and reply["sealed"]["seccomp"] != "on":
+        pytest.skip(f"no seccomp filter on this machine: {reply['sealed']['seccomp']}")
+    if weakened == "audit and seccomp":
+        assert verdicts == [None] * len(conf.cases), reply      # forged, and confirmed
+    else:
+        assert all(v is not None for v in verdicts), reply        # the exec was refused: the wrong answer stays
+        assert reply["calls"][0]["raised"] == "builtins.NameError"
