@@ -142,13 +142,16 @@ ATTACKS = {
                     "    libc = ctypes.CDLL(None)\n"
                     "    fd = libc.open(S.__file__.encode(), 0)\n"
                     "    return fd"),
-    "compiled_module": ("import os, shutil, sys, math\n"
+    "compiled_module": ("import os, shutil, sys, math, tempfile\n"
                         "def compiled_module(a, b):\n"
-                        "    base = os.path.basename(math.__file__)\n"
-                        "    shutil.copy(math.__file__, os.path.join(os.getcwd(), 'evil' + base[base.index('.'):]))\n"
-                        "    sys.path.insert(0, os.getcwd())\n"
-                        "    import evil\n"
-                        "    return 1"),
+                        "    base, where = os.path.basename(math.__file__), tempfile.mkdtemp()\n"
+                        "    try:\n"
+                        "        shutil.copy(math.__file__, os.path.join(where, 'evil' + base[base.index('.'):]))\n"
+                        "        sys.path.insert(0, where)\n"
+                        "        import evil\n"
+                        "        return 1\n"
+                        "    finally:\n"
+                        "        shutil.rmtree(where)"),
 }
 
 
@@ -346,10 +349,10 @@ def test_magic_comes_before_any_student_code():
     assert data.startswith(MAGIC + b"first")
 
 
-def _serve(worker: Path, request: dict) -> dict:
+def _serve(worker: Path, request: dict, tmp: Path) -> dict:
     r, w = os.pipe()
     subprocess.run([sys.executable, str(worker), "--fd", str(w)], input=dumps(request, functions=True),
-                   pass_fds=(w,), capture_output=True, timeout=120)
+                   pass_fds=(w,), capture_output=True, timeout=120, env=dict(os.environ, TMPDIR=str(tmp)))
     os.close(w)
     data = b""
     while chunk := os.read(r, 1 << 16):
@@ -382,7 +385,8 @@ def test_a_fresh_interpreter_would_forge_a_perfect_reply_if_exec_were_allowed(tm
     conf = ex.confirmation("hidden")
     calls = [{"name": "fc_params", "args": list(c.args), "kwargs": dict(c.kwargs), "seconds": 20} for c in conf.cases]
     attack = EXEC_FRESH.replace("IN_VERIFIER", "True") + "\ndef fc_params(n_in, n_out, bias=True):\n    return 0\n"
-    reply = _serve(worker, {"prelude": [], "answers": [attack], "calls": calls, "policy": verifier._policy(conf)})
+    reply = _serve(worker, {"prelude": [], "answers": [attack], "calls": calls, "policy": verifier._policy(conf)},
+                   tmp_path)
     verdicts = [ex.verify(c.get("ok"), case) for c, case in zip(reply["calls"], conf.cases)]
     if weakened == "audit" and reply["sealed"]["seccomp"] != "on":
         pytest.skip(f"no seccomp filter on this machine: {reply['sealed']['seccomp']}")
