@@ -383,7 +383,8 @@ def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
         verdict = verifier.verify(assignment, nbformat.read(nbp, as_version=4), nbformat.read(rel_path, as_version=4),
                                   nbformat.read(course.solutions / assignment / rel_path.name, as_version=4), scores,
                                   seconds=lim.cell_timeout, total_seconds=lim.notebook_timeout,
-                                  memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None)
+                                  memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None,
+                                  student=res.student)   # [verdicts] quiz variants are per student
         for gid, msg in verdict.withdrawn.items():
             key = f"{rel_path.stem}/{gid}"
             if key in res.cells:

@@ -21,7 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnlab import shapes
 from cnnlab.grading import rng
 from cnnlab.grading.closeness import describe
-from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook, Problem
+from cnnlab.grading.exercise import Bug, Case, Confirmation, Exercise, Notebook, Problem, Raised
 from cnnlab.grading.guard import run_guarded
 from cnnlab.grading.probes import refuse_module
 from cnnlab.numpy_ref import pad as ref_pad
@@ -345,7 +345,25 @@ _SIZE_HEAD = "def conv_output_size(n, f, pad=0, stride=1, strict=True):\n    spa
 _SIZE_STRICT = ("    if strict and span % stride > pad:\n"
                 "        raise ValueError(f'stride {stride} skips input pixels (n={n}, f={f}, pad={pad})')\n")
 
-NOTEBOOK.add(Exercise(
+class _SizeExercise(Exercise):
+    """conv_output_size's record: what the function raises is part of the answer. The grader's
+    verifier confirms it on the same cases with the same comparison as ``_size_custom``."""
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        def judge(result: Any, case: Case) -> str | None:
+            want = _outcome(self.reference, case)
+            if isinstance(result, Raised):
+                if want[0] == "raised" and result.type == f"{want[1].__module__}.{want[1].__qualname__}":
+                    return None
+                return f"raised {result.type.rsplit('.', 1)[-1]}" + ("" if want[0] == "raised" else " where a size was expected")
+            if want[0] == "value":
+                return self._differs(result, want[1], "result", tier, 0, 0)
+            return "returned a size where strict mode must refuse the stride with a ValueError"
+
+        return Confirmation(cases=tuple(self.cases(tier)), judge=judge, raises=True, **self.policy(tier))
+
+
+NOTEBOOK.add(_SizeExercise(
     "conv_output_size", 3, ref_conv_output_size, _size_public, _size_hidden, kind="int",
     custom=_size_custom, extra=refuse_module(shapes, 32, 5, pad=2, stride=1, strict=True, advice=_NO_SHAPES),
     bugs=[

@@ -33,7 +33,7 @@ import numpy as np
 from cnnlab import shapes
 from cnnlab.grading import rng
 from cnnlab.grading.closeness import describe
-from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook, Problem, under_nbgrader
+from cnnlab.grading.exercise import Bug, Case, Confirmation, Exercise, Notebook, Problem, under_nbgrader
 from cnnlab.grading.guard import run_guarded
 from cnnlab.grading.probes import refuse_module
 from cnnlab.numpy_ref import (
@@ -228,6 +228,10 @@ class _DictOutputs(Exercise):
     def _split(self, value: Any, what: str) -> dict[str, Any]:
         return self._splitter(value)
 
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """The course's references put in place of the student's helpers during the check."""
+        return {h: _REFERENCES[h] for h in self.course_helpers}
+
     def _run(self, fn: Any, tier: str, only: str | None) -> str:
         with _course_helpers(fn, self.course_helpers):
             return super()._run(fn, tier, only)
@@ -343,7 +347,8 @@ def _table_custom(fn: Callable[..., Any], tier: str) -> str:
     for i, case in enumerate(cases):
         where = ex._where(case, tier, i, len(cases))
         try:
-            value, _ = run_guarded(fn, *case.args, exercise=ex.name, forbid=(), **case.kwargs)
+            value, _ = run_guarded(fn, *case.args, exercise=ex.name, forbid=(),
+                                   forbid_functions=ex.forbidden_references(), **case.kwargs)
         except AssertionError as exc:
             text = str(exc).replace(f"{ex.name}: ", "", 1)
             if text.startswith("not implemented yet"):
@@ -397,7 +402,22 @@ def _table_code(conv_params: str = "(c * 5 * 5 + 1) * f", conv_out: str = "h - 5
 '''
 
 
-NOTEBOOK.add(Exercise(
+class _Table(Exercise):
+    """lenet_table's record: a custom check (rows compared field by field), confirmed by the
+    grader's verifier on the same cases with the same comparison."""
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        def judge(value: Any, case: Case) -> str | None:
+            got = _norm_rows(value)
+            if isinstance(got, str):
+                return got
+            return _table_diff(got, ref_lenet_table(*case.args, **case.kwargs), tier)
+
+        cases = _table_hidden() if tier == "hidden" else _table_public()
+        return Confirmation(cases=tuple(cases), judge=judge, **{**self.policy(tier), "forbid": ()})
+
+
+NOTEBOOK.add(_Table(
     "lenet_table", 1, ref_lenet_table, custom=_table_custom,
     extra=refuse_module(shapes, advice="count the sizes and parameters yourself with + and * "
                                        "(cnnlab.shapes holds the answers)"),
@@ -828,7 +848,16 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if "NaN" in text or "nan" in text or "inf" in text:
             raise Problem(f"{ex.title}: {text}\n  Likely bug: {_DIVERGED}", bug=_DIVERGED) from None
         raise Problem(f"{ex.title}:\n  {text}") from None
-    params, _ = _pair(run["result"], ("params", "losses"))
+    acc, setting = _judge_trained(run["result"], tier, epochs, bar, len(X_train), X_test, y_test)
+    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, {run['seconds']:.1f} s)"
+
+
+def _judge_trained(result: Any, tier: str, epochs: int, bar: float, n_train: int, X_test: np.ndarray,
+                   y_test: np.ndarray) -> tuple[float, str]:
+    """The accuracy criterion of Exercise 6 on what train_digits returned (the check's, and the
+    grader's verifier's, outside the worker): (accuracy, setting), or :class:`Problem`."""
+    ex = NOTEBOOK["train_digits"]
+    params, _ = _pair(result, ("params", "losses"))
     values = _entries(params, "params", PARAM_KEYS)
     default = lenet_init(seed=0)
     for name, v in values.items():
@@ -838,12 +867,39 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if not np.all(np.isfinite(v)):
             raise Problem(f"{ex.title}: {name} holds NaN or inf.\n  Likely bug: {_DIVERGED}", bug=_DIVERGED)
     acc = float(np.mean(predict(params, X_test) == y_test))
-    setting = f"{epochs} epochs on the {len(X_train):,} training digits, {len(X_test)} test digits"
+    setting = f"{epochs} epochs on the {n_train:,} training digits, {len(X_test)} test digits"
     if acc < bar:
         shown = f"{acc:.1%}" if tier == "public" else "too low"
         raise Problem(f"{ex.title} ({setting}): test accuracy {shown}, the bar is {bar:.0%}.\n"
                       f"  Likely bug: {_BELOW}", bug=_BELOW)
-    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, {run['seconds']:.1f} s)"
+    return acc, setting
+
+
+class _Digits(Exercise):
+    """train_digits' record: the check trains once with the course's helpers and tests the
+    accuracy. The grader's verifier re-runs the student's train_digits in its worker on the same
+    data, epochs and helpers as a grading kernel's check, and judges the returned parameters
+    outside with :func:`_judge_trained` (about 2 s of CPU per notebook: one training run)."""
+
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        return dict(_REFERENCES)
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        X_train, y_train, X_test, y_test = _digits_standardized()
+        epochs, bar = DIGITS_EPOCHS[True], DIGITS_BAR[True]      # as while grading
+
+        def judge(value: Any, case: Case) -> str | None:
+            try:
+                _judge_trained(value, tier, epochs, bar, len(X_train), X_test, y_test)
+            except Problem as p:
+                return p.message.split("\n", 1)[0]
+            return None
+
+        policy = self.policy(tier)
+        policy["allow"] += tuple(f"{f.__module__}:{f.__qualname__}" for f in (*LAYERS, lenet_init))
+        return Confirmation(cases=(Case((X_train, y_train, epochs), label="the digits, as while grading"),),
+                            judge=judge, helpers={k: f"{f.__module__}:{f.__qualname__}" for k, f in _REFERENCES.items()},
+                            **policy)
 
 
 _DIGITS = '''def train_digits(X_train, y_train, epochs):
@@ -852,7 +908,7 @@ _DIGITS = '''def train_digits(X_train, y_train, epochs):
     return train_lenet(params, X_train, y_train, epochs=EPOCHS, batch_size=32, lr=LR, momentum=0.9, seed=0)
 '''
 
-NOTEBOOK.add(Exercise(
+NOTEBOOK.add(_Digits(
     "train_digits", 6, None, custom=_digits_custom,
     grade_ids=("test_train_digits",),
     bugs=[

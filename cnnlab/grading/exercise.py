@@ -14,8 +14,10 @@ How a check behaves (as Otter-Grader's ``grader.check`` does):
 - outside nbgrader, a failing check *shows* a red box (exercise, case, what differs, the likely
   bug when the output matches a known bug's output, what to try) and returns, so Run All goes on;
   a passing one shows one green line;
-- under nbgrader (``NBGRADER_EXECUTION`` is set by validate and autograde) a failing check raises
-  :class:`CheckFailed`, an AssertionError with the same short message, so the cell scores zero;
+- under nbgrader (``NBGRADER_EXECUTION`` is set by validate and autograde; a grading kernel fixes
+  the mode when it starts, :func:`fix_grading_mode`, so the student's code cannot switch it off)
+  a failing check raises :class:`CheckFailed`, an AssertionError with the same short message, so
+  the cell scores zero;
   the course's own frames are hidden from the traceback (``__tracebackhide__``).
 
 Messages are right or they say less: a bug is named only when the student's output equals that
@@ -30,6 +32,7 @@ import copy
 import hashlib
 import html
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,16 +42,63 @@ import numpy as np
 from .closeness import assert_close, describe, matches
 from .guard import DEFAULT_FORBID, run_guarded
 
-__all__ = ["Bug", "Case", "CheckFailed", "Exercise", "Notebook", "Outcome", "Problem", "TIERS", "under_nbgrader"]
+__all__ = ["Bug", "Case", "CheckFailed", "Confirmation", "Exercise", "Notebook", "Outcome", "Problem", "Raised", "TIERS",
+           "fix_grading_mode", "under_nbgrader"]
 
 TIERS: tuple[str, ...] = ("public", "hidden")
 MAX_LINES = 15  # a failing check's whole output, first line included
 _MARK = {True: "\u2714", False: "\u2718"}
 
 
+_GRADING: bool | None = None   # fixed once, when a grading kernel starts (fix_grading_mode)
+_CLASSES: dict[type, dict[str, Any]] = {}   # the check classes' attributes, as they were then
+
+
+def fix_grading_mode(grading: bool | None = None) -> bool:
+    """Fix, for the life of this process, whether a failing check raises (grading) or shows a box.
+
+    The grading kernel calls it when it starts, before any of the student's code runs (default:
+    whether ``NBGRADER_EXECUTION`` is set then); a later call, or a change of the environment,
+    changes nothing. It also records the check classes' attributes, which every check puts back
+    before it runs (a class patched by a student's cell checks as written). In-process measures
+    serve honest mistakes only: the points are confirmed outside by the grader's verifier.
+    """
+    global _GRADING
+    if _GRADING is None:
+        _GRADING = bool(os.environ.get("NBGRADER_EXECUTION")) if grading is None else bool(grading)
+        for cls in (Exercise, *_subclasses(Exercise), Notebook, *_subclasses(Notebook)):
+            _CLASSES[cls] = dict(vars(cls))
+    return _GRADING
+
+
 def under_nbgrader() -> bool:
-    """Return True inside a grading kernel (nbgrader's validate or autograde)."""
+    """Return True inside a grading kernel (nbgrader's validate or autograde): as fixed when the
+    kernel started (:func:`fix_grading_mode`), else whether ``NBGRADER_EXECUTION`` is set."""
+    if _GRADING is not None:
+        return _GRADING
     return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in type.__subclasses__(cls):
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def _restore_classes() -> None:
+    """Put back the check classes' attributes recorded by :func:`fix_grading_mode`."""
+    for cls, attrs in _CLASSES.items():
+        for name, value in attrs.items():
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if vars(cls).get(name, _ABSENT) is not value:
+                type.__setattr__(cls, name, value)
+        for name in [n for n in vars(cls) if n not in attrs]:
+            type.__delattr__(cls, name)
+
+
+_ABSENT = object()
 
 
 class CheckFailed(AssertionError):
@@ -129,6 +179,45 @@ class Outcome:
 
     def __repr__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What the student's function raised, as the verifier's worker reports it (judged outside)."""
+
+    type: str            # "builtins.ValueError"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """How the grader's trusted verifier confirms one tier of an exercise (:meth:`Exercise.confirmation`).
+
+    ``cases``: the student's function is called on each in a fresh worker (``value``: the answer is
+    the value the student's cells bind to the exercise's name, read once, as the quiz's); ``judge(result,
+    case)`` runs outside, in the grader's process, and returns None when the result is right, else why
+    (``result`` is a :class:`Raised` when the call raised and ``raises`` says that is an answer);
+    ``helpers``: names in the student's namespace -> the course function (``module:qualname``) put
+    there during the call; ``forbid``, ``refuse``, ``functions``, ``allow``: what may not run in
+    the call (:meth:`Exercise.policy`); ``seconds``: the time one call may take, when more than a
+    cell's limit.
+    """
+
+    cases: tuple[Case, ...]
+    judge: Callable[[Any, Case], str | None]
+    value: bool = False
+    raises: bool = False
+    helpers: Mapping[str, str] = field(default_factory=dict)
+    forbid: tuple[str, ...] = ()
+    refuse: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    seconds: int | None = None
+
+
+def _dotted(fn: Any) -> str:
+    fn = getattr(fn, "__func__", fn)
+    return f"{fn.__module__}:{fn.__qualname__}"
 
 
 def _html(text: str, ok: bool) -> str:
@@ -220,8 +309,9 @@ class Exercise:
             ``test_<name>_hidden``); a mapping ``{output: cells}`` where each cell checks one
             output (``only=``), so that a bug's ``outputs`` say which cells it loses.
         rtol, atol: tolerances.
-        verifiable: False where the grader's trusted verifier cannot re-run the exercise alone
-            (its check puts the course's helpers in place of the student's, say).
+        verifiable: False where the grader's trusted verifier cannot confirm the exercise: its
+            test cells then lose the points nbgrader gave (the verifier fails closed). A record
+            says how it is confirmed with :meth:`confirmation` (and :meth:`helpers`).
     """
 
     def __init__(
@@ -323,8 +413,9 @@ class Exercise:
         Use :meth:`run` to get the :class:`Outcome` without showing it.
         """
         __tracebackhide__ = True
+        grading = under_nbgrader()      # decided before the student's code runs
         outcome = self.run(fn, tier, only=only)
-        if not outcome.passed and under_nbgrader():
+        if not outcome.passed and grading:
             _short_tracebacks()
             raise CheckFailed(outcome.message) from None
         _show(outcome)
@@ -345,6 +436,60 @@ class Exercise:
         except Problem as p:
             return p.message
         return None
+
+    # ------------------------------------------------------------------ what the grader's verifier needs
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """The course's functions put in the student's namespace, under these names, while this
+        exercise is checked (so that it is graded alone); none by default."""
+        return {}
+
+    def forbidden_references(self) -> tuple[Callable[..., Any], ...]:
+        """The course's references that may not run inside this exercise's call although no
+        forbidden group covers them: the ``ref_*`` functions and records' references defined in
+        the checks modules of this notebook (``cnnlab.checks``), less the allowed and the helpers."""
+        cached = self.__dict__.get("_forbidden_refs")
+        if cached is not None:
+            return cached
+        records = list(self.notebook.exercises.values()) if self.notebook is not None else [self]
+        found: dict[int, Callable[..., Any]] = {}
+        modules = set()
+        for ex in records:
+            ref = getattr(ex, "reference", None)
+            module = getattr(ref, "__module__", "") or ""
+            if callable(ref) and module.startswith("cnnlab.checks."):
+                found[id(ref)] = ref
+                modules.add(module)
+        for module in sorted(modules):
+            for name, value in list(vars(sys.modules[module]).items()):
+                if name.startswith("ref_") and callable(value) and getattr(value, "__module__", None) == module:
+                    found[id(value)] = value
+        keep = {id(f) for f in (*self.allow, *self.helpers().values())}
+        cached = tuple(f for i, f in found.items() if i not in keep)
+        self.__dict__["_forbidden_refs"] = cached
+        return cached
+
+    def policy(self, tier: str) -> dict[str, tuple[str, ...]]:
+        """What may not run in a call of ``tier`` (what the in-kernel check forbids): guard groups,
+        modules refused by ``extra`` (``probes.refuse_module``), functions, and what is allowed
+        (dotted ``module:qualname`` names)."""
+        refuses = getattr(self.extra, "refuses", None)
+        refuse = (refuses,) if refuses and tier in getattr(self.extra, "tiers", TIERS) else ()
+        allow = tuple(_dotted(f) for f in (*self.allow, *self.helpers().values()) if callable(f))
+        return {"forbid": tuple(self.forbid), "refuse": refuse,
+                "functions": tuple(_dotted(f) for f in self.forbidden_references()), "allow": allow}
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation | None:
+        """How the grader's trusted verifier confirms ``tier`` (and output ``only``) outside the
+        kernel, for ``student`` (the grader's record of who submitted): the cases the student's
+        function is called on in a fresh worker, and the judge of each result, run outside. None
+        where this record cannot be confirmed that way: its test cells then lose their points.
+        Records with a ``custom`` check override this."""
+        if self.custom is not None:
+            return None
+        if only is not None and only not in self.compare:
+            raise ValueError(f"{self.name}: only={only!r} is not one of {self.compare}")
+        return Confirmation(cases=tuple(self.cases(tier)), judge=lambda result, case: self.verify(result, case, only=only),
+                            helpers={k: _dotted(f) for k, f in self.helpers().items()}, **self.policy(tier))
 
     def cells_lost_by(self, bug: Bug) -> tuple[str, ...]:
         """The test cells of this exercise that ``bug`` loses: those of its ``outputs``, else all."""
@@ -389,7 +534,8 @@ class Exercise:
         args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
         try:
             result, caught = run_guarded(fn, *args, exercise=self.name, allow=self.allow, forbid=self.forbid,
-                                         guard_mode=self.guard_mode, **kwargs)
+                                         guard_mode=self.guard_mode, forbid_functions=self.forbidden_references(),
+                                         **kwargs)
         except AssertionError as exc:  # the student's exception, a forbidden call, an input changed in place
             text = str(exc)
             if text.startswith(f"{self.name}: "):
@@ -672,6 +818,8 @@ class Notebook:
     def check(self, name: str, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
         """Check the student's ``fn`` for exercise ``name`` (see :meth:`Exercise.check`)."""
         __tracebackhide__ = True
+        if _CLASSES:
+            _restore_classes()
         self[name].check(fn, tier, only=only)
 
     def summary(self, namespace: Mapping[str, Any]) -> None:
