@@ -135,7 +135,7 @@ SETTINGS
 hub_pid() {
   local pid
   pid=$(cat "$PIDFILE" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "CNNLAB_HUB_ID=$(cat "$HUB_DIR/hub/id")"; then
+  if [ -n "$pid" ] && grep -qzx "CNNLAB_HUB_ID=$(cat "$HUB_DIR/hub/id" 2>/dev/null)" "/proc/$pid/environ" 2>/dev/null; then
     echo "$pid"
   fi
 }
@@ -145,7 +145,7 @@ marked() {   # PIDs of every process that carries this hub's id (hub, proxy, ser
   for e in /proc/[0-9]*/environ; do
     local pid=${e#/proc/}; pid=${pid%/environ}
     [ "$pid" = $$ ] && continue
-    if tr '\0' '\n' < "$e" 2>/dev/null | grep -qx "CNNLAB_HUB_ID=$id"; then echo "$pid"; fi
+    if grep -qzx "CNNLAB_HUB_ID=$id" "$e" 2>/dev/null; then echo "$pid"; fi
   done
 }
 

@@ -17,15 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
     {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos",
-     "sample_class.wrong_answers"},
+     "sample_class.wrong_answers", "hub", "hub.queue"},
     {"preprocessors", "sandbox", "repair", "sample_class"},
     {"zygote"},
     {"execute", "verifier"},
     {"config"},
-    {"collect", "release"},
+    {"collect", "release", "hub.workspace", "hub.settings"},
     {"roster", "engine"},
-    {"feedback", "export", "testing"},
-    {"cli", "nbgrader_config"},
+    {"feedback", "export", "testing", "hub.accounts"},
+    {"cli", "nbgrader_config", "hub.service"},
     {"__main__"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -99,7 +99,10 @@ def safe_copy(sub: Submission, dest: Path, uid: int | None) -> None:
     for e in os.scandir(sub.path):
         if e.is_dir(follow_symlinks=False):
             continue                                       # nbgrader submits a flat folder
-        fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        try:
+            fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:   # O_NOFOLLOW on a link, or unreadable
+            raise Refused(f"{sub.name}: {e.name} cannot be read safely ({exc.strerror})") from exc
         try:
             fst = os.fstat(fd)
             if not stat.S_ISREG(fst.st_mode) or fst.st_uid != uid or fst.st_nlink != 1:
@@ -108,8 +111,6 @@ def safe_copy(sub: Submission, dest: Path, uid: int | None) -> None:
                 raise Refused(f"{sub.name}: {e.name} is larger than {MAX_FILE // 2**20} MiB")
             with os.fdopen(os.dup(fd), "rb") as src, open(dest / e.name, "wb") as out:
                 shutil.copyfileobj(src, out)
-        except OSError as exc:   # O_NOFOLLOW on a link, or unreadable
-            raise Refused(f"{sub.name}: {e.name} cannot be read safely ({exc.strerror})") from exc
         finally:
             os.close(fd)
 
