@@ -4,6 +4,7 @@
 #   scripts/hub.sh start                  # set up (first time: a few minutes), start the hub, print its address
 #   scripts/hub.sh add-users ROSTER       # a Unix account per roster student (and the roster in the gradebook)
 #   scripts/hub.sh add-users --instructor NAME
+#   scripts/hub.sh feedback 05_pooling --on --max-attempts 5   # feedback on submit (off by default)
 #   scripts/hub.sh status                 # running or not; the processes of this hub
 #   scripts/hub.sh stop                   # stop the hub, the proxy, every server and the feedback service
 #
@@ -75,7 +76,8 @@ setup_env() {
   if [ "$want" != "$have" ]; then
     echo "Installing the course package into the hub's environment ..."
     local build; build=$(mktemp -d)
-    cp -r autograder cnnlab pyproject.toml README.md "$build"/
+    cp -r autograder cnnlab pyproject.toml "$build"/
+    if [ -f README.md ]; then cp README.md "$build"/; else echo "# cnnlab" > "$build/README.md"; fi
     "$HUB_ENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$build" \
       || { rm -rf "$build"; die "installing the course package failed"; }
     rm -rf "$build"
@@ -230,10 +232,19 @@ add_users() {
   rm -f "$copy"
 }
 
+feedback() {   # the instructor's settings of the feedback service, as the instructor
+  [ -f "$HUB_DIR/hub/id" ] || die "no hub in $HUB_DIR: run scripts/hub.sh start first"
+  need_root
+  runuser -u "$INSTRUCTOR" -- env PATH="$HUB_ENV/bin:/usr/bin:/bin" CNNLAB_COURSE_DIR="$HUB_DIR/course" \
+    CNNLAB_SOLUTIONS="$HUB_DIR/course/solutions" CNNLAB_NOTEBOOKS="$HUB_DIR/course/notebooks" \
+    "$HUB_ENV/bin/python" -m autograder.hub.settings "$@"
+}
+
 case "$cmd" in
   start) start ;;
+  feedback) feedback "$@" ;;
   stop) stop ;;
   status) status ;;
   add-users) add_users "$@" ;;
-  *) echo "usage: scripts/hub.sh start|stop|status|add-users ROSTER [--instructor NAME] [--id-column COL]" >&2; exit 2 ;;
+  *) echo "usage: scripts/hub.sh start|stop|status|add-users ROSTER [--instructor NAME] [--id-column COL]|feedback [ASSIGNMENT --on|--off --max-attempts N]" >&2; exit 2 ;;
 esac
