@@ -222,9 +222,9 @@ def test_a_class_on_the_hub(hub, browser):
         ctx, page = login(browser, hub, user)
         pages[k] = (ctx, page)
         assignment_list(page)
-        released = page.locator("#released_assignments_list .list_item", has_text=A)
+        released = page.locator("#released_assignments_list .list_item:not(.nested_list_item)", has_text=A)
         released.get_by_role("button", name="Fetch").click()
-        page.locator("#fetched_assignments_list .list_item", has_text=A).wait_for(timeout=60_000)
+        page.locator("#fetched_assignments_list .list_item:not(.nested_list_item)", has_text=A).wait_for(timeout=60_000)
         shot(page, f"student-{kind}-fetched")
         ws = Path(pwd.getpwnam(user).pw_dir) / "cnnlab" / A / f"{A}.ipynb"
         assert ws.is_file(), "the fetched notebook is not in the student's workspace"
@@ -249,22 +249,22 @@ def test_a_class_on_the_hub(hub, browser):
     for k, kind in KINDS.items():
         page = pages[k][1]
         assignment_list(page)
-        page.locator("#fetched_assignments_list .list_item", has_text=A).get_by_role("button", name="Submit").click()
-        page.locator("#submitted_assignments_list .list_item", has_text=A).first.wait_for(timeout=60_000)
+        page.locator("#fetched_assignments_list .list_item:not(.nested_list_item)", has_text=A).get_by_role("button", name="Submit").click()
+        page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first.wait_for(timeout=60_000)
         submitted[k] = time.monotonic()
     # --- feedback arrives without the instructor: Fetch Feedback, then the page
     waited = {}
     scores = {}
     for k, kind in KINDS.items():
         user, page = hub.students[k], pages[k][1]
-        row = page.locator("#submitted_assignments_list .list_item", has_text=A).first
+        row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
         while row.get_by_role("button", name="Fetch Feedback").count() == 0:
             assert time.monotonic() - submitted[k] < FEEDBACK_LIMIT, \
                 f"no feedback for {kind} after {FEEDBACK_LIMIT} s:\n" + \
                 (hub.dir / "logs" / "hub.log").read_text()[-3000:]
             page.wait_for_timeout(1000)
             refresh(page)
-            row = page.locator("#submitted_assignments_list .list_item", has_text=A).first
+            row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
         waited[kind] = time.monotonic() - submitted[k]
         shot(page, f"student-{kind}-feedback-ready")
         row.get_by_role("button", name="Fetch Feedback").click()

@@ -85,8 +85,8 @@ def test_fetch_answer_submit_and_feedback_in_the_students_workspace(single, watc
     menu(page, "Nbgrader", "Assignment List")
     page.wait_for_selector("#released_assignments_list", timeout=60_000)
     _refresh(page)
-    page.locator("#released_assignments_list .list_item", has_text=A).get_by_role("button", name="Fetch").click()
-    page.locator("#fetched_assignments_list .list_item", has_text=A).wait_for(timeout=60_000)
+    page.locator("#released_assignments_list .list_item:not(.nested_list_item)", has_text=A).get_by_role("button", name="Fetch").click()
+    page.locator("#fetched_assignments_list .list_item:not(.nested_list_item)", has_text=A).wait_for(timeout=60_000)
     watched.shot("fetched")
     nb_path = ws / A / f"{A}.ipynb"
     assert nb_path.is_file(), "Fetch did not write into the workspace the Lab shows"
@@ -111,8 +111,8 @@ def test_fetch_answer_submit_and_feedback_in_the_students_workspace(single, watc
 
     menu(page, "Nbgrader", "Assignment List")
     _refresh(page)
-    page.locator("#fetched_assignments_list .list_item", has_text=A).get_by_role("button", name="Submit").click()
-    page.locator("#submitted_assignments_list .list_item", has_text=A).first.wait_for(timeout=60_000)
+    page.locator("#fetched_assignments_list .list_item:not(.nested_list_item)", has_text=A).get_by_role("button", name="Submit").click()
+    page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first.wait_for(timeout=60_000)
     watched.shot("submitted")
     inbound = list((root / "course" / "exchange" / "cnnlab" / "inbound").iterdir())
     assert len(inbound) == 1
@@ -131,7 +131,7 @@ def test_fetch_answer_submit_and_feedback_in_the_students_workspace(single, watc
     assert svc.poll().get("graded"), "the submission was not graded"
 
     _refresh(page)
-    row = page.locator("#submitted_assignments_list .list_item", has_text=A).first
+    row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
     row.get_by_role("button", name="Fetch Feedback").click()
     row.get_by_text("(view feedback)").wait_for(timeout=60_000)
     watched.shot("feedback-fetched")
