@@ -88,7 +88,7 @@ setup_env() {
   fi
   chmod -R go+rX,go-w "$HUB_ENV"
   # the proxy, from npm, into jupyter/hub/node_modules (package-lock.json pins it)
-  if [ ! -x "$PROXY_DIR/node_modules/.bin/configurable-http-proxy" ] || \
+  if [ ! -x "$PROXY_DIR/node_modules/configurable-http-proxy/bin/configurable-http-proxy" ] || \
      [ "$PROXY_DIR/package-lock.json" -nt "$PROXY_DIR/node_modules/.package-lock.json" ]; then
     command -v npm >/dev/null || die "npm is missing: install Node.js 20 or newer with npm (apt-get install nodejs npm)"
     echo "Installing configurable-http-proxy (npm ci) ..."
@@ -163,7 +163,7 @@ start() {
   ( cd "$HUB_DIR/hub" && exec setsid env -i PATH="$HUB_ENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root \
       LANG=C.UTF-8 CNNLAB_HUB_ID="$id" CNNLAB_HUB_DIR="$HUB_DIR" CNNLAB_HUB_ENV="$HUB_ENV" \
       CNNLAB_HUB_PORT="$PORT" CNNLAB_HUB_INSTRUCTOR="$INSTRUCTOR" CNNLAB_HUB_GROUP_PREFIX="$PREFIX" \
-      CNNLAB_HUB_PROXY="$PROXY_DIR/node_modules/.bin/configurable-http-proxy" \
+      CNNLAB_HUB_PROXY="$PROXY_DIR/node_modules/configurable-http-proxy/bin/configurable-http-proxy" \
       ${CNNLAB_FEEDBACK_POLL:+CNNLAB_FEEDBACK_POLL=$CNNLAB_FEEDBACK_POLL} \
       "$HUB_ENV/bin/jupyterhub" -f "$REPO/jupyter/hub/jupyterhub_config.py" ) \
       >> "$HUB_DIR/logs/hub.log" 2>&1 < /dev/null &

@@ -258,20 +258,26 @@ def test_a_class_on_the_hub(hub, browser):
     for k, kind in KINDS.items():
         user, page = hub.students[k], pages[k][1]
         row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
-        while row.get_by_role("button", name="Fetch Feedback").count() == 0:
+        ready = page.locator("#submitted_assignments_list").get_by_text("(feedback available to fetch)")
+        while ready.count() == 0:
             assert time.monotonic() - submitted[k] < FEEDBACK_LIMIT, \
                 f"no feedback for {kind} after {FEEDBACK_LIMIT} s:\n" + \
                 (hub.dir / "logs" / "hub.log").read_text()[-3000:]
             page.wait_for_timeout(1000)
             refresh(page)
             row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
+            ready = page.locator("#submitted_assignments_list").get_by_text("(feedback available to fetch)")
         waited[kind] = time.monotonic() - submitted[k]
         shot(page, f"student-{kind}-feedback-ready")
         row.get_by_role("button", name="Fetch Feedback").click()
-        row.get_by_text("(view feedback)").wait_for(timeout=60_000)
+        fb_dir = Path(pwd.getpwnam(user).pw_dir) / "cnnlab" / A / "feedback"
+        deadline = time.monotonic() + 60
+        while not (html := sorted(fb_dir.rglob(f"{A}.html"))) and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+        page.locator("#submitted_assignments_list").get_by_text("(view feedback)").first.wait_for(timeout=60_000)
         shot(page, f"student-{kind}-feedback-fetched")
-        html = sorted((Path(pwd.getpwnam(user).pw_dir) / "cnnlab" / A / "feedback").rglob(f"{A}.html"))
-        assert html, "Fetch Feedback wrote no page into the workspace"
+        assert html, "Fetch Feedback wrote no page into the workspace:\n" + page.locator(
+            "#submitted_assignments_list").inner_text() + (hub.dir / "logs" / "hub.log").read_text()[-3000:]
         rel = html[-1].relative_to(Path(pwd.getpwnam(user).pw_dir) / "cnnlab")
         fb = pages[k][0].new_page()
         fb.goto(f"{BASE}/user/{user}/files/{rel.as_posix()}")

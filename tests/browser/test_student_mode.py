@@ -133,7 +133,7 @@ def test_fetch_answer_submit_and_feedback_in_the_students_workspace(single, watc
     _refresh(page)
     row = page.locator("#submitted_assignments_list .list_item:not(.nested_list_item)", has_text=A).first
     row.get_by_role("button", name="Fetch Feedback").click()
-    row.get_by_text("(view feedback)").wait_for(timeout=60_000)
+    page.locator("#submitted_assignments_list").get_by_text("(view feedback)").first.wait_for(timeout=60_000)
     watched.shot("feedback-fetched")
     pages = sorted((ws / A / "feedback").rglob(f"{A}.html"))
     assert pages, "Fetch Feedback wrote nothing next to the notebook"
