@@ -164,8 +164,9 @@ class Service:
         return secs
 
     # -- the exchange
-    def _release(self, sub: Submission, pages: dict[str, str] | None = None) -> None:
-        """Release the feedback folder of ``sub`` (or ``pages``: notebook id -> HTML) with nbgrader."""
+    def _release(self, sub: Submission, pages: dict[str, str] | None = None, source: Path | None = None) -> None:
+        """Release the feedback folder of ``sub`` (or ``pages``: notebook id -> HTML) with nbgrader;
+        the submission's secret and time come from its copy (``source``, default submitted/)."""
         from nbgrader.apps import NbGraderAPI
 
         from ..util import quiet
@@ -177,8 +178,9 @@ class Service:
             folder.mkdir(parents=True)
             for nb_id, page in pages.items():
                 (folder / f"{nb_id}.html").write_text(page, encoding="utf-8")
+        source = source or self.course.submitted / sub.student / sub.assignment
         for name in (SECRET, STAMP):
-            shutil.copyfile(self.course.submitted / sub.student / sub.assignment / name, folder / name)
+            shutil.copyfile(source / name, folder / name)
         cfg = self.course.config()
         cfg.Exchange.root = str(self.exchange)
         with quiet():
@@ -209,12 +211,14 @@ class Service:
             cap = settings[sub.assignment].max_attempts
             done.setdefault(CAPPED, []).append(sub.name)
             try:
-                safe_copy(sub, self.course.submitted / sub.student / sub.assignment, self.uid_of(sub.student))
+                # not into submitted/: a capped submission is never graded here
+                notice = self.course.workdir / "capped" / sub.student / sub.assignment
+                safe_copy(sub, notice, self.uid_of(sub.student))
                 text = (f"You have had feedback on {cap} submission(s) of {sub.assignment}, the most this "
                         "assignment allows. This submission was received; your instructor grades it "
                         "after the deadline as usual.")
                 self._release(sub, {nb: notice_page(f"{sub.assignment}: attempt limit reached", text)
-                                    for nb in self._notebook_ids(sub)})
+                                    for nb in self._notebook_ids(sub)}, source=notice)
             except (Refused, OSError, RuntimeError) as exc:
                 self.echo(f"feedback service: {exc}")
         todo: list[Submission] = []
