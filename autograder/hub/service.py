@@ -132,8 +132,10 @@ class Service:
     """The feedback service's state and one poll (:meth:`poll`)."""
 
     def __init__(self, course: Course, exchange: Path, settings_file: Path | None = None,
-                 batch: int = 5, uid_of=default_uid_of, echo=print, unsafe_no_sandbox: bool = False):
+                 batch: int = 5, uid_of=default_uid_of, echo=print, unsafe_no_sandbox: bool = False,
+                 settle: float = 1.0):
         self.course, self.exchange = course, Path(exchange)
+        self.settle = settle
         self.settings_file = settings_file
         self.batch, self.uid_of, self.echo = batch, uid_of, echo
         self.unsafe_no_sandbox = unsafe_no_sandbox
@@ -150,7 +152,7 @@ class Service:
         tmp.write_text(json.dumps(self.queue.to_json(), indent=1))
         os.replace(tmp, self.state_file)
 
-    def _latency(self, sub: Submission, batch: int) -> float:
+    def _latency(self, sub: Submission, batch: int, stages: dict[str, float]) -> float:
         now = dt.datetime.now(dt.timezone.utc)
         secs = (now - sub.timestamp).total_seconds()
         path = self.course.workdir / "latency.csv"
@@ -158,9 +160,11 @@ class Service:
         with open(path, "a", newline="") as fh:
             w = csv.writer(fh)
             if new:
-                w.writerow(["student", "assignment", "submitted", "feedback_released", "seconds", "batch", "load1"])
+                w.writerow(["student", "assignment", "submitted", "feedback_released", "seconds", "batch", "load1",
+                            "autograde_s", "feedback_s", "release_s", "batch_cpu_s"])
             w.writerow([sub.student, sub.assignment, sub.timestamp.isoformat(), now.isoformat(),
-                        f"{secs:.2f}", batch, f"{load_average():.2f}"])
+                        f"{secs:.2f}", batch, f"{load_average():.2f}",
+                        *(f"{stages.get(k, 0.0):.2f}" for k in ("autograde", "feedback", "release", "cpu"))])
         return secs
 
     # -- the exchange
@@ -204,7 +208,17 @@ class Service:
         except ValueError as exc:
             self.echo(f"feedback service: {exc}")
             return done
-        decision = self.queue.pick(scan(self.exchange), settings, self.batch)
+        found = scan(self.exchange)
+        fresh = [s for s in found if s.name not in self.queue.handled and settings.get(s.assignment)
+                 and settings[s.assignment].enabled]
+        if fresh and self.settle > 0:
+            # a class submits in bursts: wait until the newest is `settle` s old, so that one batch
+            # takes the burst (rather than the first alone, the rest after it)
+            age = (dt.datetime.now(dt.timezone.utc) - max(s.timestamp for s in fresh)).total_seconds()
+            if 0 <= age < self.settle:
+                time.sleep(self.settle - age)
+                found = scan(self.exchange)
+        decision = self.queue.pick(found, settings, self.batch)
         for sub in decision.superseded:
             done.setdefault("superseded", []).append(sub.name)
         for sub in decision.capped:
@@ -232,6 +246,8 @@ class Service:
                 done.setdefault(REJECTED, []).append(sub.name)
         if todo:
             keys = {(s.student, s.assignment) for s in todo}
+            stages: dict[str, float] = {}
+            t0, c0 = time.monotonic(), os.times()
             try:
                 results = engine.autograde(self.course, students=sorted({s for s, _ in keys}),
                                            assignments=sorted({a for _, a in keys}), progress=False,
@@ -241,6 +257,8 @@ class Service:
                 results = []
             ok = {(r.student, r.assignment) for r in results if r.status == engine.STATUS_OK}
             graded = [s for s in todo if s.key in ok]
+            t1 = time.monotonic()
+            stages["autograde"] = t1 - t0
             if graded:
                 try:
                     generate_feedback(self.course, assignments=sorted({s.assignment for s in graded}),
@@ -248,6 +266,9 @@ class Service:
                 except Exception as exc:  # noqa: BLE001
                     self.echo(f"feedback service: feedback failed: {exc}")
                     graded = []
+            t2 = time.monotonic()
+            stages["feedback"] = t2 - t1
+            outcomes = []
             for sub in todo:
                 outcome = GRADED if sub in graded else FAILED
                 try:
@@ -261,11 +282,20 @@ class Service:
                 except (OSError, RuntimeError) as exc:
                     self.echo(f"feedback service: {exc}")
                     outcome = FAILED
+                outcomes.append((sub, outcome))
+            c1 = os.times()
+            stages["release"] = time.monotonic() - t2
+            # CPU seconds of the batch, this process and its reaped children (workers, kernels)
+            stages["cpu"] = sum(b - a for a, b in zip(c0[:4], c1[:4]))
+            for sub, outcome in outcomes:
                 self.queue.done(sub, outcome)
-                secs = self._latency(sub, len(todo))
+                secs = self._latency(sub, len(todo), stages)
                 self.echo(f"feedback service: {sub.student}/{sub.assignment} {outcome}, "
                           f"{secs:.1f} s after submit")
                 done.setdefault(outcome, []).append(sub.name)
+            self.echo(f"feedback service: batch of {len(todo)}: autograde {stages['autograde']:.1f} s, "
+                      f"feedback {stages['feedback']:.1f} s, release {stages['release']:.1f} s, "
+                      f"{stages['cpu']:.1f} CPU s, load {load_average():.1f}")
         if decision.superseded or decision.capped or decision.grade:
             self._save()
         return done
