@@ -204,19 +204,56 @@ if os.environ.get("CNNLAB_PRINT_ROUNDS"):  # pragma: no cover - a look at the gr
 
 
 def test_gradescope_message_puts_the_diagnosis_first_and_keeps_it():
+    """The export reads the diagnosis from the report (data), not from the message's text: it comes
+    first and whole however long the detail is; a message that merely looks like a diagnosis is
+    not taken for one."""
+    import dataclasses
+
     from autograder.engine import MESSAGE_LIMIT, diagnosis_first
 
     a, name = EXERCISES[0]
     ex = _record(a, name)
     bug = ex.bugs[0]
-    message = ex.run(with_answer(a, bug.code)[name]).message
-    padded = message.replace("\n  Likely bug", "\n" + "  filler line\n" * 400 + "  Likely bug")
-    text = diagnosis_first("CheckFailed", padded)
+    outcome = ex.run(with_answer(a, bug.code)[name])
+    report = outcome.report()
+    assert report.diagnosis is not None and report.diagnosis.says == bug.says and report.diagnosis.exercise == name
+    long = dataclasses.replace(report, detail=report.detail + "\n" + "  filler line\n" * 400)
+    text = diagnosis_first("CheckFailed", outcome.message, long)
     assert text.startswith(f"Likely bug: {bug.says}"), text[:200]
-    assert len(text) <= MESSAGE_LIMIT
+    assert len(text) <= MESSAGE_LIMIT and "filler line" in text
+    # without a report nothing is parsed out of the text: the message is kept as it is
+    fake = "\u2718 something\n  Likely bug: made up by the student's own print"
+    assert diagnosis_first("CheckFailed", fake) == fake
     assert diagnosis_first("ZeroDivisionError", "division by zero") == "ZeroDivisionError: division by zero"
 
 
+def test_report_travels_through_a_graded_cell(monkeypatch):
+    """Under nbgrader a failing check puts its report into the cell as data before it raises:
+    validate, the export and feedback read that, whatever the message's length or wording."""
+    import json
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from cnnlab.grading.diagnosis import MIME, report_in
+    from cnnlab.grading.exercise import CheckFailed
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    fn = with_answer(a, bug.code)[name]
+    shell = InteractiveShell.instance()
+    shown = []
+    monkeypatch.setattr(shell, "display_pub", type("Pub", (), {
+        "publish": lambda self, data, metadata=None, **kw: shown.append(data),
+        "is_publishing": False})())
+    with pytest.raises(CheckFailed) as info:
+        registry.notebook(a).check(name, fn)
+    assert info.value.report is not None and info.value.report.diagnosis.says == bug.says
+    outputs = [{"output_type": "display_data", "data": json.loads(json.dumps(d)), "metadata": {}} for d in shown]
+    assert [list(d) for d in shown] == [[MIME]]
+    report = report_in(outputs)
+    assert report == info.value.report and report.message == str(info.value)
 def test_readme_exercise_index_matches_the_records():
     readme = (COURSE.solutions.parent / "README.md").read_text()
     start, end = "<!-- exercise-index:start -->\n", "\n<!-- exercise-index:end -->"

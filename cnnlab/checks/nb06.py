@@ -282,10 +282,8 @@ def _stats_property(name: str, scenarios: Callable[[str], list[Scenario]]) -> Ca
                             lines.append(str(diff))
                     bug = _stats_bug(ex, sc, step, key, g[key], w[key])
                     if bug is not None:
-                        lines.append(f"  Likely bug: {bug.says}")
-                        if bug.fix:
-                            lines.append(f"  Try: {bug.fix}")
-                    raise Problem("\n".join(lines), bug=bug.says if bug else None)
+                        raise Problem("\n".join(lines), diagnosis=ex._diagnosis(bug, where))
+                    raise Problem("\n".join(lines))
         return "running statistics right"
 
     return extra

@@ -365,10 +365,7 @@ def _table_custom(fn: Callable[..., Any], tier: str) -> str:
             except Exception:  # noqa: BLE001 - a bug that does not apply to this case
                 continue
             if wrong == got and wrong != want:
-                lines.append(f"  Likely bug: {bug.says}")
-                if bug.fix:
-                    lines.append(f"  Try: {bug.fix}")
-                raise Problem("\n".join(lines), bug=bug.says)
+                raise Problem("\n".join(lines), diagnosis=ex._diagnosis(bug, where))
         raise Problem("\n".join(lines))
     return f"all {len(cases)} tables match"
 
@@ -474,8 +471,7 @@ def _fwd_extra(fn: Callable[..., Any], tier: str) -> str:
             continue
         other = next((k for k in CACHE_KEYS if k != key and _same(caches[key], want[k])), None)
         if other is not None:
-            raise Problem(f"{title}: caches[{key!r}] holds the cache of {other}.\n  Likely bug: {_SWAPPED}",
-                          bug=_SWAPPED)
+            raise Problem.named(f"{title}: caches[{key!r}] holds the cache of {other}.", _SWAPPED)
         raise Problem(f"{title}: caches[{key!r}] is not what {key}'s forward returned on this network; "
                       "apply conv -> ReLU -> pool in that order and store each layer's cache as it comes")
     return "caches complete"
@@ -826,7 +822,7 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if text.startswith("not implemented yet"):
             raise Problem(f"{ex.title}: {text}") from None
         if "NaN" in text or "nan" in text or "inf" in text:
-            raise Problem(f"{ex.title}: {text}\n  Likely bug: {_DIVERGED}", bug=_DIVERGED) from None
+            raise Problem.named(f"{ex.title}: {text}", _DIVERGED) from None
         raise Problem(f"{ex.title}:\n  {text}") from None
     params, _ = _pair(run["result"], ("params", "losses"))
     values = _entries(params, "params", PARAM_KEYS)
@@ -836,13 +832,12 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if v.shape != want:
             raise Problem(f"{ex.title}: {name} has shape {v.shape}, expected {want}")
         if not np.all(np.isfinite(v)):
-            raise Problem(f"{ex.title}: {name} holds NaN or inf.\n  Likely bug: {_DIVERGED}", bug=_DIVERGED)
+            raise Problem.named(f"{ex.title}: {name} holds NaN or inf.", _DIVERGED)
     acc = float(np.mean(predict(params, X_test) == y_test))
     setting = f"{epochs} epochs on the {len(X_train):,} training digits, {len(X_test)} test digits"
     if acc < bar:
         shown = f"{acc:.1%}" if tier == "public" else "too low"
-        raise Problem(f"{ex.title} ({setting}): test accuracy {shown}, the bar is {bar:.0%}.\n"
-                      f"  Likely bug: {_BELOW}", bug=_BELOW)
+        raise Problem.named(f"{ex.title} ({setting}): test accuracy {shown}, the bar is {bar:.0%}.", _BELOW)
     return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, {run['seconds']:.1f} s)"
 
 
