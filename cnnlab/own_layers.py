@@ -141,7 +141,7 @@ def _module_text(fns: Mapping[str, Callable[..., Any]], assignment: str) -> str:
     header = (f'"""Your layer functions from notebook {assignment}, saved by cnnlab.own_layers.save on '
               f'{time.strftime("%Y-%m-%d %H:%M")}.\n\nEdit them in the notebook and save again; notebook 07 '
               f'builds LeNet-5 from them."""\n')
-    parts = [header, "\n".join(sorted(imports.values())), "\n".join(constants[k] for k in sorted(constants))]
+    parts = [header, "\n".join(sorted(imports.values(), key=lambda t: (t.startswith("from"), t))), "\n".join(constants[k] for k in sorted(constants))]
     parts += [sources[k] for k in reversed(list(sources))]   # helpers before the functions that call them
     return "\n\n".join(p.rstrip() for p in parts if p.strip()) + "\n"
 
@@ -279,12 +279,13 @@ class Layers:
         """Put the layer functions into ``namespace`` (the notebook's ``globals()``) under their names."""
         namespace.update(self.functions())
 
-    def keep_fast(self, steps: int, batch: int = 32, slack: float = 20.0,
+    def keep_fast(self, steps: int, batch: int = 32, slack: float = 20.0, factor: float = 3.0,
                   namespace: dict[str, Any] | None = None, verbose: bool = True) -> dict[str, float]:
         """Time one LeNet-5 batch through each of your layer pairs and through the course's; where
-        yours would make a training of ``steps`` batches more than ``slack`` seconds longer, the
-        training uses the course's pair, and this says so with the numbers and what makes yours
-        fast. Returns {notebook: seconds per batch of yours} and binds into ``namespace``.
+        yours is more than ``factor`` times slower and would make a training of ``steps`` batches
+        more than ``slack`` seconds longer (a loop over every window, say), the training uses the
+        course's pair, and this says so with the numbers and what makes yours fast. Returns
+        {notebook: seconds per batch of yours} and binds into ``namespace``.
         """
         from cnnlab import numpy_ref
 
@@ -297,7 +298,7 @@ class Layers:
             course = _time_pair(nb, getattr(numpy_ref, fwd), getattr(numpy_ref, bwd), batch)
             timings[nb] = own
             extra = (own - course) * steps
-            if extra > slack:
+            if extra > slack and own > factor * course:
                 why = (f"yours takes {own * 1e3:,.0f} ms per batch of {batch} through LeNet-5's two layers, the "
                        f"course's {course * 1e3:,.0f} ms: about {extra:,.0f} s more over {steps:,} steps, so this "
                        f"training uses the course's; to train with yours, {_FASTER[nb]}")

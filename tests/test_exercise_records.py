@@ -261,3 +261,24 @@ def test_readme_exercise_index_matches_the_records():
     shown = readme.split(start, 1)[1].split(end, 1)[0]
     assert shown == registry.index_markdown(), \
         "README's exercise index is stale: paste the output of `python -m cnnlab.checks.registry`"
+
+
+def test_validate_and_feedback_show_the_report_not_the_parsed_text():
+    """validate prints the message its cell's report carries; feedback shows the report's diagnosis
+    first, set apart, and drops a report that names no bug (the error below has the message)."""
+    from autograder import cli, feedback
+
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    report = ex.run(with_answer(a, bug.code)[name]).report()
+    item = {"source": "nb.check(...)", "raw_error": "CheckFailed: something else entirely"}
+    entry = cli._validate_entry("failed", item, {"nb.check(...)": f"{name} (test_{name}_public)"}, report)
+    assert entry.startswith(f"FAILED: {name} (test_{name}_public)") and f"Likely bug: {bug.says}" in entry
+    assert "something else entirely" not in entry
+    assert "something else entirely" in cli._validate_entry("failed", item, {})   # no report: the text as it was
+    data = report.bundle()
+    assert feedback._check_report_as_html(data) is False
+    assert data["text/plain"].startswith(f"Likely bug: {bug.says}") and "cnnlab-diagnosis" in data["text/html"]
+    no_bug = ex.run(lambda *a, **k: None).report()
+    assert no_bug.diagnosis is None and feedback._check_report_as_html(no_bug.bundle()) is True
