@@ -225,23 +225,31 @@ def _course_helpers(fn: Callable[..., Any], names: tuple[str, ...]) -> Iterator[
 
 
 class _Alone(Exercise):
-    """An exercise graded alone: ``course_helpers`` names the functions (other exercises', and the
-    layers of 04 and 05 that the notebook may take from the student's own modules) that are
-    replaced by the course's references while this one is checked, so that a bug in a helper
-    costs the helper's points only, and the cases' caches (made by the course's layers) fit."""
+    """An exercise graded alone.
 
-    def __init__(self, *args: Any, course_helpers: tuple[str, ...] = (), **kwargs: Any) -> None:
+    ``course_helpers`` names other exercises' functions that are replaced by the course's
+    references while this one is checked, so that a bug in a helper costs the helper's points only
+    (the grader's verifier, which runs the student's own helpers, leaves these exercises alone).
+    ``course_layers`` names the layers of 04 and 05 that the notebook may take from the student's
+    own modules: the course's are put in their place for the check, so that the cases' caches (made
+    by the course's layers) fit; while grading the notebook binds the course's layers anyway, so the
+    verifier can re-run these exercises as they are.
+    """
+
+    def __init__(self, *args: Any, course_helpers: tuple[str, ...] = (), course_layers: tuple[str, ...] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.course_helpers = tuple(course_helpers)
+        self.course_layers = tuple(course_layers)
 
     def _run(self, fn: Any, tier: str, only: str | None) -> str:
-        with _course_helpers(fn, self.course_helpers):
+        with _course_helpers(fn, self.course_helpers + self.course_layers):
             return super()._run(fn, tier, only)
 
     def namespace(self) -> dict[str, Any]:
-        """The bugs' globals: NumPy, the helpers' references, and the course's helpers."""
+        """The bugs' globals: NumPy, the helpers' references, and the course's helpers and layers."""
         ns = super().namespace()
-        ns.update({h: _REFERENCES.get(h) or _COURSE_LAYERS[h] for h in self.course_helpers})
+        ns.update({h: _REFERENCES.get(h) or _COURSE_LAYERS[h] for h in self.course_helpers + self.course_layers})
         return ns
 
 
@@ -532,7 +540,7 @@ _FWD_SWAPPED = (_fwd()
 
 NOTEBOOK.add(_Alone(
     "lenet_forward", 2, ref_lenet_forward, _fwd_public, _fwd_hidden, outputs=("scores", "caches"),
-    compare=("scores",), extra=_fwd_extra, allow=LAYERS, course_helpers=_LAYER_NAMES,
+    compare=("scores",), extra=_fwd_extra, allow=LAYERS, course_layers=_LAYER_NAMES,
     bugs=[
         Bug("the flatten is in channels-last (N, H, W, C) order: flatten the (N, C, H, W) maps as they are",
             _fwd(flatten="flatten_forward(h.transpose(0, 2, 3, 1))"),
@@ -650,7 +658,7 @@ class _Backward(_DictOutputs):
 
 
 NOTEBOOK.add(_Backward(
-    "lenet_backward", 3, ref_lenet_backward, _bwd_public, _bwd_hidden, split=_bwd_split, course_helpers=_LAYER_NAMES,
+    "lenet_backward", 3, ref_lenet_backward, _bwd_public, _bwd_hidden, split=_bwd_split, course_layers=_LAYER_NAMES,
     outputs=("loss", *_dict_outputs("grads")), allow=LAYERS, rtol=1e-6, atol=1e-10,
     bugs=[
         Bug("the softmax gradient is not divided by N: the loss is a mean over the batch, so dscores = (p - onehot) / N",

@@ -217,7 +217,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:n]
     cols = 8
     rows = max(1, (len(wrong) + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 2.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 2.3 * rows + 0.3), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
@@ -227,7 +227,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
         ax.set_title(f"true {int(y_true[i])}\nsaid {int(y_pred[i])}", fontsize=9, color="#c62828")
     total = int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))
     fig.suptitle(f"{title}: {len(wrong)} of {total} shown", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.88 if rows == 1 else 0.94))
+    fig.tight_layout(rect=(0, 0, 1, 0.88 if rows == 1 else 0.94), h_pad=1.5)
     return fig
 
 
@@ -240,7 +240,7 @@ def plot_speed(rates: Mapping[str, float], title: str = "training speed (same im
     top = values.max()
     for i, v in enumerate(values):
         ax.text(v + 0.01 * top, i, f"{v:,.0f} images/s ({v / top:.2f}x)", va="center", fontsize=9)
-    ax.set_xlim(0, top * 1.5)
+    ax.set_xlim(0, top * 1.65)
     ax.invert_yaxis()
     ax.set_xlabel("training images per second (higher is faster)")
     ax.set_title(title, fontsize=10)
