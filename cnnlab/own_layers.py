@@ -141,7 +141,8 @@ def _module_text(fns: Mapping[str, Callable[..., Any]], assignment: str) -> str:
     header = (f'"""Your layer functions from notebook {assignment}, saved by cnnlab.own_layers.save on '
               f'{time.strftime("%Y-%m-%d %H:%M")}.\n\nEdit them in the notebook and save again; notebook 07 '
               f'loads this module and checks every function again."""\n')
-    parts = [header, "\n".join(sorted(imports.values(), key=lambda t: (t.startswith("from"), t))), "\n".join(constants[k] for k in sorted(constants))]
+    import_lines = sorted(imports.values(), key=lambda line: (line.startswith("from"), line))
+    parts = [header, "\n".join(import_lines), "\n".join(constants[k] for k in sorted(constants))]
     parts += [sources[k] for k in reversed(list(sources))]   # helpers before the functions that call them
     return "\n\n".join(p.rstrip() for p in parts if p.strip()) + "\n"
 

@@ -282,3 +282,30 @@ def test_validate_and_feedback_show_the_report_not_the_parsed_text():
     assert data["text/plain"].startswith(f"Likely bug: {bug.says}") and "cnnlab-diagnosis" in data["text/html"]
     no_bug = ex.run(lambda *a, **k: None).report()
     assert no_bug.diagnosis is None and feedback._check_report_as_html(no_bug.bundle()) is True
+
+
+@pytest.mark.slow
+def test_a_graded_cell_carries_the_report_and_the_export_reads_it(grader):
+    """Through nbgrader in the sandbox: the failing test cell holds the check's report (its own MIME
+    type) before the error, and the message kept for Gradescope and the ledger starts with the
+    report's diagnosis; feedback turns the report into its diagnosis box."""
+    from autograder import feedback
+    from cnnlab.grading.diagnosis import MIME, report_in
+
+    a, name = "01_history", "fc_params"
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    nb = grader.solution_notebook(a)
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == name:
+            c.source = bug.code
+    res, graded = grader.grade(a, nb)
+    cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"test_{name}_public")
+    kinds = [o["output_type"] for o in cell.outputs]
+    assert kinds[-1] == "error" and any(MIME in o.get("data", {}) for o in cell.outputs), kinds
+    report = report_in(cell.outputs)
+    assert report.diagnosis.says == bug.says and report.exercise == name and report.tier == "public"
+    message = next(v[2] for k, v in res.cells.items() if k.endswith(f"/test_{name}_public"))
+    assert message.startswith(f"Likely bug: {bug.says}"), message
+    data = dict(next(o for o in cell.outputs if MIME in o.get("data", {}))["data"])
+    assert feedback._check_report_as_html(data) is False and bug.says in data["text/html"]

@@ -1038,7 +1038,9 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
             raise Problem(f"{ex.title}: {name} has shape {v.shape}, expected {want}")
         if not np.all(np.isfinite(v)):
             raise Problem.named(f"{ex.title}: {name} holds NaN or inf.", _DIVERGED)
-    acc = float(np.mean(predict(params, X_test) == y_test))
+    if "test_accuracy" not in run:   # the same run checked again (the summary): measured once
+        run["test_accuracy"] = float(np.mean(predict(params, X_test) == y_test))
+    acc = run["test_accuracy"]
     data = "MNIST" if ts.name == "MNIST" else "digits"
     setting = f"{epochs} epochs on {len(X_train):,} training {data}, {len(X_test):,} test {data}"
     if acc < bar:
