@@ -69,6 +69,16 @@ def folder(where: str | os.PathLike | None = None) -> Path:
     return cwd / "my_layers"
 
 
+def _shown(path: Path) -> str:
+    """``path`` as the notebook shows it: relative to the notebook's folder when it is beside it
+    (``../my_layers``), else in full."""
+    try:
+        rel = os.path.relpath(path, Path.cwd())
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith(os.path.join("..", "..")) else str(path)
+
+
 # ---------------------------------------------------------------------------------------------- saving
 
 class _Unsaveable(Exception):
@@ -204,7 +214,7 @@ def save(assignment: str, namespace: Mapping[str, Any], where: str | os.PathLike
     tmp = target.with_name(target.name + ".part")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
-    say(f"Saved your {', '.join(keep)} to {target} (notebook 07 builds LeNet-5 from them).")
+    say(f"Saved your {', '.join(keep)} to {_shown(target)} (notebook 07 loads them).")
     for name in failing:
         say(f"  {name} fails its public check: 07 will use the course's {name} until you fix yours and save again")
     for line in skipped:
@@ -358,7 +368,7 @@ def lenet_layers(where: str | os.PathLike | None = None, verbose: bool = True) -
                                           f"the course's, to go with its {bad.name} (the backward reads the forward's "
                                           "cache)")
     mine = out.yours()
-    say(f"LeNet-5's layers ({len(mine)} of {len(out.layers)} yours, saved in {folder(where)}):")
+    say(f"LeNet-5's layers ({len(mine)} of {len(out.layers)} yours, from {_shown(folder(where))}):")
     say(out.table())
     others = _others(where)
     if others:

@@ -885,14 +885,17 @@ def training_set(root: str | None = None, use_mnist: bool = True) -> TrainingSet
     if grading:
         note = "grading: the embedded digits, a shorter run"
     elif use_mnist:
+        where = f"the folder mnist inside {data.data_root(root)}"
         try:
             (xtr, ytr), (xte, yte) = data.load_mnist("mnist", "train", root), data.load_mnist("mnist", "test", root)
             found = (pad32(xtr[:MNIST_TRAIN]), ytr[:MNIST_TRAIN], pad32(xte), yte)
-            note = f"MNIST from {data.data_root(root) / 'mnist'} (first {MNIST_TRAIN:,} of its 60,000 training images)"
-        except (FileNotFoundError, ValueError) as err:
-            first = str(err).split(". ")[0]
-            note = (f"MNIST not used ({first}); the embedded digits instead. Put MNIST's four files in "
-                    f"{data.data_root(root) / 'mnist'} or fetch them with data.load_mnist('mnist', download=True)")
+            note = f"MNIST from {where} (the first {MNIST_TRAIN:,} of its 60,000 training images)"
+        except FileNotFoundError:
+            note = (f"MNIST not found: its four files belong in {where} ($CNNLAB_DATA for another folder; "
+                    "DOWNLOAD_MNIST = True fetches them). The embedded digits instead.")
+        except ValueError:
+            note = (f"MNIST not used: a file in {where} is damaged (wrong checksum or size); delete it and "
+                    "get it again. The embedded digits instead.")
     if found is not None:
         stats = float(np.float32(found[0].mean())), float(np.float32(found[0].std()))
         X_train, X_test = standardize(found[0], found[2])
