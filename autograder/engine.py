@@ -42,6 +42,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbgrader.utils import is_grade, is_locked
@@ -51,6 +52,9 @@ from .collect import find_submissions, parse_timestamp
 from .config import Course
 from .release import generate
 from .util import env_path, quiet
+
+if TYPE_CHECKING:
+    from cnnlab.grading.diagnosis import Report
 
 TOOL_VERSION = "2"
 STATUS_OK = "graded"
@@ -192,13 +196,16 @@ def _grade_points(release_nb) -> dict[str, float]:
 
 
 def _messages(nb) -> dict[str, str]:
+    from cnnlab.grading.diagnosis import report_in   # the reports graded cells carry (data, not text)
+
     msgs = {}
     for c in nb.cells:
         if c.cell_type != "code" or not is_grade(c):
             continue
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
-                msgs[c.metadata["nbgrader"]["grade_id"]] = diagnosis_first(out.get("ename", ""), out.get("evalue", ""))
+                msgs[c.metadata["nbgrader"]["grade_id"]] = diagnosis_first(
+                    out.get("ename", ""), out.get("evalue", ""), report_in(c.get("outputs", [])))
                 break
     return msgs
 
@@ -206,16 +213,15 @@ def _messages(nb) -> dict[str, str]:
 MESSAGE_LIMIT = 2000  # characters of a test's message kept for Gradescope and the ledger
 
 
-def diagnosis_first(ename: str, evalue: str) -> str:
-    """A failed test's message for an instructor's export: the diagnosis ("Likely bug", "Try")
-    first, then the rest of a course check's message, cut only after the diagnosis."""
-    lines = str(evalue).strip().split("\n")
-    if ename != "CheckFailed":
-        return f"{ename}: {evalue}".strip()[:MESSAGE_LIMIT]
-    key = [ln.strip() for ln in lines if ln.strip().startswith(("Likely bug:", "Try:"))]
-    rest = [ln for ln in lines if ln.strip() not in key]
-    text = "\n".join(key + rest)
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 4] + " ..."
+def diagnosis_first(ename: str, evalue: str, report: "Report | None" = None) -> str:
+    """A failed test's message for an instructor's export: a course check's report (the data
+    its cell carries, ``cnnlab.grading.diagnosis``) with the diagnosis first, then the detail;
+    any other error as ``ename: evalue``. Cut to MESSAGE_LIMIT characters, never the diagnosis."""
+    if ename == "CheckFailed":
+        if report is not None:
+            return report.diagnosis_first(MESSAGE_LIMIT)
+        return str(evalue).strip()[:MESSAGE_LIMIT]
+    return f"{ename}: {evalue}".strip()[:MESSAGE_LIMIT]
 
 
 def grade_submission(course: Course, template: Template, student: str, assignment: str,

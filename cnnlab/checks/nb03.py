@@ -81,7 +81,7 @@ def _refuses(fn: Any, exercise: str, args: tuple, kwargs: dict, what: str, bug: 
         return
     if kind == "raised":
         raise Problem(f"{title}: {what} raised {type(value).__name__} ({value}); raise ValueError there", bug=bug)
-    raise Problem(f"{title}: {what} returned {describe(value)}.\n  Likely bug: {bug}", bug=bug)
+    raise Problem.named(f"{title}: {what} returned {describe(value)}.", bug)
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,12 +333,8 @@ def _size_custom(fn: Any, tier: str) -> str:
     # name a bug only when its code does what the student's did on every case of the tier
     bug = next((b for b in ex.bugs if b.by_output and all(
         _same(_outcome(ex.bug_function(b), c), student[j]) for j, c in enumerate(cases))), None)
-    lines = [f"{ex.title}, {ex._where(case, tier, i, len(cases))}:", line]
-    if bug is not None:
-        lines.append(f"  Likely bug: {bug.says}")
-        if bug.fix:
-            lines.append(f"  Try: {bug.fix}")
-    raise Problem("\n".join(lines), bug=bug.says if bug else None)
+    where = ex._where(case, tier, i, len(cases))
+    raise Problem(f"{ex.title}, {where}:\n{line}", diagnosis=ex._diagnosis(bug, where) if bug else None)
 
 
 _SIZE_HEAD = "def conv_output_size(n, f, pad=0, stride=1, strict=True):\n    span = n + 2 * pad - f\n"
@@ -452,6 +448,10 @@ NOTEBOOK.add(Exercise(
             _conv2d_code(size="conv_output_size({n}, {k}, pad, 1)", rows="i", cols="j")),
         Bug("the windows move one pixel at a time: window (i, j) starts at row i*stride, column j*stride",
             _conv2d_code(rows="i", cols="j")),
+        Bug("the stride-1 output is subsampled from the wrong offset: full[stride - 1::stride] drops the first "
+            "window; window (i, j) starts at row i*stride, so keep full[::stride, ::stride]",
+            _conv2d_code(size="conv_output_size({n}, {k}, pad, 1)", rows="i", cols="j").replace(
+                "    return out", "    return out[stride - 1::stride, stride - 1::stride]")),
         Bug("the padding is ignored: zero-pad x (zero_pad(x, pad)) before sliding the kernel",
             _conv2d_code(pad_x="x", size="({n} - {k}) // stride + 1")),
         Bug("the output size ignores the padding: compute H' from H + 2*pad",
