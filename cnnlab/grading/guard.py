@@ -56,6 +56,7 @@ from types import BuiltinFunctionType, CodeType, FrameType, FunctionType
 from typing import Any
 
 import numpy as np
+from _thread import get_ident as _thread_ident
 
 __all__ = ["guarded", "run_guarded", "DEFAULT_FORBID", "FORBID_GROUPS", "functions_of", "plain_function"]
 
@@ -166,10 +167,18 @@ def _resolve_allowed(allow: Iterable[Any]) -> tuple[set[CodeType], set[str]]:
     return codes, names
 
 
+# threads started, during a guarded call, by an allowed function (the course's conv layer sharing its
+# work over threads): they act for that function, as its own frames would (ids of live threads only)
+_INHERITED: set[int] = set()
+
+
 def _allowed_on_stack(frame: FrameType | None, allowed_codes: set[CodeType]) -> bool:
-    """True when an allowed function's frame is ``frame`` or one of its callers."""
+    """True when an allowed function's frame is ``frame`` or one of its callers (or this thread was
+    started by an allowed function during the call)."""
     if not allowed_codes:
         return False
+    if _INHERITED and _thread_ident() in _INHERITED:
+        return True
     while frame is not None:
         if frame.f_code in allowed_codes:
             return True
@@ -540,7 +549,12 @@ def _watch_threads(watch: _Watch) -> Callable[[], None]:
     originals = (_thread.start_new_thread, threading._start_new_thread)
 
     def start(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> int:
+        inherit = _allowed_on_stack(sys._getframe(1), watch.allowed_codes)   # started by an allowed function
+
         def run(*a: Any, **k: Any) -> Any:
+            me = _thread_ident()
+            if inherit:
+                _INHERITED.add(me)
             sys.setprofile(profiler)
             try:
                 return function(*a, **k)
@@ -548,6 +562,7 @@ def _watch_threads(watch: _Watch) -> Callable[[], None]:
                 return None          # recorded in the watch: the check fails
             finally:
                 sys.setprofile(None)
+                _INHERITED.discard(me)
         return originals[0](run, tuple(args), dict(kwargs or {}))
 
     hook = threading.excepthook
