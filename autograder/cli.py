@@ -316,8 +316,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from nbgrader.validator import Validator
-
     from .util import env_path, quiet
 
     env_path()
@@ -329,9 +327,10 @@ def cmd_validate(args) -> int:
     if not path.is_file():
         print(f"validate: no such notebook {path}")
         return 2
+    validator = _reporting_validator()(config=cfg, invert=args.invert)
     try:
         with quiet():
-            results = Validator(config=cfg, invert=args.invert).validate(str(path))
+            results = validator.validate(str(path))
     except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a failed validation
         print(f"validate: {path.name} could not be validated: {type(exc).__name__}: {exc}")
         return 1
@@ -345,8 +344,29 @@ def cmd_validate(args) -> int:
     labels = _exercise_labels(path)
     for kind, items in problems.items():
         for item in items:
-            print(_validate_entry(kind, item, labels))
+            print(_validate_entry(kind, item, labels, validator.reports.get(item.get("source", "").strip())))
     return 1
+
+
+def _reporting_validator():
+    """nbgrader's Validator that also keeps the check reports (``cnnlab.grading.diagnosis``) that
+    failing test cells carry, by cell source, for validate to print from data."""
+    from nbgrader.validator import Validator
+
+    from cnnlab.grading.diagnosis import report_in
+
+    class ReportingValidator(Validator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.reports = {}
+
+        def _extract_error(self, cell):
+            report = report_in(cell.get("outputs", [])) if cell.cell_type == "code" else None
+            if report is not None:
+                self.reports[cell.source.strip()] = report
+            return super()._extract_error(cell)
+
+    return ReportingValidator
 
 
 def _exercise_labels(path: Path) -> dict[str, str]:
@@ -368,14 +388,17 @@ def _exercise_labels(path: Path) -> dict[str, str]:
     return labels
 
 
-def _validate_entry(kind: str, item: dict, labels: dict[str, str]) -> str:
-    """One failing cell for validate's output: its exercise, then the whole message, indented."""
+def _validate_entry(kind: str, item: dict, labels: dict[str, str], report=None) -> str:
+    """One failing cell for validate's output: its exercise, then the whole message, indented
+    (a course check's message from the report its cell carries, diagnosis included)."""
     import re
 
     source = item.get("source", "").strip()
     label = labels.get(source) or (source.splitlines()[:1] or ["a cell"])[0]
     error = re.sub(r"\x1b\[[0-9;]*m", "", item.get("raw_error") or item.get("error") or "").strip()
-    if "CheckFailed: " in error:  # a course check: its message is the whole story
+    if report is not None:
+        error = report.message
+    elif "CheckFailed: " in error:  # a course check without a report: its message is the whole story
         error = error[error.index("CheckFailed: ") + len("CheckFailed: "):]
     elif error:
         error = "\n".join(error.splitlines()[-15:])

@@ -20,8 +20,9 @@ from traitlets.config import Config
 from .util import Limits  # noqa: F401  (defined once, in util; importable from here as before)
 
 REPO = Path(__file__).resolve().parent.parent
-SOLUTIONS = REPO / "solutions"
-NOTEBOOKS = REPO / "notebooks"
+# hub (issue 17): the hub's instructor keeps the course outside the installed package
+SOLUTIONS = Path(os.environ.get("CNNLAB_SOLUTIONS") or REPO / "solutions")
+NOTEBOOKS = Path(os.environ.get("CNNLAB_NOTEBOOKS") or REPO / "notebooks")
 DEFAULT_WORKDIR = Path(os.environ.get("CNNLAB_COURSE_DIR", REPO / "course"))
 COURSE_ID = "cnnlab"
 
@@ -265,4 +266,41 @@ def lab_config() -> Config:
         # nbgrader's Assignment List fails on a missing exchange; a course-local one is made here
         # (a shared exchange for several users is the admin's: world-writable, see nbgrader's docs)
         exchange.mkdir(parents=True)
+    return cfg
+
+
+# --- hub (issue 17): the student's side ------------------------------------------------------------
+
+def student_workspace() -> Path:
+    """The folder a student works in: ``$CNNLAB_STUDENT_DIR`` (set by ``scripts/lab.sh student`` and
+    by the hub's spawner). Never the release folder: release and Generate rewrite that one."""
+    ws = os.environ.get("CNNLAB_STUDENT_DIR")
+    if not ws:
+        raise RuntimeError("CNNLAB_STUDENT_DIR is not set: start the student's JupyterLab with "
+                           "`scripts/lab.sh student` (or through the course hub), which sets it")
+    path = Path(ws).expanduser().resolve()
+    if path == NOTEBOOKS.resolve() or path.is_relative_to(NOTEBOOKS.resolve()):
+        raise RuntimeError(f"the student workspace {path} lies in the release folder {NOTEBOOKS}: "
+                           "`python -m autograder release` would overwrite the student's work; "
+                           "set CNNLAB_STUDENT_DIR to a folder of its own")
+    return path
+
+
+def student_config() -> Config:
+    """Return the configuration of a student's JupyterLab (Validate, Assignment List).
+
+    nbgrader's course root and the exchange's ``assignment_dir`` are the student's workspace
+    (:func:`student_workspace`), the folder the student's JupyterLab shows: Fetch writes there,
+    Submit reads the notebooks the student edited, Fetch Feedback puts the pages next to them.
+    The exchange is ``$CNNLAB_EXCHANGE`` (the hub's shared one), else the work folder's.
+    """
+    ws = student_workspace()
+    cfg = base_config()
+    cfg.CourseDirectory.root = str(ws)
+    cfg.CourseDirectory.course_id = COURSE_ID
+    cfg.Exchange.assignment_dir = str(ws)
+    shared = os.environ.get("CNNLAB_EXCHANGE")
+    cfg.Exchange.root = shared or str(DEFAULT_WORKDIR.resolve() / "exchange")
+    if not shared:
+        Path(cfg.Exchange.root).mkdir(parents=True, exist_ok=True)   # one user, one machine: as lab_config
     return cfg

@@ -60,6 +60,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbgrader.utils import is_grade, is_locked
@@ -71,6 +72,9 @@ from .release import generate
 from .store import STATUS_OK, Result  # noqa: F401  (Result and STATUS_OK: importable from here, as before)
 from .util import (disk_full_message, disk_full_path, env_path, is_disk_full, owner_token, quiet,
                    run_folder, work_lock)
+
+if TYPE_CHECKING:
+    from cnnlab.grading.diagnosis import Report
 
 TOOL_VERSION = "3"
 KERNEL_DIED = ("KernelDied", "DeadKernelError")   # the error GuardedExecute puts on the cell where its kernel died
@@ -201,13 +205,16 @@ def _grade_points(release_nb) -> dict[str, float]:
 
 
 def _messages(nb) -> dict[str, str]:
+    from cnnlab.grading.diagnosis import report_in   # the reports graded cells carry (data, not text)
+
     msgs = {}
     for c in nb.cells:
         if c.cell_type != "code" or not is_grade(c):
             continue
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
-                msgs[c.metadata["nbgrader"]["grade_id"]] = diagnosis_first(out.get("ename", ""), out.get("evalue", ""))
+                msgs[c.metadata["nbgrader"]["grade_id"]] = diagnosis_first(
+                    out.get("ename", ""), out.get("evalue", ""), report_in(c.get("outputs", [])))
                 break
     return msgs
 
@@ -215,16 +222,15 @@ def _messages(nb) -> dict[str, str]:
 MESSAGE_LIMIT = 2000  # characters of a test's message kept for Gradescope and the ledger
 
 
-def diagnosis_first(ename: str, evalue: str) -> str:
-    """A failed test's message for an instructor's export: the diagnosis ("Likely bug", "Try")
-    first, then the rest of a course check's message, cut only after the diagnosis."""
-    lines = str(evalue).strip().split("\n")
-    if ename != "CheckFailed":
-        return f"{ename}: {evalue}".strip()[:MESSAGE_LIMIT]
-    key = [ln.strip() for ln in lines if ln.strip().startswith(("Likely bug:", "Try:"))]
-    rest = [ln for ln in lines if ln.strip() not in key]
-    text = "\n".join(key + rest)
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT - 4] + " ..."
+def diagnosis_first(ename: str, evalue: str, report: "Report | None" = None) -> str:
+    """A failed test's message for an instructor's export: a course check's report (the data
+    its cell carries, ``cnnlab.grading.diagnosis``) with the diagnosis first, then the detail;
+    any other error as ``ename: evalue``. Cut to MESSAGE_LIMIT characters, never the diagnosis."""
+    if ename == "CheckFailed":
+        if report is not None:
+            return report.diagnosis_first(MESSAGE_LIMIT)
+        return str(evalue).strip()[:MESSAGE_LIMIT]
+    return f"{ename}: {evalue}".strip()[:MESSAGE_LIMIT]
 
 
 def grade_submission(course: Course, template: Template, student: str, assignment: str,
@@ -389,7 +395,8 @@ def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
         verdict = verifier.verify(assignment, nbformat.read(nbp, as_version=4), nbformat.read(rel_path, as_version=4),
                                   nbformat.read(course.solutions / assignment / rel_path.name, as_version=4), scores,
                                   seconds=lim.cell_timeout, total_seconds=lim.notebook_timeout,
-                                  memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None)
+                                  memory_mb=lim.memory_mb, sb=sandbox.probe() if sandboxed else None,
+                                  student=res.student)   # [verdicts] quiz variants are per student
         errors = list(getattr(verdict, "errors", None) or [])
         if errors:
             fail(res, "; ".join(map(str, errors)), "the verifier could not run")

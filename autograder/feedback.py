@@ -62,6 +62,8 @@ class SanitizeFeedback(FeedbackPreprocessor):   # (a step of the course's feedba
 
     def preprocess_cell(self, cell, resources, index):
         cell.source = self._scrub(cell.source)
+        if "outputs" in cell:   # a failing check's report (cnnlab.grading.diagnosis) shown as its diagnosis
+            cell.outputs = [o for o in cell.outputs if not _check_report_as_html(o.get("data"))]
         for out in cell.get("outputs", []):
             if "text" in out:
                 out["text"] = self._scrub(out["text"])
@@ -77,6 +79,25 @@ class SanitizeFeedback(FeedbackPreprocessor):   # (a step of the course's feedba
                     if isinstance(value, str) and (mime.startswith("text/") or mime == "image/svg+xml"):
                         data[mime] = self._scrub(value)
         return cell, resources
+
+
+def _check_report_as_html(data) -> bool:
+    """Show a failing check's report (the data its cell carries, ``cnnlab.grading.diagnosis``) as
+    its diagnosis, first and set apart; return True when the output should go (a report without a
+    diagnosis: the error below it has the whole message)."""
+    from cnnlab.grading.diagnosis import MIME, Report
+
+    if not isinstance(data, dict) or MIME not in data:
+        return False
+    report = Report.from_json(data.pop(MIME))
+    if report is None or report.diagnosis is None:
+        return not data
+    d = report.diagnosis
+    data["text/plain"] = d.text()
+    data["text/html"] = (f'<div class="cnnlab-check cnnlab-fail cnnlab-diagnosis"><b>Likely bug:</b> '
+                         f'{html.escape(d.says)}' + (f"<br><b>Try:</b> {html.escape(d.fix)}" if d.fix else "")
+                         + "</div>")
+    return False
 
 
 def _clean_page(page: str, secret: list[str], marker: str) -> str:

@@ -286,6 +286,11 @@ def load_ipython_extension(ip) -> None:
     import numpy  # noqa: F401
     import numpy.testing  # noqa: F401
     _import_checks()
+    try:  # [verdicts] whether checks raise or show is fixed now, before any of the student's code runs
+        from cnnlab.grading.exercise import fix_grading_mode
+        fix_grading_mode()
+    except ImportError:
+        pass
     _STATE.update(
         cwd=os.path.realpath(os.getcwd()), protect=protect, locked=locked, busy=False,
         builtins=dict(vars(builtins)), modules={}, bound={},

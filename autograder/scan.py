@@ -2,8 +2,11 @@
 
 :func:`scan_notebook` reads every code cell that is not locked (answer cells and the student's own
 cells) and returns one line per finding, e.g. ``00_toy ex_corr1d line 2: sys.modules (patching the
-import system)``. Findings are flags for a person to look at, never a reason to change a score:
-a legitimate answer may use ``threading`` and a cheat may be written in a way no scan sees.
+import system)``. Findings are advice for a person to look at, never a reason to change a score and never a
+defence: a legitimate answer may use ``threading``, and a cheat may be written in a way no scan
+sees (the points are confirmed by :mod:`autograder.verifier`, which does not read this). Names
+built from pieces of text (``__builtins__["ex" + "ec"]``, ``vars(sys)["modu" + "les"]``) are
+flagged as such.
 """
 
 from __future__ import annotations
@@ -35,7 +38,17 @@ MODULES = {
     "cnnlab.checks": "the course's checks", "cnnlab.grading": "the course's checks",
 }
 CALLS = {"setattr": "setattr (patching)", "__import__": "__import__", "exec": "exec", "eval": "eval",
-         "compile": "compile", "globals": "globals()", "get_ipython": "IPython internals"}
+         "compile": "compile", "globals": "globals()", "get_ipython": "IPython internals", "vars": "vars() (reflection)",
+         "breakpoint": "breakpoint()"}
+ATTRIBUTES.update({"__setattr__": "setattr (patching)", "__delattr__": "delattr (patching)",
+                   "__dict__": "reaching an object's attributes", "b64decode": "decoding hidden code",
+                   "decompress": "decoding hidden code", "loads": "decoding hidden code"})
+MODULES.update({"base64": "decoding hidden code", "codecs": "decoding hidden code", "zlib": "decoding hidden code",
+                "runpy": "running code", "code": "running code"})
+#: names whose appearance as text (a string, or one built from pieces: "ex" + "ec") is worth a look
+NAMES = {**{k: v for k, v in ATTRIBUTES.items() if k not in ("loads", "kill", "decompress")},
+         **{k: v for k, v in CALLS.items() if k not in ("get_ipython",)},
+         "builtins": "patching builtins", "sys": "the interpreter", "cnnlab": "the course's package"}
 
 
 def scan_source(src: str) -> list[tuple[int, str]]:
@@ -47,6 +60,13 @@ def scan_source(src: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
+        text = _text(node)
+        if text is not None and text in NAMES and not isinstance(node, ast.Constant | ast.JoinedStr):
+            found.append((line, f"builds the name {text!r} from pieces ({NAMES[text]})"))
+        elif text is not None and text in NAMES:
+            found.append((line, f"the name {text!r} as text ({NAMES[text]})"))
+        if isinstance(node, ast.Name) and node.id == "__builtins__":
+            found.append((line, "__builtins__ (patching builtins)"))
         if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
             found.append((line, f"{node.attr} ({ATTRIBUTES[node.attr]})"))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -62,6 +82,29 @@ def scan_source(src: str) -> list[tuple[int, str]]:
                 if isinstance(t, ast.Attribute) and not (isinstance(t.value, ast.Name) and t.value.id == "self"):
                     found.append((line, f"assigns {ast.unparse(t)} (patching a module)"))
     return sorted(set(found))
+
+
+def _text(node) -> str | None:
+    """The string an expression spells when it is built only of constants ("ex" + "ec",
+    f"{'modu'}les", "".join(["__co", "de__"])), else None."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _text(node.left), _text(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for v in node.values:
+            part = _text(v.value) if isinstance(v, ast.FormattedValue) else _text(v)
+            if part is None:
+                return None
+            parts.append(part)
+        return "".join(parts)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
+            and len(node.args) == 1 and isinstance(node.args[0], ast.List | ast.Tuple)):
+        sep, parts = _text(node.func.value), [_text(e) for e in node.args[0].elts]
+        return sep.join(parts) if sep is not None and None not in parts else None
+    return None
 
 
 def scan_notebook(nb, label: str, release_nb=None) -> list[str]:

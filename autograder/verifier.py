@@ -1,20 +1,30 @@
-"""The trusted verifier: the points of hidden checks are confirmed where the student's code cannot reach.
+"""The trusted verifier: every scored test cell is confirmed where the student's code cannot reach.
 
 After nbgrader has run a submission, :func:`verify` starts a fresh sandboxed worker
 (:mod:`autograder.verify_worker`) that has never run a test cell, runs in it only the definitions of
 the notebook's read-only cells, the student's answer cells and the definitions (imports,
-functions, classes, constants) of the student's other cells, and calls each exercise's function
-on the exercise record's public and hidden cases (``cnnlab.checks.registry``). The worker sends back plain
-arrays and numbers over a pipe (no pickle); the comparison with the reference
-(``Exercise.verify``) happens here, in the grader's process. A hidden test cell keeps the points
-nbgrader gave it only when the verifier agrees; where they disagree the cell scores zero and the submission is flagged as
-possible tampering. The worker compares values only: a ban on calling the course's references
-(the integrity guard) is the hidden check's own, inside nbgrader's run, and a call into them is
-flagged by the static scan (:mod:`autograder.scan`).
+functions, classes, constants) of the student's other cells, and, for every test cell that
+scored, asks each exercise record (``cnnlab.checks.registry``) how to confirm it
+(:meth:`cnnlab.grading.exercise.Exercise.confirmation`): the student's function is called on the
+record's public or hidden cases (the quiz's answers are read; notebook 07's training functions are
+re-run on the check's data with the course's helpers in place), under the same rules as the
+in-kernel check (the integrity guard's forbidden groups, modules and references, sealed in the
+worker so that the student's code cannot switch them off). The worker sends back plain values over
+a pipe (no pickle); each record's judge compares them here, in the grader's process.
 
-What it does not do: judge exercises whose record has no ``verify`` (training loops and the like:
-their points are nbgrader's alone), or tell a student's honest bug that shows only on the hidden
-cases from tampering (nbgrader's own hidden check fails those first, so no flag is raised).
+A test cell keeps nbgrader's points only when the verifier confirms them (it *fails closed*):
+
+- the worker's result disagrees with the reference (or the call tried a forbidden function):
+  the cell scores zero, its message and a flag say "possible tampering" (``Verdict.flags``);
+- no verdict is possible (the record cannot be confirmed, the worker died, timed out, sent a
+  malformed or oversized reply, or decoding or comparing raised): the cell scores zero and says
+  "the verifier could not confirm this check: <cause>". Where the cause is the infrastructure
+  (the worker never reached the student's code, after one retry; the verifier's own error), it is
+  also listed in ``Verdict.errors``: the engine records the submission as an error to grade again.
+
+What it does not do: confirm properties of a check beyond the values it compares (a
+"vectorised?" line count, running statistics), or tell a student's honest bug that shows only on
+the hidden cases from tampering (nbgrader's own hidden check fails those first, so no flag is raised).
 """
 
 from __future__ import annotations
@@ -25,16 +35,19 @@ import os
 import subprocess
 import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from . import sandbox
-from .verify_worker import MAX_REPLY, dumps, loads
-
+from .verify_worker import KERNEL_ARGV0, MAGIC, MAX_REPLY, UNTRAPPABLE, dumps, loads, reachable, resolve
 
 _SOURCE = None
+
+TAMPERING = "possible tampering"
+UNCONFIRMED = "the verifier could not confirm this check"
 
 
 def set_exercise_source(fn) -> None:
@@ -60,17 +73,38 @@ def exercises_for(assignment: str) -> list:
 
 @dataclass
 class Verdict:
-    """Per hidden test grade_id whose points are withdrawn: why; and notes for the instructor."""
+    """What the verifier decided about one notebook.
+
+    ``withdrawn``: grade_id -> the one line the cell shows (its points are withdrawn);
+    ``flags``: one line each for the instructor (``exports/flags.csv``); disagreements start with
+    ``possible tampering``, cells that could not be confirmed with ``the verifier could not confirm``;
+    ``errors``: infrastructure failures among those (the worker never started after a retry, the
+    verifier's own error): the engine should record the submission as an error, to grade again;
+    ``confirmed``: the grade_ids whose points the verifier confirmed; ``checked``: exercises looked at.
+    """
 
     withdrawn: dict[str, str] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    confirmed: set[str] = field(default_factory=set)
     checked: int = 0
+
+    @property
+    def tampering(self) -> bool:
+        """Whether the verifier disagreed with the notebook's run somewhere."""
+        return any(f.startswith(TAMPERING) for f in self.flags)
 
 
 def hidden_grade_ids(source_nb) -> set[str]:
     """grade_ids of the test cells that hold hidden tests in the source notebook."""
     return {c.metadata["nbgrader"]["grade_id"] for c in source_nb.cells
             if c.cell_type == "code" and is_grade(c) and "BEGIN HIDDEN TESTS" in c.source}
+
+
+def test_grade_ids(nb) -> list[str]:
+    """grade_ids of the autograded test cells (graded, not answer cells) of a notebook."""
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and is_grade(c) and not is_solution(c)]
 
 
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -121,53 +155,68 @@ def answer_sources(nb) -> list[str]:
 
 
 class WorkerFailed(RuntimeError):
-    """The verifier's worker gave no readable reply."""
+    """The verifier's worker gave no readable reply. ``infra``: it never reached the student's
+    code (the sandbox or the worker itself failed to start): an infrastructure failure."""
+
+    def __init__(self, message: str, *, infra: bool = False) -> None:
+        super().__init__(message)
+        self.infra = infra
 
 
-def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, seconds: int, total_seconds: int,
-               memory_mb: int, sb: sandbox.Sandbox | None) -> list[dict]:
-    """Run the worker on one request; return its replies (one per call)."""
+def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> dict:
+    """Run one worker on ``request``; return its decoded reply (raises :class:`WorkerFailed`)."""
     r, w = os.pipe()
     argv = ["--fd", str(w), "--mem-mb", str(memory_mb)]
     cg = None
-    if sb is not None:
-        cg = sandbox.new_cgroup(sb, 64)
-        if sb.pids == "rlimit":
-            argv += ["--nproc", "64"]
-        cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg)
-    else:
-        cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
+    try:
+        if sb is not None:
+            cg = sandbox.new_cgroup(sb, 64)
+            if sb.pids == "rlimit":
+                argv += ["--nproc", "64"]
+            cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg)
+        else:
+            cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
+        payload = dumps(request, functions=True)
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        sandbox.kill_cgroup(cg)
+        raise
     chunks: list[bytes] = []
+    size = [0]
 
     def _read() -> None:
-        size = 0
         with os.fdopen(r, "rb") as fh:
             while True:
                 b = fh.read(1 << 16)
                 if not b:
                     break
-                size += len(b)
-                if size <= MAX_REPLY:
+                size[0] += len(b)
+                if size[0] <= MAX_REPLY + len(MAGIC):
                     chunks.append(b)
 
     reader = threading.Thread(target=_read, daemon=True)
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 pass_fds=(w,), start_new_session=sb is None)
+    except OSError as exc:
+        os.close(r)
+        sandbox.kill_cgroup(cg)
+        raise WorkerFailed(f"the worker could not be started ({type(exc).__name__}: {exc})", infra=True) from None
     finally:
         os.close(w)
     reader.start()
+    timed_out = False
     try:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(dumps({"prelude": prelude_src, "answers": answers, "calls": calls,
-                                    "seconds": seconds}))
+        with contextlib.suppress(BrokenPipeError, OSError):
+            proc.stdin.write(payload)
             proc.stdin.close()
         try:
             proc.wait(timeout=total_seconds)
         except subprocess.TimeoutExpired:
+            timed_out = True
             proc.kill()
             proc.wait()
-            raise WorkerFailed(f"no answer within {total_seconds} s") from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -175,24 +224,313 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
         sandbox.kill_cgroup(cg)
         reader.join(timeout=10)
     data = b"".join(chunks)
-    if sum(len(c) for c in chunks) >= MAX_REPLY:
-        raise WorkerFailed("the reply was larger than the limit")
+    if not data.startswith(MAGIC):
+        why = f"no answer within {total_seconds} s" if timed_out else f"it exited with {proc.returncode}"
+        raise WorkerFailed(f"the worker never reached the submission's code ({why})", infra=True)
+    if timed_out:
+        raise WorkerFailed(f"the worker gave no answer within {total_seconds} s")
+    if size[0] > MAX_REPLY + len(MAGIC):
+        raise WorkerFailed(f"the reply was larger than {MAX_REPLY >> 20} MiB")
     try:
-        replies = loads(data)
+        reply = loads(data[len(MAGIC):])
     except ValueError as exc:
-        raise WorkerFailed(f"{exc} (the worker exited with {proc.returncode})") from None
-    if not isinstance(replies, list) or len(replies) != len(calls) or not all(isinstance(x, dict) for x in replies):
+        raise WorkerFailed(f"the worker sent {exc} (it exited with {proc.returncode})") from None
+    if not isinstance(reply, dict) or not isinstance(reply.get("calls"), list):
         raise WorkerFailed("the reply does not match the request")
+    return reply
+
+
+def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, seconds: int, total_seconds: int,
+               memory_mb: int, sb: sandbox.Sandbox | None, policy: dict | None = None,
+               argv: list[str] | None = None) -> list[dict]:
+    """Run the worker on one request; return its replies (one per call): ``{"ok": value}``, or
+    ``{"raised": "module.Type", "message": ..., "error": "Type: message"}``, or ``{"error": why}``;
+    ``"called"``/``"refused"`` say what the policy stopped. ``calls``: dicts as in
+    :mod:`autograder.verify_worker`, or ``[name, args, kwargs(, keep)]``."""
+    norm = []
+    for c in calls:
+        if isinstance(c, dict):
+            norm.append({"seconds": seconds, **c})
+        else:
+            name, args, kwargs, *rest = c
+            norm.append({"name": name, "args": list(args), "kwargs": dict(kwargs), "keep": rest[0] if rest else None,
+                         "seconds": seconds})
+    request = {"prelude": list(prelude_src), "answers": list(answers), "calls": norm,
+               "policy": policy or {}, "argv": argv or [KERNEL_ARGV0]}
+    reply = _exchange(request, total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
+    replies = reply["calls"]
+    if len(replies) != len(norm) or not all(isinstance(x, dict) for x in replies):
+        raise WorkerFailed("the reply does not match the request")
+    for x in replies:
+        if "raised" in x:
+            x.setdefault("error", f"{str(x['raised']).rsplit('.', 1)[-1]}: {x.get('message', '')}")
     return replies
 
 
-def _plain(case) -> bool:
-    """Whether a case's arguments can cross the channel (a function or a dtype cannot: no verdict)."""
+# ----------------------------------------------------------------------------- the plan
+
+@dataclass
+class _Item:
+    """One tier (and output) of one exercise: the cells it confirms and how."""
+
+    ex: object
+    tier: str
+    output: str | None
+    cells: list[str]
+    conf: object = None
+    calls: list[int] = field(default_factory=list)     # positions in the worker's request
+    worker: int = 0
+    problem: str | None = None        # why it cannot be confirmed (no calls made)
+    infra: bool = False
+
+    @property
+    def what(self) -> str:
+        return getattr(self.ex, "name", "?") + (f" ({self.output})" if self.output else "")
+
+
+def _confirmation(ex, tier: str, output: str | None, student: str | None):
+    """The record's :class:`Confirmation`, or one built from a duck-typed record's ``cases`` and
+    ``verify`` (fixture courses); None where none is possible."""
+    from cnnlab.grading.exercise import Confirmation
+
+    if hasattr(ex, "confirmation"):
+        if not getattr(ex, "verifiable", True):
+            return None
+        return ex.confirmation(tier, only=output, student=student)
+    if getattr(ex, "verify", None) is None:
+        return None
+
+    def judge(result, case):
+        return ex.verify(result, case) if output is None else ex.verify(result, case, only=output)
+
+    return Confirmation(cases=tuple(ex.cases(tier) or ()), judge=judge, forbid=tuple(getattr(ex, "forbid", ()) or ()))
+
+
+def _policy(conf) -> dict:
+    return {"forbid": sorted(set(conf.forbid)), "refuse": sorted(set(conf.refuse)),
+            "functions": sorted(set(conf.functions)), "allow": sorted(set(conf.allow))}
+
+
+def _explicit(policy: dict) -> set[int]:
+    """ids of the functions a policy forbids by name or by refused module (not by group)."""
+    from cnnlab.grading.guard import functions_of, plain_function
+
+    out = set()
+    for name in policy["functions"]:
+        with contextlib.suppress(Exception):
+            out.add(id(plain_function(resolve(name))))
+    for name in policy["refuse"]:
+        with contextlib.suppress(Exception):
+            import importlib
+
+            out.update(id(f) for f in functions_of(modules=[importlib.import_module(name)]))
+    return out
+
+
+def _reach(policy: dict) -> set[int]:
+    """ids of the course functions a policy's allowed functions reach (they run untrapped)."""
+    from cnnlab.grading.guard import plain_function
+
+    allowed = []
+    for name in policy["allow"]:
+        with contextlib.suppress(Exception):
+            allowed.append(plain_function(resolve(name)))
+    return set(reachable([f for f in allowed if f is not None]))
+
+
+def _place(workers: list[dict], policy: dict) -> int:
+    """The worker that runs calls of ``policy``: one whose merged policy refuses the same
+    untrappable imports and does not allow what this one forbids by name (nor the reverse);
+    else a new one. Merging forbids the union, allows the union."""
+    key = _worker_key(policy)
+    for i, w in enumerate(workers):
+        p = w["policy"]
+        if _worker_key(p) != key:
+            continue
+        if _reach(p) & _explicit(policy) or _reach(policy) & _explicit(p):
+            continue
+        w["policy"] = {k: sorted(set(p[k]) | set(policy[k])) for k in p}
+        return i
+    workers.append({"policy": dict(policy), "calls": []})
+    return len(workers) - 1
+
+
+def _worker_key(policy: dict) -> tuple[str, ...]:
+    """Only policies that refuse the same untrappable imports can share a worker."""
+    return tuple(sorted({m for g in policy["forbid"] for m in UNTRAPPABLE.get(g, ())}))
+
+
+def _plan(assignment: str, release_nb, source_nb, scores: dict[str, float], student: str | None):
+    """(items, cells no record confirms): what to confirm for the test cells that scored."""
+    hidden = hidden_grade_ids(source_nb)
+    tests = test_grade_ids(release_nb)
+    scored = [g for g in tests if scores.get(g, 0) > 0]
+    records = exercises_for(assignment)
+    if not records:
+        return [], []
+    covered: set[str] = set()
+    items: list[_Item] = []
+    for ex in records:
+        per_output = dict(getattr(ex, "output_cells", None) or {}) or {None: tuple(getattr(ex, "grade_ids", ()))}
+        for output, cells in per_output.items():
+            covered.update(cells)
+            for tier in ("public", "hidden"):
+                mine = [g for g in cells if g in scored and (g in hidden) == (tier == "hidden")]
+                if mine:
+                    items.append(_Item(ex, tier, output, mine))
+    return items, [g for g in scored if g not in covered]
+
+
+def _judge(item: _Item, replies: list[dict]) -> tuple[str | None, str | None]:
+    """(disagreement, cannot-confirm cause) for one item, from its replies."""
+    from cnnlab.grading.exercise import Raised
+
+    conf = item.conf
+    for case, reply in zip(conf.cases, replies):
+        notes = []
+        if reply.get("called"):
+            notes.append(f"it called {reply['called'][0]}, which this check forbids")
+        if reply.get("refused"):
+            notes.append(f"the worker refused {reply['refused'][0]}")
+        note = f" ({'; '.join(notes)})" if notes else ""
+        try:
+            if "ok" in reply:
+                problem = conf.judge(reply["ok"], case)
+            elif "raised" in reply and conf.raises:
+                problem = conf.judge(Raised(str(reply["raised"]), str(reply.get("message", ""))), case)
+            elif "raised" in reply:
+                problem = f"raised {str(reply['raised']).rsplit('.', 1)[-1]}: {str(reply.get('message', ''))[:200]}"
+            else:
+                problem = str(reply.get("error", "no result"))[:200]
+        except Exception as exc:  # noqa: BLE001 - a result the judge cannot compare: no verdict
+            return None, f"comparing the result raised {type(exc).__name__}: {str(exc)[:200]}{note}"
+        if problem:
+            return str(problem).strip().replace("\n", " ")[:300] + note, None
+    return None, None
+
+
+def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, float], *, seconds: int,
+           total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None, student: str | None = None) -> Verdict:
+    """Confirm every test cell of this notebook that scored (see the module docstring).
+
+    ``scores``: nbgrader's points per grade_id; only cells that scored are examined; ``student``:
+    the grader's record of who submitted (quiz variants are per student). Never raises: any error
+    of the verifier itself withdraws the points it could not confirm.
+    """
+    verdict = Verdict()
     try:
-        dumps([list(case.args), dict(case.kwargs)])
-    except (TypeError, ValueError):
-        return False
-    return True
+        _verify(verdict, assignment, graded_nb, release_nb, source_nb, scores, seconds=seconds,
+                total_seconds=total_seconds, memory_mb=memory_mb, sb=sb, student=student)
+    except Exception as exc:  # noqa: BLE001 - fail closed, and say why
+        cause = f"the verifier failed ({type(exc).__name__}: {str(exc)[:200]})"
+        sys.stderr.write(traceback.format_exc(limit=5))
+        for g in test_grade_ids(release_nb):
+            if scores.get(g, 0) > 0 and g not in verdict.confirmed:
+                verdict.withdrawn.setdefault(g, f"{UNCONFIRMED}: {cause}")
+        verdict.errors.append(cause)
+        verdict.flags.append(f"{UNCONFIRMED}: {cause}")
+        verdict.confirmed.clear()
+    return verdict
+
+
+def _withdraw(verdict: Verdict, item: _Item, cause: str, *, infra: bool) -> None:
+    for g in item.cells:
+        verdict.withdrawn[g] = f"{UNCONFIRMED}: {cause}"
+    line = f"{UNCONFIRMED.replace('this check', item.what)} ({item.tier}): {cause}"
+    verdict.flags.append(line)
+    if infra:
+        verdict.errors.append(line)
+
+
+def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scores, *, seconds, total_seconds,
+            memory_mb, sb, student) -> None:
+    items, orphans = _plan(assignment, release_nb, source_nb, scores, student)
+    for g in orphans:
+        verdict.withdrawn[g] = f"{UNCONFIRMED}: no exercise record covers this test cell"
+        verdict.flags.append(f"{UNCONFIRMED.replace('this check', g)}: no exercise record covers it")
+    if not items:
+        return
+    workers: list[dict] = []      # {"policy": merged policy, "calls": [...]}
+    for item in items:
+        try:
+            conf = _confirmation(item.ex, item.tier, item.output, student)
+        except Exception as exc:  # noqa: BLE001 - the record's own error: no verdict
+            item.problem, item.infra = f"its record raised {type(exc).__name__}: {str(exc)[:200]}", True
+            continue
+        if conf is None:
+            item.problem = "its record cannot be confirmed outside the notebook"
+            continue
+        if not conf.cases:
+            item.problem = "its record has no case to confirm it with"
+            continue
+        keep = _kept(item.ex)
+        calls = []
+        try:
+            for case in conf.cases:
+                call = {"name": item.ex.name, "mode": "value" if conf.value else "call", "args": list(case.args),
+                        "kwargs": dict(case.kwargs), "keep": keep, "helpers": {k: resolve(v) for k, v in conf.helpers.items()},
+                        "seconds": int(conf.seconds or seconds)}
+                dumps(call, functions=True)
+                calls.append(call)
+        except (TypeError, ValueError, ImportError, AttributeError) as exc:
+            item.problem, item.infra = f"its cases cannot be sent to the worker ({exc})", True
+            continue
+        item.conf = conf
+        item.worker = _place(workers, _policy(conf))
+        w = workers[item.worker]
+        item.calls = list(range(len(w["calls"]), len(w["calls"]) + len(calls)))
+        w["calls"] += calls
+    prelude_src, answers = prelude(release_nb), answer_sources(graded_nb)
+    if student is not None:   # whose quiz numbers the answer cells see (question(N)): the grader's record
+        from cnnlab import quiz
+
+        preamble = quiz.kernel_preamble(student)
+        if preamble:
+            prelude_src = [preamble, *prelude_src]
+    results: list[tuple[list[dict] | None, str | None, bool]] = []
+    for w in workers:
+        request = {"prelude": prelude_src, "answers": answers, "calls": w["calls"], "policy": w["policy"],
+                   "argv": [KERNEL_ARGV0]}
+        outcome: tuple[list[dict] | None, str | None, bool] = (None, "no attempt", True)
+        for _attempt in (1, 2):
+            try:
+                reply = _exchange(request, total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
+                calls = reply["calls"]
+                if len(calls) != len(w["calls"]) or not all(isinstance(x, dict) for x in calls):
+                    raise WorkerFailed("the reply does not match the request")
+                sealed = reply.get("sealed") if isinstance(reply.get("sealed"), dict) else {}
+                if sealed.get("seccomp") != "on":
+                    line = (f"verifier: its worker ran without the system-call filter ({str(sealed.get('seccomp'))[:120]}); "
+                            f"the traps hold without it")
+                    if line not in verdict.flags:
+                        verdict.flags.append(line)
+                outcome = (calls, None, False)
+                break
+            except WorkerFailed as exc:
+                outcome = (None, str(exc), exc.infra)
+                if not exc.infra:
+                    break           # the submission's code ran: running it again gives the same
+        results.append(outcome)
+    for item in items:
+        verdict.checked += 1
+        if item.problem is not None:
+            _withdraw(verdict, item, item.problem, infra=item.infra)
+            continue
+        replies, failure, infra = results[item.worker]
+        if replies is None:
+            _withdraw(verdict, item, failure or "no reply", infra=infra)
+            continue
+        disagreement, cause = _judge(item, [replies[i] for i in item.calls])
+        if cause is not None:
+            _withdraw(verdict, item, cause, infra=False)
+        elif disagreement is not None:
+            for g in item.cells:
+                verdict.withdrawn[g] = (f"{TAMPERING}: this check passed in the notebook, but a fresh run of "
+                                        f"{item.what} on its {item.tier} cases disagrees ({disagreement})")
+            verdict.flags.append(f"{TAMPERING}: {item.what} passed its {item.tier} check in the notebook but "
+                                 f"not in the verifier ({disagreement})")
+        else:
+            verdict.confirmed.update(item.cells)
 
 
 def _kept(ex) -> list[int] | None:
@@ -202,86 +540,3 @@ def _kept(ex) -> list[int] | None:
         return None
     compared = set(getattr(ex, "compare", outputs))
     return [i for i, name in enumerate(outputs) if name in compared]
-
-
-def _cases(ex, tier: str) -> list:
-    try:
-        return list(ex.cases(tier) or [])
-    except (KeyError, ValueError, TypeError, LookupError):
-        return []
-
-
-def _disagrees(ex, value, case, output: str | None) -> str | None:
-    """The reference's verdict on one result (for one output where test cells check one each)."""
-    try:
-        msg = ex.verify(value, case) if output is None else ex.verify(value, case, only=output)
-    except TypeError:
-        return None          # this record cannot verify one output alone: no verdict
-    except Exception as exc:  # noqa: BLE001 - a result the reference cannot compare disagrees
-        return f"{type(exc).__name__}: {exc}"
-    return str(msg)[:300] if msg else None
-
-
-def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, float], *, seconds: int,
-           total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> Verdict:
-    """Re-run every exercise of this notebook on its record's cases (see the module docstring).
-
-    ``scores``: nbgrader's points per grade_id; only cells that scored are examined. A test cell
-    loses its points when a case of its tier disagrees or raises. Where an exercise's test
-    cells each check one output (``Exercise.output_cells``), each is judged on its output alone.
-    """
-    verdict = Verdict()
-    hidden = hidden_grade_ids(source_nb)
-    present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells}
-    todo = []   # (exercise, tier, [(output, cells)], cases)
-    for ex in exercises_for(assignment):
-        if (getattr(ex, "verify", None) is None or getattr(ex, "custom", None) is not None
-                or not getattr(ex, "verifiable", True) or getattr(ex, "course_helpers", ())):
-            continue  # not a plain call-and-compare, or checked with the course's helpers in place
-        per_output = dict(getattr(ex, "output_cells", None) or {}) or {None: tuple(getattr(ex, "grade_ids", ()))}
-        for tier in ("public", "hidden"):
-            groups = []
-            for output, cells in per_output.items():
-                cells = [g for g in cells if g in present and (g in hidden) == (tier == "hidden")
-                         and scores.get(g, 0) > 0]
-                if cells:
-                    groups.append((output, cells))
-            cases = [c for c in _cases(ex, tier) if _plain(c)] if groups else []
-            if cases:
-                todo.append((ex, tier, groups, cases))
-    if not todo:
-        return verdict
-    calls = [[ex.name, list(case.args), dict(case.kwargs), _kept(ex)] for ex, _, _, cases in todo for case in cases]
-    try:
-        replies = run_worker(prelude(release_nb), answer_sources(graded_nb), calls, seconds=seconds,
-                             total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
-    except WorkerFailed as exc:
-        for ex, tier, groups, _ in todo:
-            for _, cells in groups:
-                for g in cells:
-                    verdict.withdrawn[g] = f"the verifier could not re-run {ex.name}: {exc}"
-        verdict.flags.append(f"verifier: {exc}")
-        return verdict
-    i = 0
-    for ex, tier, groups, cases in todo:
-        mine = replies[i:i + len(cases)]
-        i += len(cases)
-        verdict.checked += 1
-        for output, cells in groups:
-            problem = None
-            for case, reply in zip(cases, mine):
-                if "error" in reply:
-                    problem = f"raised {str(reply['error'])[:200]}"
-                else:
-                    problem = _disagrees(ex, reply.get("ok"), case, output)
-                if problem:
-                    break
-            if not problem:
-                continue
-            what = ex.name + (f" ({output})" if output else "")
-            for g in cells:
-                verdict.withdrawn[g] = (f"possible tampering: this check passed in the notebook, but a fresh run of "
-                                        f"{what} on its {tier} cases disagrees ({problem})")
-            verdict.flags.append(f"possible tampering: {what} passed its {tier} check in the notebook but not "
-                                 f"in the verifier ({problem})")
-    return verdict

@@ -446,15 +446,32 @@ def _md5(path: Path) -> str:
 
 
 def _download(name: str, mirrors: Sequence[str], folder: Path, md5: str) -> Path:
-    """Download ``name`` (a .gz file) from the first mirror that answers, verify its MD5, and return its path."""
+    """Download ``name`` (a .gz file) from the first mirror that answers, verify its MD5, and return its path.
+
+    Says what it fetches, from where and to where, shows a progress bar (``cnnlab.progress``) and
+    writes the file only once its MD5 matches.
+    """
+    from .progress import Progress
+
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     errors = []
     for base in mirrors:
         url = base + name
+        print(f"Downloading {name} from {url} into {folder}/ (checked against MD5 {md5}) ...", flush=True)
         try:
             with urllib.request.urlopen(url, timeout=30) as resp:
-                payload = resp.read()
+                size = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+                total = int(size) // 1024 if size and str(size).isdigit() else 0
+                chunks = []
+                with Progress(total, name, "kB") as bar:
+                    while True:
+                        chunk = resp.read(1 << 16)
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        bar.update(len(chunk) // 1024)
+                payload = b"".join(chunks)
         except (urllib.error.URLError, OSError, ValueError) as err:
             errors.append(f"{url}: {err}")
             continue
@@ -465,6 +482,7 @@ def _download(name: str, mirrors: Sequence[str], folder: Path, md5: str) -> Path
         tmp = target.with_name(target.name + ".part")
         tmp.write_bytes(payload)
         tmp.replace(target)
+        print(f"  {name}: {len(payload):,} bytes, MD5 verified", flush=True)
         return target
     raise ConnectionError(
         f"could not download {name} (are you offline?). Tried:\n  " + "\n  ".join(errors)
@@ -527,7 +545,10 @@ def load_mnist(kind: str = "mnist", split: str = "train", root: str | os.PathLik
         kind: "mnist" or "fashion".
         split: "train" (60,000 images) or "test" (10,000).
         root: data folder (see above).
-        download: fetch missing files from the public mirrors (needs a network connection).
+        download: fetch missing files once from the public mirrors (needs a network connection):
+            each download says what it fetches, from where and to where, shows a progress bar, and
+            keeps the file only when its MD5 is the official one. Nothing is ever downloaded unless
+            this is True (a notebook asks you to set it).
         verify: check MD5 checksums (default True).
 
     Returns:

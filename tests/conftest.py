@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,20 @@ def shared_data() -> Path | None:
         if cand and Path(cand).is_dir():
             return Path(cand)
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_layers_folder():
+    """Notebooks 04-06 save the student's layers for 07 (``cnnlab.own_layers``): under the tests they
+    go to a folder of this test session (removed afterwards), never into the repository, and 07 does
+    not read what an earlier run left behind."""
+    if os.environ.get("CNNLAB_MY_LAYERS"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="cnnlab-my-layers-")
+    os.environ["CNNLAB_MY_LAYERS"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("CNNLAB_MY_LAYERS", None)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -599,3 +599,234 @@ def test_killed_run_resumes_with_same_grades(graded, tmp_path):
 
     _, table, _ = grade_table(course)
     assert {s: table[s][A] for s in subset} == {s: graded["results"][s].score for s in subset}
+
+
+# ----------------------------------------------------------------------------- verdicts on the real course
+#
+# The issue's attacks on the course's own checks (cnnlab.checks), graded with the tool as an
+# instructor would: notebooks 01 (sizes), 07 (training) and 08 (the quiz). Each attacker is
+# written to tell the verifier's worker from the grading kernel (here by get_ipython(), which
+# a worker cannot imitate cheaply; sys.argv[0] no longer differs), and behaves differently there.
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE_A = ("01_history", "07_lenet", "08_quiz")
+COURSE_LIMITS = Limits(cell_timeout=120, notebook_timeout=600, memory_mb=4096)
+IN_VERIFIER = "type(get_ipython()).__name__ == '_Inert' or 'verify' in __import__('sys').argv[0]"
+ENV_POP = "import os\nos.environ.pop('NBGRADER_EXECUTION', None)"
+FORGE_RUN = ("import cnnlab.grading.exercise as _E\n"
+             "_E.Exercise.run.__code__ = (lambda self, fn, tier='public', *, only=None, blame=True: "
+             "Outcome(self.name, tier, True, 'forged')).__code__")   # (Outcome: a global of the checks' module)
+MALFORMED = (b'\x0e\x00\x00\x00\x00\x00\x00\x00{"__dict__":5}' + b"\x00" * 8)   # the issue's reply
+AWARE_01 = {   # wrong in the kernel, the course's answer in the verifier (the issue's 10/10)
+    "fc_params": ("from cnnlab import shapes as _S\n"
+                  "def fc_params(n_in, n_out, bias=True):\n"
+                  f"    if {IN_VERIFIER}:\n        return _S.fc_params(n_in, n_out, bias=bias)\n    return 0"),
+    "conv_params": ("from cnnlab import shapes as _S\n"
+                    "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n"
+                    f"    if {IN_VERIFIER}:\n        return _S.conv_params(c_in, c_out, kh, kw, bias=bias)\n    return 0"),
+    "shift_image": ("from cnnlab.checks import nb01 as _N\n"
+                    "def shift_image(img, dx, dy):\n"
+                    f"    if {IN_VERIFIER}:\n        return _N.ref_shift_image(img, dx, dy)\n    return img * 0"),
+    "response_change": ("from cnnlab.checks import nb01 as _N\n"
+                        "def response_change(before, after):\n"
+                        f"    if {IN_VERIFIER}:\n        return _N.ref_response_change(before, after)\n    return 0.0"),
+}
+WRONG_01 = {"fc_params": "def fc_params(n_in, n_out, bias=True):\n    return 0",
+            "conv_params": "def conv_params(c_in, c_out, kh, kw=None, bias=True):\n    return 0",
+            "shift_image": "def shift_image(img, dx, dy):\n    return img * 0",
+            "response_change": "def response_change(before, after):\n    return 0.0"}
+THREAD_SHAPES = ("import threading\nfrom cnnlab import shapes as _S\n"
+                 "def fc_params(n_in, n_out, bias=True):\n    out = []\n"
+                 "    t = threading.Thread(target=lambda: out.append(_S.fc_params(n_in, n_out, bias=bias)))\n"
+                 "    t.start()\n    t.join()\n    return out[0] if out else 0")
+WRONG_TRAIN = ("def train_lenet(params, X, y, epochs=1, batch_size=32, lr=0.01, momentum=0.9, seed=0):\n"
+               "    return dict(params), [0.0]")
+UNTRAINED = ("def train_digits(X_train, y_train, epochs):\n"
+             "    from cnnlab.numpy_ref import lenet_init\n"
+             "    return {k: v.astype(np.float32) for k, v in lenet_init(seed=0).items()}, [0.0]")
+OWN_REFERENCE = ("from cnnlab.checks import nb07 as _N7\n"
+                 "def train_lenet(*args, **kwargs):\n    return _N7.ref_train_lenet(*args, **kwargs)")
+
+
+# my own: in the verifier, find the worker's calls (frames), then exec a fresh interpreter with no
+# traps that computes the references' answers and writes them, well formed, on the worker's pipe
+EXEC_FRESH = """import os, sys, pickle, tempfile
+if IN_VERIFIER:
+    _f, _calls, _fd = sys._getframe(), None, None
+    while _f is not None and _calls is None:
+        _loc = _f.f_locals
+        if isinstance(_loc.get("calls"), list) and isinstance(_loc.get("opts"), dict):
+            _calls, _fd = _loc["calls"], int(_loc["opts"]["--fd"])
+        _f = _f.f_back
+    _argv = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+    _worker = next(a.decode() for a in _argv if a.endswith(b".py"))
+    _path = os.path.join(tempfile.gettempdir(), "calls.pkl")
+    with open(_path, "wb") as _fh:
+        pickle.dump(_calls, _fh)
+    _code = (
+        "import importlib.util, os, pickle\\n"
+        "from cnnlab import shapes\\n"
+        "from cnnlab.checks import nb01\\n"
+        f"spec = importlib.util.spec_from_file_location('w', {_worker!r})\\n"
+        "w = importlib.util.module_from_spec(spec); spec.loader.exec_module(w)\\n"
+        f"calls = pickle.load(open({_path!r}, 'rb'))\\n"
+        "refs = {'fc_params': shapes.fc_params, 'conv_params': shapes.conv_params,\\n"
+        "        'shift_image': nb01.ref_shift_image, 'response_change': nb01.ref_response_change}\\n"
+        "out = [{'ok': refs[c['name']](*c['args'], **c['kwargs'])} for c in calls]\\n"
+        f"os.write({_fd}, w.dumps({{'calls': out, 'sealed': {{'seccomp': 'on'}}}}))\\n")
+    os.execv(sys.executable, [sys.executable, "-c", _code])
+"""
+
+
+def _b64(src: str) -> str:
+    import base64
+
+    return base64.b64encode(src.encode()).decode()
+
+
+def _course_class(release_nbs: dict, source_nbs: dict) -> dict[str, tuple[str, object, set[str], str | None]]:
+    """student -> (assignment, notebook, grade_ids it deserves to lose, the flag it must raise)."""
+    from autograder.sample_class import answer_code
+
+    def honest(a):
+        nb = copy.deepcopy(release_nbs[a])
+        sols = {_gid(c): c.source for c in source_nbs[a].cells
+                if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+        for c in nb.cells:
+            if _gid(c) in sols:
+                c.source = answer_code(sols[_gid(c)])
+        return nb
+
+    def with_(a, answers=None, before=None, prefix=None):
+        nb = honest(a)
+        for gid, src in (answers or {}).items():
+            nb.cells[_index(nb, gid)].source = src
+        for gid, src in (prefix or {}).items():
+            cell = nb.cells[_index(nb, gid)]
+            cell.source = src + "\n" + cell.source
+        if before:
+            first = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
+            nb.cells.insert(first, _code(before))
+        return nb
+
+    def cells(a, *names):
+        return {g for c in release_nbs[a].cells if (g := _gid(c)) and c.metadata["nbgrader"].get("grade")
+                and not c.metadata["nbgrader"].get("solution") and any(g.startswith(f"test_{n}") for n in names)}
+
+    all01 = tuple(WRONG_01)
+    quiz_blank = {f"answer_q{i}": f"answer_q{i} = None" for i in range(1, 26)}
+    int64 = {"fc_params": "def fc_params(n_in, n_out, bias=True):\n    return np.int64((n_in + int(bias)) * n_out)"}
+    fresh = EXEC_FRESH.replace("IN_VERIFIER", IN_VERIFIER)
+    malformed = ("import os\n"
+                 f"if {IN_VERIFIER}:\n"
+                 "    for _fd in range(3, 64):\n"
+                 "        try:\n"
+                 f"            os.write(_fd, {MALFORMED!r})\n"
+                 "        except OSError:\n"
+                 "            pass\n"
+                 "    os._exit(0)\n")
+    setattr_hidden = ("import sys\n_E = vars(sys)['modu' + 'les']['cnnlab.grading.exercise'].Exercise\n"
+                      "type.__setattr__(_E, 'check', lambda *a, **k: None)")
+    return {
+        # 01: the issue's 10/10, and what the verifier must not be fooled by
+        "c01_honest": ("01_history", honest("01_history"), set(), None),
+        "c01_int64": ("01_history", with_("01_history", int64), set(), None),
+        "c01_env_pop_aware": ("01_history", with_("01_history", AWARE_01, before=ENV_POP), cells("01_history", *all01), None),
+        "c01_forge_aware": ("01_history", with_("01_history", AWARE_01, before=FORGE_RUN),
+                            cells("01_history", *all01), "possible tampering"),
+        "c01_thread_shapes": ("01_history", with_("01_history", {"fc_params": THREAD_SHAPES}),
+                              cells("01_history", "fc_params"), "possible tampering"),
+        "c01_malformed_reply": ("01_history", with_("01_history", WRONG_01, before=FORGE_RUN,
+                                                    prefix={"fc_params": malformed}),
+                                cells("01_history", *all01), "could not confirm"),
+        "c01_exec_fresh": ("01_history", with_("01_history", WRONG_01, before=FORGE_RUN, prefix={"fc_params": fresh}),
+                           cells("01_history", *all01), "possible tampering"),
+        "c01_base64_exec": ("01_history", with_("01_history", WRONG_01,
+                                                before=f"import base64\nvars(__builtins__)['ex' + 'ec'](base64.b64decode('{_b64(FORGE_RUN)}'))"),
+                            cells("01_history", *all01), "builds the name 'exec'"),
+        "c01_setattr_modules": ("01_history", with_("01_history", WRONG_01, before=setattr_hidden),
+                                cells("01_history", *all01), "builds the name 'modules'"),
+        # 08: an unanswered quiz
+        "c08_honest": ("08_quiz", honest("08_quiz"), set(), None),
+        "c08_env_pop_blank": ("08_quiz", with_("08_quiz", quiz_blank, before=ENV_POP), cells("08_quiz", "answer_q"), None),
+        "c08_forge_blank": ("08_quiz", with_("08_quiz", quiz_blank, before=FORGE_RUN), cells("08_quiz", "answer_q"),
+                            "possible tampering"),
+        # 07: the training checks
+        "c07_honest": ("07_lenet", honest("07_lenet"), set(), None),
+        "c07_env_pop_untrained": ("07_lenet", with_("07_lenet", {"train_digits": UNTRAINED}, before=ENV_POP),
+                                  cells("07_lenet", "train_digits"), None),
+        "c07_forge_untrained": ("07_lenet", with_("07_lenet", {"train_digits": UNTRAINED, "train_lenet": WRONG_TRAIN},
+                                                  before=FORGE_RUN),
+                                cells("07_lenet", "train_digits", "train_lenet"), "possible tampering"),
+        "c07_own_reference": ("07_lenet", with_("07_lenet", {"train_lenet": OWN_REFERENCE}),
+                              cells("07_lenet", "train_lenet"), None),
+    }
+
+
+@pytest.fixture(scope="module")
+def course_graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verdicts")
+    course = Course(solutions=REPO / "solutions", notebooks=root / "notebooks", workdir=root / "work",
+                    limits=COURSE_LIMITS)
+    release(list(COURSE_A), course=course)
+    rel = {a: nbformat.read(course.notebooks / a / f"{a}.ipynb", as_version=4) for a in COURSE_A}
+    src = {a: nbformat.read(REPO / "solutions" / a / f"{a}.ipynb", as_version=4) for a in COURSE_A}
+    students = _course_class(rel, src)
+    for student, (a, nb, _, _) in students.items():
+        folder = root / "class" / student / a
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{a}.ipynb")
+    collect_folder(course, root / "class")
+    from autograder import execute, zygote
+
+    execute.discard_spares()
+    zygote.close_all()
+    saved = verifier._SOURCE          # (the toy class's records may be in place)
+    verifier.set_exercise_source(None)
+    try:
+        results = engine.autograde(course, jobs=2, progress=False, echo=lambda *_: None)
+    finally:
+        verifier.set_exercise_source(saved)
+    points = {a: {_gid(c): float(c.metadata["nbgrader"].get("points", 0)) for c in rel[a].cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+              for a in COURSE_A}
+    yield {"course": course, "students": students, "results": {r.student: r for r in results}, "points": points}
+
+
+COURSE_STUDENTS = ["c01_honest", "c01_int64", "c01_env_pop_aware", "c01_forge_aware", "c01_thread_shapes",
+                   "c01_malformed_reply", "c01_exec_fresh", "c01_base64_exec", "c01_setattr_modules",
+                   "c08_honest", "c08_env_pop_blank", "c08_forge_blank",
+                   "c07_honest", "c07_env_pop_untrained", "c07_forge_untrained", "c07_own_reference"]
+
+
+@pytest.mark.parametrize("student", COURSE_STUDENTS)
+def test_course_attackers_get_what_their_honest_work_deserves(course_graded, student):
+    a, _, lost, flag = course_graded["students"][student]
+    res = course_graded["results"][student]
+    points = course_graded["points"][a]
+    assert res.status == "graded", res.summary()
+    assert res.max_score == sum(points.values())
+    got = {k.split("/", 1)[1]: v[0] for k, v in res.cells.items()}
+    assert {g for g, p in got.items() if p == 0} == lost, (student, res.summary(), res.cells)
+    assert res.score == sum(p for g, p in points.items() if g not in lost), res.summary()
+    if flag is None:
+        assert not any("tampering" in f or "could not confirm" in f for f in res.flags), (student, res.flags)
+    else:
+        assert any(flag in f for f in res.flags), (student, res.flags)
+
+
+def test_course_withdrawn_cells_say_why_in_one_line(course_graded):
+    r = course_graded["results"]
+    msg = r["c01_malformed_reply"].cells["01_history/test_fc_params_hidden"][2]
+    assert msg.startswith("the verifier could not confirm this check: ") and "\n" not in msg, msg
+    assert "unreadable" in msg or "reply" in msg, msg
+    assert not any(f.startswith("possible tampering") for f in r["c01_malformed_reply"].flags)
+    msg = r["c01_forge_aware"].cells["01_history/test_fc_params_hidden"][2]
+    assert msg.startswith("possible tampering") and "cnnlab.shapes.fc_params" in msg, msg
+    msg = r["c08_forge_blank"].cells["08_quiz/test_answer_q4"][2]
+    assert msg.startswith("possible tampering") and "not answered" in msg, msg
+    msg = r["c07_forge_untrained"].cells["07_lenet/test_train_digits"][2]
+    assert msg.startswith("possible tampering") and "accuracy" in msg, msg
+    # the kernel's own message where the check itself failed: the mode was fixed when it started
+    assert "Question 4" in r["c08_env_pop_blank"].cells["08_quiz/test_answer_q4"][2]
+    assert "ref_train_lenet" in r["c07_own_reference"].cells["07_lenet/test_train_lenet_public"][2]

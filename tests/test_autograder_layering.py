@@ -17,15 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
     {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos", "names",
-     "sample_class.wrong_answers", "gradebook_names"},
+     "sample_class.wrong_answers", "gradebook_names", "hub", "hub.queue"},
     {"preprocessors", "sandbox", "repair", "sample_class", "sanitise"},
     {"zygote"},
     {"execute", "verifier"},
     {"config"},
-    {"collect", "release", "store"},
+    {"collect", "release", "store", "hub.workspace", "hub.settings"},
     {"roster", "engine"},
-    {"feedback", "export", "testing", "similarity", "reports_server"},
-    {"cli", "nbgrader_config"},
+    {"feedback", "export", "testing", "similarity", "reports_server", "hub.accounts"},
+    {"cli", "nbgrader_config", "hub.service"},
     {"__main__"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -468,3 +468,22 @@ def test_vectorised_check_counts_lines_not_time():
     for tier in TIERS:
         msg = run(nb04, "conv_forward", per_position, tier).message
         assert "lines of your own Python code" in msg and "Likely bug: it still loops over the output positions" in msg
+
+
+def test_conv2d_subsampling_the_full_output_from_the_wrong_offset_is_not_told_the_padding_is_ignored():
+    """A conv2d that pads, computes the stride-1 output and keeps full[s-1::s]: on stride 2 and pad 1
+    its output equals "padding ignored"'s, and the hidden check said so. Where two bugs fit a case,
+    the one that also fits the tier's other cases is named."""
+    def wrong(x, k, stride=1, pad=0):
+        xp = zero_pad(x, pad)
+        full = np.einsum("hwij,ij->hw", sliding_window_view(xp, k.shape), k)
+        return full[stride - 1::stride, stride - 1::stride]
+
+    for tier in TIERS:
+        outcome = run(nb03, "conv2d", wrong, tier)
+        assert not outcome.passed and "the padding is ignored" not in outcome.message, outcome.message
+        assert "full[stride - 1::stride]" in outcome.message
+    padding = nb03.NOTEBOOK["conv2d"].bug("the padding is ignored")
+    ns: dict = {"np": np, "zero_pad": zero_pad, "conv_output_size": conv_output_size}
+    exec(compile(padding.code, "<answer>", "exec"), ns)  # noqa: S102 - the bug table's own code
+    assert "the padding is ignored" in run(nb03, "conv2d", ns["conv2d"], "hidden").message

@@ -444,3 +444,13 @@ def test_bars_range_and_period(angle, width):
     a = data.bar(angle, size=21, width=width)
     assert a.min() >= 0 and a.max() <= 1
     np.testing.assert_allclose(a, data.bar(angle + 180, size=21, width=width), atol=1e-9)
+
+
+def test_a_download_says_what_where_and_that_its_md5_is_right(fake_mnist, monkeypatch, capsys):
+    root, images, labels, blobs = fake_mnist
+    (root / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(blobs["gz_l"]))
+    data.load_mnist("mnist", "test", root=root, download=True)
+    out = capsys.readouterr().out
+    assert "Downloading t10k-labels-idx1-ubyte.gz from https://" in out and str(root / "mnist") in out
+    assert "MD5 verified" in out and "MD5 " + data.MNIST_FILES["mnist"]["test"]["labels"][1] in out

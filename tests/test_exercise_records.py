@@ -204,19 +204,56 @@ if os.environ.get("CNNLAB_PRINT_ROUNDS"):  # pragma: no cover - a look at the gr
 
 
 def test_gradescope_message_puts_the_diagnosis_first_and_keeps_it():
+    """The export reads the diagnosis from the report (data), not from the message's text: it comes
+    first and whole however long the detail is; a message that merely looks like a diagnosis is
+    not taken for one."""
+    import dataclasses
+
     from autograder.engine import MESSAGE_LIMIT, diagnosis_first
 
     a, name = EXERCISES[0]
     ex = _record(a, name)
     bug = ex.bugs[0]
-    message = ex.run(with_answer(a, bug.code)[name]).message
-    padded = message.replace("\n  Likely bug", "\n" + "  filler line\n" * 400 + "  Likely bug")
-    text = diagnosis_first("CheckFailed", padded)
+    outcome = ex.run(with_answer(a, bug.code)[name])
+    report = outcome.report()
+    assert report.diagnosis is not None and report.diagnosis.says == bug.says and report.diagnosis.exercise == name
+    long = dataclasses.replace(report, detail=report.detail + "\n" + "  filler line\n" * 400)
+    text = diagnosis_first("CheckFailed", outcome.message, long)
     assert text.startswith(f"Likely bug: {bug.says}"), text[:200]
-    assert len(text) <= MESSAGE_LIMIT
+    assert len(text) <= MESSAGE_LIMIT and "filler line" in text
+    # without a report nothing is parsed out of the text: the message is kept as it is
+    fake = "\u2718 something\n  Likely bug: made up by the student's own print"
+    assert diagnosis_first("CheckFailed", fake) == fake
     assert diagnosis_first("ZeroDivisionError", "division by zero") == "ZeroDivisionError: division by zero"
 
 
+def test_report_travels_through_a_graded_cell(monkeypatch):
+    """Under nbgrader a failing check puts its report into the cell as data before it raises:
+    validate, the export and feedback read that, whatever the message's length or wording."""
+    import json
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from cnnlab.grading.diagnosis import MIME, report_in
+    from cnnlab.grading.exercise import CheckFailed
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    fn = with_answer(a, bug.code)[name]
+    shell = InteractiveShell.instance()
+    shown = []
+    monkeypatch.setattr(shell, "display_pub", type("Pub", (), {
+        "publish": lambda self, data, metadata=None, **kw: shown.append(data),
+        "is_publishing": False})())
+    with pytest.raises(CheckFailed) as info:
+        registry.notebook(a).check(name, fn)
+    assert info.value.report is not None and info.value.report.diagnosis.says == bug.says
+    outputs = [{"output_type": "display_data", "data": json.loads(json.dumps(d)), "metadata": {}} for d in shown]
+    assert [list(d) for d in shown] == [[MIME]]
+    report = report_in(outputs)
+    assert report == info.value.report and report.message == str(info.value)
 def test_readme_exercise_index_matches_the_records():
     readme = (COURSE.solutions.parent / "README.md").read_text()
     start, end = "<!-- exercise-index:start -->\n", "\n<!-- exercise-index:end -->"
@@ -224,3 +261,51 @@ def test_readme_exercise_index_matches_the_records():
     shown = readme.split(start, 1)[1].split(end, 1)[0]
     assert shown == registry.index_markdown(), \
         "README's exercise index is stale: paste the output of `python -m cnnlab.checks.registry`"
+
+
+def test_validate_and_feedback_show_the_report_not_the_parsed_text():
+    """validate prints the message its cell's report carries; feedback shows the report's diagnosis
+    first, set apart, and drops a report that names no bug (the error below has the message)."""
+    from autograder import cli, feedback
+
+    a, name = EXERCISES[0]
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    report = ex.run(with_answer(a, bug.code)[name]).report()
+    item = {"source": "nb.check(...)", "raw_error": "CheckFailed: something else entirely"}
+    entry = cli._validate_entry("failed", item, {"nb.check(...)": f"{name} (test_{name}_public)"}, report)
+    assert entry.startswith(f"FAILED: {name} (test_{name}_public)") and f"Likely bug: {bug.says}" in entry
+    assert "something else entirely" not in entry
+    assert "something else entirely" in cli._validate_entry("failed", item, {})   # no report: the text as it was
+    data = report.bundle()
+    assert feedback._check_report_as_html(data) is False
+    assert data["text/plain"].startswith(f"Likely bug: {bug.says}") and "cnnlab-diagnosis" in data["text/html"]
+    no_bug = ex.run(lambda *a, **k: None).report()
+    assert no_bug.diagnosis is None and feedback._check_report_as_html(no_bug.bundle()) is True
+
+
+@pytest.mark.slow
+def test_a_graded_cell_carries_the_report_and_the_export_reads_it(grader):
+    """Through nbgrader in the sandbox: the failing test cell holds the check's report (its own MIME
+    type) before the error, and the message kept for Gradescope and the ledger starts with the
+    report's diagnosis; feedback turns the report into its diagnosis box."""
+    from autograder import feedback
+    from cnnlab.grading.diagnosis import MIME, report_in
+
+    a, name = "01_history", "fc_params"
+    ex = _record(a, name)
+    bug = ex.bugs[0]
+    nb = grader.solution_notebook(a)
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == name:
+            c.source = bug.code
+    res, graded = grader.grade(a, nb)
+    cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"test_{name}_public")
+    kinds = [o["output_type"] for o in cell.outputs]
+    assert kinds[-1] == "error" and any(MIME in o.get("data", {}) for o in cell.outputs), kinds
+    report = report_in(cell.outputs)
+    assert report.diagnosis.says == bug.says and report.exercise == name and report.tier == "public"
+    message = next(v[2] for k, v in res.cells.items() if k.endswith(f"/test_{name}_public"))
+    assert message.startswith(f"Likely bug: {bug.says}"), message
+    data = dict(next(o for o in cell.outputs if MIME in o.get("data", {}))["data"])
+    assert feedback._check_report_as_html(data) is False and bug.says in data["text/html"]

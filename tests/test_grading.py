@@ -601,3 +601,135 @@ def test_a_shortened_message_keeps_its_diagnosis() -> None:
     assert len(short.splitlines()) == 15
     assert short.splitlines()[-2:] == ["  Likely bug: the bias is missing", "  Try: add b"]
     assert short.splitlines()[0].startswith("\u2718 ex")
+
+
+# ----------------------------------------------------------------------------- threads, references, the mode
+def _in_thread(raw: bool):
+    """A student function that gets the reference's answer from a second thread."""
+
+    def delegate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        import _thread
+        import threading
+
+        out: list[np.ndarray] = []
+        if raw:
+            done = threading.Event()
+
+            def work() -> None:
+                try:
+                    out.append(numpy_ref.corr2d(x, k))
+                finally:
+                    done.set()
+
+            _thread.start_new_thread(work, ())
+            done.wait(10)
+        else:
+            t = threading.Thread(target=lambda: out.append(numpy_ref.corr2d(x, k)))
+            t.start()
+            t.join()
+        return out[0] if out else np.zeros((x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1))
+
+    return delegate
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("raw", [False, True], ids=["threading", "_thread"])
+def test_guard_catches_a_reference_called_from_another_thread(mode: str, raw: bool, xk) -> None:
+    msg = message(G.guarded, _in_thread(raw), *xk, exercise="corr2d", guard_mode=mode)
+    assert "cnnlab.numpy_ref.corr.corr2d" in msg, msg
+    np.testing.assert_allclose(numpy_ref.corr2d(*xk), honest_corr2d(*xk))   # and it works again afterwards
+
+
+def test_guard_catches_torch_called_from_another_thread(xk) -> None:
+    torch = pytest.importorskip("torch")
+
+    def delegate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        import threading
+
+        out: list[np.ndarray] = []
+
+        def work() -> None:
+            t = torch.nn.functional.conv2d(torch.tensor(x)[None, None], torch.tensor(k)[None, None])
+            out.append(t[0, 0].numpy())
+
+        th = threading.Thread(target=work)
+        th.start()
+        th.join()
+        return out[0] if out else np.zeros(1)
+
+    msg = message(G.guarded, delegate, *xk, exercise="corr2d")
+    assert "torch" in msg, msg
+
+
+def test_probe_sees_a_module_called_from_another_thread() -> None:
+    """The issue's attack: cnnlab.shapes called from a thread escaped ``refuse_module``."""
+    import threading
+
+    from cnnlab import shapes
+    from cnnlab.grading.probes import refuse_module
+
+    def fc_params(n_in: int, n_out: int) -> int:
+        out: list[int] = []
+        t = threading.Thread(target=lambda: out.append(shapes.fc_params(n_in, n_out)))
+        t.start()
+        t.join()
+        return out[0] if out else 0
+
+    extra = refuse_module(shapes, 7, 5)
+    with pytest.raises(G.Problem) as info:
+        extra(fc_params, "hidden")
+    assert "cnnlab.shapes.fc_params" in info.value.message
+    assert extra.refuses == "cnnlab.shapes" and extra.tiers == ("hidden",)
+    assert shapes.fc_params(7, 5) == 40      # untrapped again
+
+
+def test_a_check_forbids_its_own_reference_from_the_checks_module() -> None:
+    """train_lenet delegating to nb07.ref_train_lenet passed its check (no forbidden group covers
+    cnnlab.checks); the record's references are forbidden in its call now, its helpers are not."""
+    from cnnlab.checks import nb07
+
+    def train_lenet(*args, **kwargs):
+        return nb07.ref_train_lenet(*args, **kwargs)
+
+    ex = nb07.NOTEBOOK["train_lenet"]
+    outcome = ex.run(train_lenet, "hidden")
+    assert not outcome.passed and "ref_train_lenet" in outcome.message, outcome.message
+    assert nb07.ref_lenet_forward not in ex.forbidden_references()     # a helper the check puts in place
+    assert nb07.ref_train_lenet in ex.forbidden_references()
+
+
+def test_the_grading_mode_is_fixed_when_the_kernel_starts() -> None:
+    """Once a grading kernel has fixed the mode, a failing check raises whatever the student's code
+    does to the environment, to the module's globals during the call, or to the check classes."""
+    import subprocess
+
+    code = """
+import os
+os.environ["NBGRADER_EXECUTION"] = "autograde"
+from cnnlab.grading import exercise as E
+from cnnlab.checks import nb01
+print(E.fix_grading_mode())
+os.environ.pop("NBGRADER_EXECUTION")          # the issue's attack
+print(E.fix_grading_mode(False))              # a second call changes nothing
+
+def attempt(fn):
+    try:
+        nb01.check("fc_params", fn)
+        return "shown"
+    except AssertionError:
+        return "raised"
+
+def wrong(n_in, n_out):
+    return 0
+
+def flips_the_mode(n_in, n_out):
+    E._GRADING = False                        # during the call: decided before it
+    return 0
+
+print(attempt(wrong), attempt(flips_the_mode))
+E._GRADING = True                             # (the kernel's guard restores module attributes)
+type.__setattr__(E.Exercise, "check", lambda *a, **k: None)     # a class attribute patched
+print(attempt(wrong))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "True", "raised", "raised", "raised"], out.stdout + out.stderr[-2000:]

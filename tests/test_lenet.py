@@ -232,3 +232,98 @@ def test_lenet_on_cuda_matches_cpu_and_trains(digit_data) -> None:
     hist = tr.train(model, (X_train, y_train), (X_test, y_test), epochs=3, lr=0.02, batch_size=32, progress=False)
     assert next(model.parameters()).device.type == "cuda"
     assert np.isfinite(hist["loss"]).all() and hist["test_acc"][-1] > 0.85
+
+
+# ----------------------------------------------------------------------------- the 1998 network
+
+
+def test_lenet1998_is_the_papers_network() -> None:
+    """C3's table, the scaled tanh, trainable subsampling, fixed RBF prototypes: 60,000 trainable
+    parameters as the paper counts them (Section 2's table), and a nearest-prototype prediction."""
+    from cnnlab import shapes
+    from cnnlab.torch_ref.models import LeNet1998, prototypes, scaled_tanh
+
+    net = LeNet1998(seed=0)
+    counts = net.trainable_counts()
+    table = {r.name: r.params for r in shapes.layer_table(shapes.LENET5)[1:]}
+    assert counts == {k: table[k] for k in counts} and sum(counts.values()) == 60000
+    assert table["OUTPUT"] == net.prototypes.numel() == 840 and not net.prototypes.requires_grad
+    P = prototypes()
+    assert P.shape == (10, 84) and set(np.unique(P)) == {-1.0, 1.0} and len({tuple(r) for r in P}) == 10
+    assert float(scaled_tanh(torch.tensor(1.0))) == pytest.approx(1.0, abs=2e-4)
+    x = torch.randn(3, 1, 32, 32)
+    feats = net.features(x)
+    assert [tuple(feats[k].shape) for k in ("C1", "S2", "C3", "S4", "C5", "F6", "scores")] == [
+        (3, 6, 28, 28), (3, 6, 14, 14), (3, 16, 10, 10), (3, 16, 5, 5), (3, 120), (3, 84), (3, 10)]
+    # the scores are minus the squared distances to the prototypes: the largest is the nearest one
+    dist = ((feats["F6"][:, None, :] - net.prototypes[None]) ** 2).sum(dim=2)
+    assert torch.allclose(feats["scores"], -dist)
+    # C3 reads only the table's maps: the weights outside it stay zero and get no gradient
+    net(x).sum().backward()
+    outside = net.c3_mask.expand_as(net.c3.weight) == 0
+    assert torch.all(net.c3.weight.grad[outside] == 0) and torch.all(net.c3.weight.detach()[outside] == 0)
+    assert net.s2.coef.grad is not None and net.s4.bias.grad is not None     # subsampling is trained
+    with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\)"):
+        net(torch.zeros(2, 3, 32, 32))
+
+
+def test_lenet1998_learns_digits(digit_data) -> None:
+    from cnnlab.torch_ref.models import LeNet1998
+
+    X_train, y_train, X_test, y_test = digit_data
+    m, s = X_train.mean(), X_train.std()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net = LeNet1998(seed=0)
+        tr.train(net, ((X_train - m) / s, y_train), epochs=4, lr=1e-3, batch_size=32, device="cpu",
+                 progress=False, optimizer="adam")
+        acc = tr.evaluate(net, ((X_test - m) / s, y_test))
+    finally:
+        torch.set_num_threads(threads)
+    assert acc > 0.9, acc
+
+
+def test_training_history_times_the_steps_apart() -> None:
+    X = np.random.default_rng(0).standard_normal((64, 1, 32, 32)).astype(np.float32)
+    y = np.arange(64) % 10
+    h = tr.train(tr.LeNet5("modern", seed=0), (X, y), (X, y), epochs=2, batch_size=32, device="cpu", progress=False)
+    assert len(h["train_seconds"]) == 2 and all(0 < t <= s for t, s in zip(h["train_seconds"], h["seconds"]))
+
+
+# ----------------------------------------------------------------------------- the progress bar
+
+
+def test_progress_bar_ends_finished_in_a_saved_notebook(monkeypatch) -> None:
+    """In a kernel the bar is one display updated in place, so the notebook keeps its last state:
+    "1,407/1,407" and the time, not the "0%" a widget leaves behind."""
+    import cnnlab.progress as progress
+
+    shown: list[dict] = []
+
+    class Handle:
+        def update(self, bundle, raw=True):
+            shown.append(bundle)
+
+    def display(bundle, raw=True, display_id=False):
+        shown.append(bundle)
+        return Handle()
+
+    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    bar = progress.Progress(1407, "training", "batches", interval=10.0)
+    for _ in range(1407):
+        bar.update(1, loss="0.05")
+    bar.close()
+    assert "0/1,407" in shown[0]["text/plain"] and "1,407/1,407 batches" in shown[-1]["text/plain"]
+    assert "loss 0.05" in shown[-1]["text/plain"] and 'value="1407"' in shown[-1]["text/html"]
+    assert len(shown) == 2          # drawn at the start and at the end (the interval is long)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    shown.clear()
+    quiet = progress.Progress(10, "training")
+    quiet.update(10)
+    quiet.close()
+    assert shown == []

@@ -173,3 +173,18 @@ def test_figures_draw():
     for f in figs:
         assert f.axes
         plt.close(f)
+
+
+def test_windows_stepping_by_the_size_are_named_in_both_tiers():
+    """Windows that step by the window size instead of the stride: the hidden check showed only
+    NumPy's "zero-size array" ValueError (a window past the edge); both tiers now name the cause."""
+    code = nb05._fwd_replace("max_pool_forward", "window.max(axis=(2, 3))",
+                             "x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]",
+                             "x[:, :, i * size:i * size + size, j * size:j * size + size]")
+    ns: dict = {"np": np}
+    exec(compile(code, "<answer>", "exec"), ns)  # noqa: S102 - a test answer
+    for tier in ("public", "hidden"):
+        outcome = nb05.NOTEBOOK["max_pool_forward"].run(ns["max_pool_forward"], tier)
+        assert not outcome.passed and "step by the window size, not the stride" in outcome.message, outcome.message
+    hidden = nb05.NOTEBOOK["max_pool_forward"].run(ns["max_pool_forward"], "hidden").message
+    assert "zero-size array" in hidden       # what NumPy said is kept, the cause comes with it

@@ -299,3 +299,76 @@ def test_figures_build():
         plt.close(f)
     with pytest.raises(ValueError, match="must divide"):
         vn.plot_norm_cubes(c=5, groups=3)
+
+
+# ----------------------------------------------------------------------------- messages that name their cause
+
+@pytest.mark.parametrize("helper", ["batchnorm_forward", "batchnorm_backward"])
+def test_a_cascade_from_batchnorm_keeps_its_diagnosis(helper):
+    """spatial_batchnorm_* over a wrong batchnorm_*: the nested message is long (the helper's arrays),
+    and cutting it at 15 lines used to drop the "Likely bug" line (4 of 10 held-out cases). The
+    diagnosis is data now: it is always there, whole, last, and names the helper."""
+    spatial = {"batchnorm_forward": "spatial_batchnorm_forward", "batchnorm_backward": "spatial_batchnorm_backward"}[helper]
+    for bug in nb06.NOTEBOOK[helper].bugs:
+        if not bug.by_output:
+            continue
+        ns = notebook_namespace({helper: bug.code})
+        outcome = nb06.NOTEBOOK[spatial].run(ns[spatial], "public")
+        assert not outcome.passed and f"calls your {helper}" in outcome.message
+        assert len(outcome.message.splitlines()) <= 15
+        own = nb06.NOTEBOOK[helper].run(ns[helper], "public")
+        if own.diagnosis is None:
+            continue
+        assert outcome.diagnosis == own.diagnosis and outcome.diagnosis.exercise == helper
+        assert outcome.message.splitlines()[-len(own.diagnosis.lines()):] == own.diagnosis.lines(), outcome.message
+
+
+def test_fold_batchnorm_forgetting_the_mean_or_eps_shows_and_is_named(solution):
+    """Forgetting eps changed the first case by a relative 3e-6: the arrays shown looked identical
+    and no bug was named. The first case now has running variances near 1e-4, where eps shows."""
+    head = nb06._FOLD_HEAD
+    no_eps = head + "    scale = gamma / np.sqrt(running_var)\n" + nb06._FOLD_W + \
+        "    b_folded = scale * (b - running_mean) + beta\n    return w_folded, b_folded\n"
+    no_mean = head + nb06._FOLD_SCALE + nb06._FOLD_W + "    b_folded = scale * b + beta\n    return w_folded, b_folded\n"
+    for code, phrase in ((no_eps, "eps is forgotten"), (no_mean, "the running mean is forgotten")):
+        fn = _with(solution, code)["fold_batchnorm"]
+        for tier in ("public", "hidden"):
+            outcome = nb06.NOTEBOOK["fold_batchnorm"].run(fn, tier)
+            assert not outcome.passed and phrase in outcome.message, outcome.message
+        public = nb06.NOTEBOOK["fold_batchnorm"].run(fn, "public").message
+        assert "case 1 of" in public
+        rel = float(public.split("rel error ")[1].split(")")[0])
+        assert rel > 1e-3, public    # a difference a student can see in the arrays shown
+
+
+def test_layer_norm_is_the_same_in_any_batch_and_alone(solution):
+    """What the notebook's cell shows: an example's layer-norm output does not depend on its batch
+    (nor on being alone), where batch norm's train-mode output does."""
+    g = np.random.default_rng(3)
+    example = g.standard_normal((1, 6)) * 2 + 1
+    ln, bn = [], []
+    for _ in range(5):
+        batch = np.vstack([example, g.standard_normal((7, 6)) * 2 + 1])
+        ln.append(solution["layernorm_forward"](batch, np.ones(6), np.zeros(6))[0][0])
+        bn.append(ref_bn(batch, np.ones(6), np.zeros(6), {"mode": "train"})[0][0])
+    alone = solution["layernorm_forward"](example, np.ones(6), np.zeros(6))[0][0]
+    assert np.ptp(ln, axis=0).max() < 1e-12 and np.abs(alone - ln[0]).max() < 1e-12
+    assert np.ptp(bn, axis=0).max() > 0.05
+
+
+def test_bn_experiment_on_a_conv_net_uses_spatial_batch_norm():
+    torch = pytest.importorskip("torch")
+    from cnnlab.torch_ref.bn_experiment import compare, deep_convnet, train_losses
+
+    plain, bn = deep_convnet(depth=3, channels=4, seed=5), deep_convnet(depth=3, channels=4, batchnorm=True, seed=5)
+    convs = lambda net: [m.weight for m in net if isinstance(m, torch.nn.Conv2d)]  # noqa: E731
+    assert all(torch.equal(a, b) for a, b in zip(convs(plain), convs(bn), strict=True))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn) == 3 and not any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in plain)
+    a = train_losses(deep_convnet(depth=2, channels=4, batchnorm=True, seed=1), steps=4, dev="cpu")
+    b = train_losses(deep_convnet(depth=2, channels=4, batchnorm=True, seed=1), steps=4, dev="cpu")
+    assert a.losses == b.losses and len(a.losses) == 4
+    runs = compare(settings=((0.05, 2 ** 0.5),), steps=3, depth=2, width=4, dev="cpu", net="conv")
+    assert set(runs[(0.05, 2 ** 0.5)]) == {"without BN", "with BN"}
+    with pytest.raises(ValueError, match="net must be"):
+        compare(net="resnet")

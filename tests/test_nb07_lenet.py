@@ -257,7 +257,8 @@ def test_accuracy_bar_reachable_while_grading(monkeypatch):
 
 def test_train_once_uses_the_students_helpers_and_remembers_the_run():
     fn = solution_namespace(A)["train_digits"]
-    X_train, y_train, _, _ = nb07._digits_standardized()
+    digits = nb07.training_set(use_mnist=False)
+    X_train, y_train = digits.X_train, digits.y_train
     run = nb07.train_once(fn, X_train, y_train, epochs=1)
     assert run is not None and len(run["losses"]) == int(np.ceil(len(X_train) / 32))
     key = nb07._key(fn, X_train, y_train, 1, "own")
@@ -312,3 +313,211 @@ def test_bench_names_the_missing_file(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         bench_mnist.load(10)
     assert "train-images-idx3-ubyte" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+# ------------------------------------------------------------------ the student's own layers (04, 05 -> 07)
+def _cells(assignment: str, replacements: dict[str, str] | None = None) -> dict:
+    """A student's namespace as a kernel builds it: the set-up cell and every answer cell run in
+    order, each under a file name that ``inspect.getsource`` can read back (as IPython's cells are)."""
+    import linecache
+
+    import nbformat
+
+    from autograder.config import Course
+    from autograder.sample_class import answer_code
+
+    ns: dict = {"__name__": "__main__"}
+    for n, cell in enumerate(nbformat.read(Course().source_notebooks(assignment)[0], as_version=4).cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("grade_id") == "setup" or meta.get("solution")):
+            code = (replacements or {}).get(meta["grade_id"], answer_code(cell.source))
+            name = f"<cell-{assignment}-{n}-{abs(hash(code))}>"
+            linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+            exec(compile(code, name, "exec"), ns)  # noqa: S102 - the course's own cells
+    return ns
+
+
+@pytest.fixture()
+def my_layers(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_MY_LAYERS", str(tmp_path))
+    return tmp_path
+
+
+def _save(assignment: str, folder, replacements: dict[str, str] | None = None, verbose: bool = False):
+    from cnnlab import own_layers
+
+    return own_layers.save(assignment, _cells(assignment, replacements), where=folder, verbose=verbose)
+
+
+def test_07_builds_lenet_from_the_students_own_layers(my_layers, capsys):
+    """04 and 05 save their right layers; 07's set-up cell takes them (and says so), the checks of
+    Exercises 2-5 pass with them in the namespace, and a short training with them learns."""
+    from cnnlab import own_layers
+
+    path = _save("04_volumes", my_layers)
+    assert path is not None and path.parent == my_layers and "def conv_backward" in path.read_text()
+    assert "import numpy as np" in path.read_text() and "cnnlab" not in path.read_text().split('"""', 2)[2]
+    _save("05_pooling", my_layers)
+    capsys.readouterr()
+    ns = _cells(A)                                           # 07's set-up cell and answers
+    shown = capsys.readouterr().out
+    assert "4 of 4 yours" in shown and "the course's" not in shown, shown
+    assert ns["conv_backward"].__module__ == "cnnlab_my_layers_04_volumes"
+    assert ns["max_pool_backward"].__module__ == "cnnlab_my_layers_05_pooling"
+    assert ns["layers"].yours() == ["conv_forward", "conv_backward", "max_pool_forward", "max_pool_backward"]
+    for name in ("lenet_forward", "lenet_backward", "sgd_step", "train_lenet"):
+        for tier in ("public", "hidden"):
+            outcome = nb07.NOTEBOOK[name].run(ns[name], tier)
+            assert outcome.passed, outcome.message
+    assert ns["conv_backward"].__module__ == "cnnlab_my_layers_04_volumes"   # put back after the checks
+    digits = nb07.training_set(use_mnist=False)
+    X, y = digits.X_train[:96], digits.y_train[:96]
+    params = {k: v.astype(np.float32) for k, v in numpy_ref.lenet_init(seed=0).items()}
+    calls = []
+    own = ns["conv_backward"]
+    ns["conv_backward"] = lambda *a, **k: calls.append(1) or own(*a, **k)
+    _, losses = ns["train_lenet"](params, X, y, epochs=3, batch_size=32, lr=0.01)
+    assert len(calls) == 2 * 9 and np.mean(losses[-3:]) < np.mean(losses[:3])   # the student's layer trained it
+    # too slow to train with: the course's pair takes over for the training, and says why
+    slow = ns["layers"]
+    timings = slow.keep_fast(steps=10, slack=-1.0, factor=0.0, namespace=ns, verbose=False)
+    assert set(timings) == {"04_volumes", "05_pooling"} and slow.yours() == []
+    assert "per batch of 32" in slow.layers["conv_backward"].why and "kernel offsets" in slow.layers["conv_backward"].why
+
+
+def test_07_reports_a_bug_in_the_students_conv_backward_as_the_cause(my_layers, capsys):
+    """A conv_backward with a known bug (db taken from the first image only, say) is saved with a
+    warning; 07 checks it again, says which bug, and builds LeNet-5 from the course's conv pair."""
+    from cnnlab.checks import nb04
+
+    bug = next(b for b in nb04.NOTEBOOK["conv_backward"].bugs if b.by_output and "db" in b.says)
+    capsys.readouterr()
+    path = _save("04_volumes", my_layers, {"conv_backward": bug.code}, verbose=True)
+    assert path is not None and "fails its public check" in capsys.readouterr().out
+    _save("05_pooling", my_layers)
+    capsys.readouterr()
+    ns = _cells(A)
+    shown = capsys.readouterr().out
+    line = next(ln for ln in shown.splitlines() if ln.strip().startswith("conv_backward"))
+    assert "the course's" in line and "yours fails its check" in line and bug.says in line, shown
+    forward = next(ln for ln in shown.splitlines() if ln.strip().startswith("conv_forward"))
+    assert "the course's" in forward and "cache" in forward                    # the pair goes together
+    assert ns["conv_backward"] is numpy_ref.conv_backward and ns["conv_forward"] is numpy_ref.conv_forward
+    assert ns["max_pool_backward"].__module__ == "cnnlab_my_layers_05_pooling"
+    layer = ns["layers"].layers["conv_backward"]
+    assert layer.diagnosis is not None and layer.diagnosis.says == bug.says and layer.diagnosis.exercise == "conv_backward"
+
+
+def test_07_uses_the_course_layers_while_grading(my_layers, monkeypatch, capsys):
+    _save("04_volumes", my_layers)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    capsys.readouterr()
+    ns = _cells(A)
+    assert ns["conv_forward"] is numpy_ref.conv_forward and ns["max_pool_backward"] is numpy_ref.max_pool_backward
+    assert "Grading" in capsys.readouterr().out
+    from cnnlab import own_layers
+
+    assert own_layers.save("04_volumes", ns, where=my_layers, verbose=False) is None
+
+
+def test_saving_refuses_the_course_code_and_keeps_helpers(tmp_path):
+    import linecache
+
+    from cnnlab import own_layers
+
+    code = '''
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view as windows
+SCALE = 1.0
+
+def _pad(x, p):
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+
+def conv_forward(x, w, b, stride=1, pad=0):
+    KH, KW = w.shape[2:]
+    win = windows(_pad(x, pad), (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride]
+    out = SCALE * np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
+    return out, {"x": x, "w": w, "b": b, "stride": stride, "pad": pad}
+'''
+    linecache.cache["<t1>"] = (len(code), None, code.splitlines(True), "<t1>")
+    ns: dict = {"__name__": "__main__"}
+    exec(compile(code, "<t1>", "exec"), ns)  # noqa: S102
+    path = own_layers.save("04_volumes", ns, where=tmp_path, verbose=False)
+    text = path.read_text()
+    assert "def _pad" in text and "SCALE = 1.0" in text and "sliding_window_view as windows" in text
+    loaded, problem = own_layers.load("04_volumes", where=tmp_path)
+    assert problem == "" and set(loaded) == {"conv_forward"}
+    x, w, b = rng(1).standard_normal((2, 1, 6, 6)), rng(2).standard_normal((3, 1, 3, 3)), np.zeros(3)
+    np.testing.assert_allclose(loaded["conv_forward"](x, w, b, pad=1)[0], numpy_ref.conv_forward(x, w, b, pad=1)[0])
+    cheat = 'from cnnlab.numpy_ref import conv_forward as _ref\n\ndef conv_forward(x, w, b, stride=1, pad=0):\n' \
+            '    return _ref(x, w, b, stride=stride, pad=pad)\n'
+    linecache.cache["<t2>"] = (len(cheat), None, cheat.splitlines(True), "<t2>")
+    ns2: dict = {"__name__": "__main__"}
+    exec(compile(cheat, "<t2>", "exec"), ns2)  # noqa: S102
+    assert own_layers.save("04_volumes", ns2, where=tmp_path / "other", verbose=False) is None
+    assert not (tmp_path / "other").exists()
+
+
+# ------------------------------------------------------------------ held-out answers: each message names its cause
+_SOFTMAX_NO_MAX = '''
+def lenet_backward(scores, y, caches):
+    e = np.exp(scores)                      # no row maximum subtracted
+    p = e / e.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = -np.mean(np.log(p[np.arange(n), y]))
+    d = p.copy()
+    d[np.arange(n), y] -= 1
+    d /= n
+    grads = {}
+    d, grads["W5"], grads["b5"] = affine_backward(d, caches["fc5"])
+    d = relu_backward(d, caches["relu4"])
+    d, grads["W4"], grads["b4"] = affine_backward(d, caches["fc4"])
+    d = relu_backward(d, caches["relu3"])
+    d, grads["W3"], grads["b3"] = affine_backward(d, caches["fc3"])
+    d = flatten_backward(d, caches["flatten"])
+    d = relu_backward(max_pool_backward(d, caches["pool2"]), caches["relu2"])
+    d, grads["W2"], grads["b2"] = conv_backward(d, caches["conv2"])
+    d = relu_backward(max_pool_backward(d, caches["pool1"]), caches["relu1"])
+    _, grads["W1"], grads["b1"] = conv_backward(d, caches["conv1"])
+    return loss, grads
+'''
+
+
+def test_a_softmax_without_the_row_maximum_is_caught_and_named():
+    """The notebook asks for the row maximum to be subtracted; until a case had scores near 1000 a
+    softmax without it got full marks. Written another way than the bug table's code, it is named."""
+    for tier in ("public", "hidden"):
+        outcome = _run("lenet_backward", _SOFTMAX_NO_MAX, tier)
+        assert not outcome.passed and "every score near 1000" in outcome.message, outcome.message
+        assert outcome.diagnosis is not None and outcome.diagnosis.says.startswith("the softmax overflows")
+        assert "subtract each row's maximum" in outcome.message
+    right = _SOFTMAX_NO_MAX.replace("np.exp(scores)", "np.exp(scores - scores.max(axis=1, keepdims=True))")
+    assert _run("lenet_backward", right).passed
+
+
+def test_a_summed_loss_with_an_unaveraged_gradient_is_not_told_the_gradient_averages():
+    code = nb07._BWD.replace("    d /= n\n", "").replace("    loss = -log_p[np.arange(n), y].mean()",
+                                                           "    loss = -log_p[np.arange(n), y].sum()")
+    for tier in ("public", "hidden"):
+        outcome = _run("lenet_backward", code, tier)
+        assert not outcome.passed and "as the gradient does" not in outcome.message
+        assert "your gradient is divided by N" not in outcome.message
+        assert outcome.diagnosis is not None and "both are means over the batch" in outcome.diagnosis.says
+    only_loss = nb07._BWD.replace("    loss = -log_p[np.arange(n), y].mean()", "    loss = -log_p[np.arange(n), y].sum()")
+    assert "your gradient is divided by N" in _run("lenet_backward", only_loss).message
+
+
+def test_a_table_without_any_bias_is_named():
+    code = nb07._table_code(conv_params="c * 5 * 5 * f", fc_params="d * n")
+    for tier in ("public", "hidden"):
+        outcome = _run("lenet_table", code, tier)
+        assert not outcome.passed and "no layer counts its biases" in outcome.message, outcome.message
+
+
+def test_a_diverging_learning_rate_is_called_diverged_not_too_short():
+    """lr 0.3 made the loss jump to about 50 and end at chance level: the message said "10.0%" and
+    "train longer"; now it says the training diverged, with what the loss did."""
+    code = nb07._DIGITS.replace("EPOCHS", "epochs").replace("LR", "0.3")
+    outcome = _run("train_digits", code)
+    assert not outcome.passed and "diverged" in outcome.diagnosis.says and "train longer" not in outcome.message
+    assert "the loss went from" in outcome.message and "chance level" in outcome.message

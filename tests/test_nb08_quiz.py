@@ -322,3 +322,7 @@ def test_graded_with_the_submitters_numbers_only(quiz_grader):
     setup.outputs = [nbformat.v4.new_output("stream", name="stdout",
                                             text="Your quiz numbers are drawn for student 'alice'\n")]
     assert _grade(g, "bob", nb) == copied
+    # ... and switching the kernel's own record to alice's (so that its checks pass on her answers) gains
+    # nothing either: the verifier judges outside, with the grader's record of who submitted
+    forged = _literal(g, alice, "import cnnlab.quiz\ncnnlab.quiz._GRADED['id'] = 'alice'")
+    assert _grade(g, "bob", forged) == copied

@@ -127,10 +127,9 @@ def _vectorised(fn: Any, tier: str) -> str:
                       f"  your function raised {type(exc).__name__}: {exc}") from None
     pixels = 38 * 38
     if lines >= pixels // 2:
-        raise Problem(f"corr2d (Exercise 2): your function ran {lines:,} lines of Python for a 38x38 output.\n"
-                      f"  Likely bug: {_NOT_VECTORISED}\n"
-                      "  Try: loop over the KH*KW kernel offsets (out += k[a, b] * x[a:a + H', b:b + W']), "
-                      "or use sliding_window_view and np.tensordot", bug=_NOT_VECTORISED)
+        raise Problem.named(f"corr2d (Exercise 2): your function ran {lines:,} lines of Python for a 38x38 output.",
+                            _NOT_VECTORISED, "loop over the KH*KW kernel offsets (out += k[a, b] * x[a:a + H', b:b + W']), "
+                            "or use sliding_window_view and np.tensordot")
     return "vectorised"
 
 

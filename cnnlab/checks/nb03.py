@@ -21,7 +21,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnlab import shapes
 from cnnlab.grading import rng
 from cnnlab.grading.closeness import describe
-from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook, Problem
+from cnnlab.grading.exercise import Bug, Case, Confirmation, Exercise, Notebook, Problem, Raised
 from cnnlab.grading.guard import run_guarded
 from cnnlab.grading.probes import refuse_module
 from cnnlab.numpy_ref import pad as ref_pad
@@ -81,7 +81,7 @@ def _refuses(fn: Any, exercise: str, args: tuple, kwargs: dict, what: str, bug: 
         return
     if kind == "raised":
         raise Problem(f"{title}: {what} raised {type(value).__name__} ({value}); raise ValueError there", bug=bug)
-    raise Problem(f"{title}: {what} returned {describe(value)}.\n  Likely bug: {bug}", bug=bug)
+    raise Problem.named(f"{title}: {what} returned {describe(value)}.", bug)
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,19 +333,33 @@ def _size_custom(fn: Any, tier: str) -> str:
     # name a bug only when its code does what the student's did on every case of the tier
     bug = next((b for b in ex.bugs if b.by_output and all(
         _same(_outcome(ex.bug_function(b), c), student[j]) for j, c in enumerate(cases))), None)
-    lines = [f"{ex.title}, {ex._where(case, tier, i, len(cases))}:", line]
-    if bug is not None:
-        lines.append(f"  Likely bug: {bug.says}")
-        if bug.fix:
-            lines.append(f"  Try: {bug.fix}")
-    raise Problem("\n".join(lines), bug=bug.says if bug else None)
+    where = ex._where(case, tier, i, len(cases))
+    raise Problem(f"{ex.title}, {where}:\n{line}", diagnosis=ex._diagnosis(bug, where) if bug else None)
 
 
 _SIZE_HEAD = "def conv_output_size(n, f, pad=0, stride=1, strict=True):\n    span = n + 2 * pad - f\n"
 _SIZE_STRICT = ("    if strict and span % stride > pad:\n"
                 "        raise ValueError(f'stride {stride} skips input pixels (n={n}, f={f}, pad={pad})')\n")
 
-NOTEBOOK.add(Exercise(
+class _SizeExercise(Exercise):
+    """conv_output_size's record: what the function raises is part of the answer. The grader's
+    verifier confirms it on the same cases with the same comparison as ``_size_custom``."""
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        def judge(result: Any, case: Case) -> str | None:
+            want = _outcome(self.reference, case)
+            if isinstance(result, Raised):
+                if want[0] == "raised" and result.type == f"{want[1].__module__}.{want[1].__qualname__}":
+                    return None
+                return f"raised {result.type.rsplit('.', 1)[-1]}" + ("" if want[0] == "raised" else " where a size was expected")
+            if want[0] == "value":
+                return self._differs(result, want[1], "result", tier, 0, 0)
+            return "returned a size where strict mode must refuse the stride with a ValueError"
+
+        return Confirmation(cases=tuple(self.cases(tier)), judge=judge, raises=True, **self.policy(tier))
+
+
+NOTEBOOK.add(_SizeExercise(
     "conv_output_size", 3, ref_conv_output_size, _size_public, _size_hidden, kind="int",
     custom=_size_custom, extra=refuse_module(shapes, 32, 5, pad=2, stride=1, strict=True, advice=_NO_SHAPES),
     bugs=[
@@ -434,6 +448,10 @@ NOTEBOOK.add(Exercise(
             _conv2d_code(size="conv_output_size({n}, {k}, pad, 1)", rows="i", cols="j")),
         Bug("the windows move one pixel at a time: window (i, j) starts at row i*stride, column j*stride",
             _conv2d_code(rows="i", cols="j")),
+        Bug("the stride-1 output is subsampled from the wrong offset: full[stride - 1::stride] drops the first "
+            "window; window (i, j) starts at row i*stride, so keep full[::stride, ::stride]",
+            _conv2d_code(size="conv_output_size({n}, {k}, pad, 1)", rows="i", cols="j").replace(
+                "    return out", "    return out[stride - 1::stride, stride - 1::stride]")),
         Bug("the padding is ignored: zero-pad x (zero_pad(x, pad)) before sliding the kernel",
             _conv2d_code(pad_x="x", size="({n} - {k}) // stride + 1")),
         Bug("the output size ignores the padding: compute H' from H + 2*pad",

@@ -176,11 +176,11 @@ def _vectorised(fn: Any, tier: str) -> str:
         raise Problem(f"conv_forward (Exercise 2): on a batch x {xs} your function raised "
                       f"{type(err).__name__}: {err}") from None
     if lines > _MAX_LINES:
-        raise Problem(
+        raise Problem.named(
             f"conv_forward (Exercise 2): one call on a batch x {xs} with w {ws} ran {lines:,} lines of your "
-            f"own Python code; a vectorised version runs a few dozen.\n  Likely bug: {_LOOPS}.\n"
-            "  Try: build all windows at once (sliding_window_view) and use one tensor product "
-            "(tensordot, einsum or @); a loop over the KH*KW kernel offsets is fine.", bug=_LOOPS)
+            f"own Python code; a vectorised version runs a few dozen.", _LOOPS,
+            "build all windows at once (sliding_window_view) and use one tensor product "
+            "(tensordot, einsum or @); a loop over the KH*KW kernel offsets is fine")
     return f"vectorised ({lines} lines of your code ran)"
 
 

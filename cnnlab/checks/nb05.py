@@ -169,6 +169,8 @@ _SHORT_HEAD = ("def {name}(x, size=2, stride=2):\n"
                "    Wo = (W - size) // stride\n")
 _NO_STRIDE_SLICE = ("x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]",
                     "x[:, :, i:i + size, j:j + size]")
+_SIZE_STEP_SLICE = ("x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]",
+                    "x[:, :, i * size:i * size + size, j * size:j * size + size]")
 _INT_OUT = ("np.zeros((N, C, Ho, Wo))", "np.zeros((N, C, Ho, Wo), dtype=x.dtype)")
 _WRONG_AXES = ("def {name}(x, size=2, stride=2):\n"
                "    windows = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(2, 3))\n"
@@ -182,6 +184,10 @@ _MAX_POOL_FORWARD = (Exercise(
     bugs=[
         Bug("stride ignored when slicing: window (i, j) starts at row i * stride and column j * stride",
             _fwd_replace("max_pool_forward", "window.max(axis=(2, 3))", *_NO_STRIDE_SLICE)),
+        Bug("the windows step by the window size, not the stride: window (i, j) starts at row i * stride and column "
+            "j * stride (the two differ when windows overlap; past the edge a window is empty)",
+            _fwd_replace("max_pool_forward", "window.max(axis=(2, 3))", *_SIZE_STEP_SLICE),
+            fix="slice x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]"),
         Bug("the output size lacks the + 1: (H - size) // stride + 1 windows fit along H",
             _fwd_replace("max_pool_forward", "window.max(axis=(2, 3))", "", "", head=_SHORT_HEAD)),
         Bug("pooling across channels: each channel is pooled on its own, take the max over the window only",

@@ -282,10 +282,8 @@ def _stats_property(name: str, scenarios: Callable[[str], list[Scenario]]) -> Ca
                             lines.append(str(diff))
                     bug = _stats_bug(ex, sc, step, key, g[key], w[key])
                     if bug is not None:
-                        lines.append(f"  Likely bug: {bug.says}")
-                        if bug.fix:
-                            lines.append(f"  Try: {bug.fix}")
-                    raise Problem("\n".join(lines), bug=bug.says if bug else None)
+                        raise Problem("\n".join(lines), diagnosis=ex._diagnosis(bug, where))
+                    raise Problem("\n".join(lines))
         return "running statistics right"
 
     return extra
@@ -641,8 +639,11 @@ def _fold_public() -> list[Case]:
     w1, b1 = g.standard_normal((4, 3, 3, 3)), g.standard_normal(4)
     w2, b2 = g.standard_normal((3, 2, 1, 1)), g.standard_normal(3)
     w3 = g.standard_normal((2, 3, 3, 3))
-    return [Case((w1, b1, *_bn_layer(g, 4)), label="4 filters 3x3x3 with bias"),
-            Case((w2, b2, *_bn_layer(g, 3, tiny=True)), label="1x1 filters, running variances about 1e-4"),
+    # the first case shows every bug plainly: running variances about 1e-4 make eps (1e-5) change the
+    # scale by several percent, and running means far from 0 make a forgotten mean obvious
+    return [Case((w1, b1, *_bn_layer(g, 4, tiny=True)), label="4 filters 3x3x3 with bias, running variances "
+                 "about 1e-4 (eps matters)"),
+            Case((w2, b2, *_bn_layer(g, 3)), label="1x1 filters"),
             Case((w3, None, *_bn_layer(g, 2)), {"eps": 1e-3}, label="a conv without bias (b=None), eps = 1e-3")]
 
 
@@ -652,8 +653,9 @@ def _fold_hidden() -> list[Case]:
     for (f, c, k), bias in (((6, 2, 3), True), ((1, 4, 5), True), ((5, 5, 1), False), ((3, 1, 2), True)):
         w = g.standard_normal((f, c, k, k))
         b = g.standard_normal(f) if bias else None
-        cases.append(Case((w, b, *_bn_layer(g, f, tiny=(f == 5))), label=f"{f} filters {k}x{k}x{c}"
-                          + ("" if bias else ", no bias")))
+        tiny = f in (6, 5)
+        cases.append(Case((w, b, *_bn_layer(g, f, tiny=tiny)), label=f"{f} filters {k}x{k}x{c}"
+                          + ("" if bias else ", no bias") + (", running variances about 1e-4" if tiny else "")))
     return cases
 
 
@@ -681,6 +683,13 @@ NOTEBOOK.add(Exercise(
             + "    b_folded = scale * (b - running_mean) + beta\n    return w_folded, b_folded\n"),
         Bug("epsilon outside the square root: gamma / np.sqrt(running_var + eps), not np.sqrt(running_var) + eps",
             _FOLD_HEAD + "    scale = gamma / (np.sqrt(running_var) + eps)\n" + _FOLD_W
+            + "    b_folded = scale * (b - running_mean) + beta\n    return w_folded, b_folded\n"),
+        Bug("the running mean is forgotten: the batch norm subtracts it before scaling, b' = scale * (b - running_mean) "
+            "+ beta",
+            _FOLD_HEAD + _FOLD_SCALE + _FOLD_W + "    b_folded = scale * b + beta\n    return w_folded, b_folded\n"),
+        Bug("eps is forgotten: the scale is gamma / np.sqrt(running_var + eps), which matters when a running "
+            "variance is small",
+            _FOLD_HEAD + "    scale = gamma / np.sqrt(running_var)\n" + _FOLD_W
             + "    b_folded = scale * (b - running_mean) + beta\n    return w_folded, b_folded\n"),
         Bug("the weights are not scaled: every weight of filter f is multiplied by scale[f]",
             _FOLD_HEAD + _FOLD_SCALE + "    w_folded = w.copy()\n"

@@ -24,8 +24,10 @@ back afterwards).  The notebook's demonstration cells run the student's own func
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,7 @@ import numpy as np
 from cnnlab import shapes
 from cnnlab.grading import rng
 from cnnlab.grading.closeness import describe
-from cnnlab.grading.exercise import Bug, Case, Exercise, Notebook, Problem, under_nbgrader
+from cnnlab.grading.exercise import Bug, Case, Confirmation, Exercise, Notebook, Problem, under_nbgrader
 from cnnlab.grading.guard import run_guarded
 from cnnlab.grading.probes import refuse_module
 from cnnlab.numpy_ref import (
@@ -52,6 +54,7 @@ from cnnlab.numpy_ref import (
 
 __all__ = [
     "NOTEBOOK", "check", "summary", "LAYERS", "CACHE_KEYS", "PARAM_KEYS", "DIGITS_EPOCHS", "DIGITS_BAR",
+    "MNIST_TRAIN", "MNIST_EPOCHS", "MNIST_BAR", "TrainingSet", "training_set", "pad32",
     "digits_setting", "standardize", "train_once", "predict",
     "ref_lenet_table", "ref_lenet_forward", "ref_lenet_backward", "ref_sgd_step", "ref_train_lenet",
 ]
@@ -67,16 +70,20 @@ CACHE_KEYS = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten",
               "fc3", "relu3", "fc4", "relu4", "fc5")
 PARAM_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4", "W5", "b5")
 
-#: epochs and the test-accuracy bar of Exercise 6, outside grading (False) and while grading (True)
+#: Exercise 6 on the embedded digits: epochs and the test-accuracy bar, outside grading (False) and
+#: while grading (True); on MNIST (outside grading, when its files are found): the first MNIST_TRAIN
+#: training images, MNIST_EPOCHS epochs, all 10,000 test images, MNIST_BAR
 DIGITS_EPOCHS = {False: 8, True: 5}
 DIGITS_BAR = {False: 0.95, True: 0.90}
+MNIST_TRAIN, MNIST_EPOCHS, MNIST_BAR = 15_000, 3, 0.97
 
 _IMPORTS = ("from cnnlab.numpy_ref import (affine_backward, affine_forward, conv_backward, conv_forward,\n"
             "    flatten_backward, flatten_forward, max_pool_backward, max_pool_forward, relu_backward, relu_forward)\n")
 
 
 def digits_setting() -> tuple[int, float]:
-    """Return (epochs, test-accuracy bar) of Exercise 6 in this run (smaller while grading)."""
+    """Return (epochs, test-accuracy bar) of Exercise 6 on the embedded digits in this run (smaller
+    while grading); :func:`training_set` gives the whole setting, MNIST included."""
     fast = under_nbgrader()
     return DIGITS_EPOCHS[fast], DIGITS_BAR[fast]
 
@@ -166,6 +173,13 @@ def ref_train_lenet(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarr
     return params, losses
 
 
+#: the layers of notebooks 04 and 05 that the notebook may take from the student's own modules
+#: (``cnnlab.own_layers``): the checks of Exercises 2 and 3 run with the course's in their place
+_COURSE_LAYERS: dict[str, Callable[..., Any]] = {"conv_forward": conv_forward, "conv_backward": conv_backward,
+                                                 "max_pool_forward": max_pool_forward,
+                                                 "max_pool_backward": max_pool_backward}
+_LAYER_NAMES = tuple(_COURSE_LAYERS)
+
 #: what the checks put in place of the student's helpers (see ``_course_helpers``)
 _REFERENCES: dict[str, Callable[..., Any]] = {"lenet_forward": ref_lenet_forward, "lenet_backward": ref_lenet_backward,
                                               "sgd_step": ref_sgd_step, "train_lenet": ref_train_lenet}
@@ -199,7 +213,7 @@ def _course_helpers(fn: Callable[..., Any], names: tuple[str, ...]) -> Iterator[
         yield
         return
     saved = {h: namespace.get(h, _MISSING) for h in names}
-    namespace.update({h: _REFERENCES[h] for h in names})
+    namespace.update({h: _REFERENCES.get(h) or _COURSE_LAYERS[h] for h in names})
     try:
         yield
     finally:
@@ -210,33 +224,52 @@ def _course_helpers(fn: Callable[..., Any], names: tuple[str, ...]) -> Iterator[
                 namespace[h] = value
 
 
-class _DictOutputs(Exercise):
-    """An exercise returning dicts of arrays (params, grads): compared entry by entry.
+class _Alone(Exercise):
+    """An exercise graded alone.
 
-    ``split(value)`` turns what the function returned into {output name: value}; the output names
-    ("grads['W1']", ...) are those of ``outputs``.  ``course_helpers``: the other exercises' functions
-    that are replaced by the course's references while this one is checked, so that it is graded
-    alone (a bug in a helper costs the helper's points only).
+    ``course_helpers`` names other exercises' functions that are replaced by the course's
+    references while this one is checked, so that a bug in a helper costs the helper's points only
+    (the grader's verifier, which runs the student's own helpers, leaves these exercises alone).
+    ``course_layers`` names the layers of 04 and 05 that the notebook may take from the student's
+    own modules: the course's are put in their place for the check, so that the cases' caches (made
+    by the course's layers) fit; while grading the notebook binds the course's layers anyway, so the
+    verifier can re-run these exercises as they are.
     """
 
-    def __init__(self, *args: Any, split: Callable[[Any], dict[str, Any]], course_helpers: tuple[str, ...] = (),
+    def __init__(self, *args: Any, course_helpers: tuple[str, ...] = (), course_layers: tuple[str, ...] = (),
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._splitter = split
         self.course_helpers = tuple(course_helpers)
+        self.course_layers = tuple(course_layers)
 
-    def _split(self, value: Any, what: str) -> dict[str, Any]:
-        return self._splitter(value)
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """The course's references put in place of the student's helpers during the check."""
+        return {h: _REFERENCES[h] for h in self.course_helpers}
 
     def _run(self, fn: Any, tier: str, only: str | None) -> str:
-        with _course_helpers(fn, self.course_helpers):
+        with _course_helpers(fn, self.course_helpers + self.course_layers):
             return super()._run(fn, tier, only)
 
     def namespace(self) -> dict[str, Any]:
-        """The bugs' globals: NumPy, the helpers' references, and the course's helpers."""
+        """The bugs' globals: NumPy, the helpers' references, and the course's helpers and layers."""
         ns = super().namespace()
-        ns.update({h: _REFERENCES[h] for h in self.course_helpers})
+        ns.update({h: _REFERENCES.get(h) or _COURSE_LAYERS[h] for h in self.course_helpers + self.course_layers})
         return ns
+
+
+class _DictOutputs(_Alone):
+    """An exercise returning dicts of arrays (params, grads): compared entry by entry.
+
+    ``split(value)`` turns what the function returned into {output name: value}; the output names
+    ("grads['W1']", ...) are those of ``outputs``.
+    """
+
+    def __init__(self, *args: Any, split: Callable[[Any], dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._splitter = split
+
+    def _split(self, value: Any, what: str) -> dict[str, Any]:
+        return self._splitter(value)
 
 
 def _entries(value: Any, label: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -343,7 +376,8 @@ def _table_custom(fn: Callable[..., Any], tier: str) -> str:
     for i, case in enumerate(cases):
         where = ex._where(case, tier, i, len(cases))
         try:
-            value, _ = run_guarded(fn, *case.args, exercise=ex.name, forbid=(), **case.kwargs)
+            value, _ = run_guarded(fn, *case.args, exercise=ex.name, forbid=(),
+                                   forbid_functions=ex.forbidden_references(), **case.kwargs)
         except AssertionError as exc:
             text = str(exc).replace(f"{ex.name}: ", "", 1)
             if text.startswith("not implemented yet"):
@@ -365,10 +399,7 @@ def _table_custom(fn: Callable[..., Any], tier: str) -> str:
             except Exception:  # noqa: BLE001 - a bug that does not apply to this case
                 continue
             if wrong == got and wrong != want:
-                lines.append(f"  Likely bug: {bug.says}")
-                if bug.fix:
-                    lines.append(f"  Try: {bug.fix}")
-                raise Problem("\n".join(lines), bug=bug.says)
+                raise Problem("\n".join(lines), diagnosis=ex._diagnosis(bug, where))
         raise Problem("\n".join(lines))
     return f"all {len(cases)} tables match"
 
@@ -397,7 +428,22 @@ def _table_code(conv_params: str = "(c * 5 * 5 + 1) * f", conv_out: str = "h - 5
 '''
 
 
-NOTEBOOK.add(Exercise(
+class _Table(Exercise):
+    """lenet_table's record: a custom check (rows compared field by field), confirmed by the
+    grader's verifier on the same cases with the same comparison."""
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        def judge(value: Any, case: Case) -> str | None:
+            got = _norm_rows(value)
+            if isinstance(got, str):
+                return got
+            return _table_diff(got, ref_lenet_table(*case.args, **case.kwargs), tier)
+
+        cases = _table_hidden() if tier == "hidden" else _table_public()
+        return Confirmation(cases=tuple(cases), judge=judge, **{**self.policy(tier), "forbid": ()})
+
+
+NOTEBOOK.add(_Table(
     "lenet_table", 1, ref_lenet_table, custom=_table_custom,
     extra=refuse_module(shapes, advice="count the sizes and parameters yourself with + and * "
                                        "(cnnlab.shapes holds the answers)"),
@@ -408,6 +454,9 @@ NOTEBOOK.add(Exercise(
             _table_code(conv_params="(5 * 5 + 1) * f"), fix="multiply the kernel area by the input channels"),
         Bug("the FC biases are missing: a fully connected layer has (D + 1) * M parameters",
             _table_code(fc_params="d * n")),
+        Bug("no layer counts its biases: a conv layer has (C*5*5 + 1) * F parameters (one bias per filter), an FC "
+            "layer (D + 1) * M (one per unit)",
+            _table_code(conv_params="c * 5 * 5 * f", fc_params="d * n"), fix="add F to each conv count, M to each FC count"),
         Bug("pooling layers have no parameters (a 2x2 max or average takes no weights)",
             _table_code(pool_params="2 * f")),
         Bug("the conv output size is n - f + 1 (a 5x5 kernel turns 32 into 28, not 27)",
@@ -474,8 +523,7 @@ def _fwd_extra(fn: Callable[..., Any], tier: str) -> str:
             continue
         other = next((k for k in CACHE_KEYS if k != key and _same(caches[key], want[k])), None)
         if other is not None:
-            raise Problem(f"{title}: caches[{key!r}] holds the cache of {other}.\n  Likely bug: {_SWAPPED}",
-                          bug=_SWAPPED)
+            raise Problem.named(f"{title}: caches[{key!r}] holds the cache of {other}.", _SWAPPED)
         raise Problem(f"{title}: caches[{key!r}] is not what {key}'s forward returned on this network; "
                       "apply conv -> ReLU -> pool in that order and store each layer's cache as it comes")
     return "caches complete"
@@ -510,9 +558,9 @@ _FWD_SWAPPED = (_fwd()
                 .replace('caches["pool1_"]', 'caches["pool1"]'))
 
 
-NOTEBOOK.add(Exercise(
+NOTEBOOK.add(_Alone(
     "lenet_forward", 2, ref_lenet_forward, _fwd_public, _fwd_hidden, outputs=("scores", "caches"),
-    compare=("scores",), extra=_fwd_extra, allow=LAYERS,
+    compare=("scores",), extra=_fwd_extra, allow=LAYERS, course_layers=_LAYER_NAMES,
     bugs=[
         Bug("the flatten is in channels-last (N, H, W, C) order: flatten the (N, C, H, W) maps as they are",
             _fwd(flatten="flatten_forward(h.transpose(0, 2, 3, 1))"),
@@ -534,21 +582,30 @@ NOTEBOOK.add(Exercise(
 # Exercise 3: lenet_backward
 # --------------------------------------------------------------------------------------------
 
-def _bwd_case(seed: int, n: int, label: str, **net: Any) -> Case:
+def _bwd_case(seed: int, n: int, label: str, score_offset: float = 0.0, **net: Any) -> Case:
     params = _params(seed, **net)
+    if score_offset:   # every score near score_offset: np.exp overflows unless each row's maximum is subtracted
+        params["b5"] = params["b5"] + score_offset
     X = _images(seed, n, net.get("in_channels", 1))
     scores, caches = ref_lenet_forward(X, params)
     return Case((scores, _labels(seed, n, net.get("num_classes", 10)), caches), label=label)
 
 
+#: the cases whose scores are all near 1000: np.exp overflows (float64 ends near e^709) unless each row's
+#: maximum is subtracted; the differences between scores stay ordinary, so the softmax itself is not extreme
+_OVERFLOW = "every score near 1000 (np.exp overflows unless each row's maximum is subtracted)"
+
+
 def _bwd_public() -> list[Case]:
-    return [_bwd_case(3, 4, "4 images, LeNet-5 (1 channel)"), _bwd_case(4, 2, "2 images")]
+    return [_bwd_case(3, 4, "4 images, LeNet-5 (1 channel)"), _bwd_case(4, 2, "2 images"),
+            _bwd_case(5, 3, f"3 images, {_OVERFLOW}", score_offset=1000.0)]
 
 
 def _bwd_hidden() -> list[Case]:
     return [_bwd_case(80, 3, "the lecture's variant: 3 channels, 8 and 16 filters", in_channels=3, conv_channels=(8, 16)),
             _bwd_case(81, 5, "5 images, 5 classes", num_classes=5),
-            _bwd_case(82, 1, "a single image")]
+            _bwd_case(82, 1, "a single image"),
+            _bwd_case(83, 2, f"2 images, {_OVERFLOW}", score_offset=900.0)]
 
 
 def _bwd_split(value: Any) -> dict[str, Any]:
@@ -582,15 +639,58 @@ _BWD_BODY = '''    grads = {}
     return loss, grads
 '''
 _BWD = _BWD_HEAD + _BWD_BODY
+_BWD_NO_MAX = _BWD.replace("    shifted = scores - scores.max(axis=1, keepdims=True)\n", "    shifted = scores\n")
+_OVERFLOWS = ("the softmax overflows: np.exp of a score near 1000 is inf, and inf / inf is NaN; subtract "
+              "each row's maximum from the scores first (it cancels in p)")
 
-NOTEBOOK.add(_DictOutputs(
-    "lenet_backward", 3, ref_lenet_backward, _bwd_public, _bwd_hidden, split=_bwd_split,
+
+class _Backward(_DictOutputs):
+    """lenet_backward: on a case whose scores overflow np.exp (every score near 1000) the reference's
+    loss and gradients are finite; where the student's function then raises or returns NaN or inf,
+    its softmax skipped the row maximum, however the student wrote the softmax (equal outputs could
+    not say so: each way of writing it fails differently)."""
+
+    def _one(self, fn: Callable[..., Any], case: Case, tier: str, index: int, total: int, only: str | None) -> None:
+        try:
+            super()._one(fn, case, tier, index, total, only)
+        except Problem as p:
+            if p.diagnosis is None and _OVERFLOW in case.label and not self._finite_on(fn, case):
+                where = self._where(case, tier, index, total)
+                raise Problem(p.message, diagnosis=self._diagnosis(self.bug(_OVERFLOWS[:40]), where)) from None
+            raise
+
+    def _finite_on(self, fn: Callable[..., Any], case: Case) -> bool:
+        """Whether ``fn`` runs on ``case`` and returns finite values only."""
+        args = copy.deepcopy(tuple(case.args))
+        try:
+            result, _ = run_guarded(fn, *args, exercise=self.name, allow=self.allow, forbid=self.forbid,
+                                    guard_mode=self.guard_mode)
+            values = self._split(result, "your function")
+        except (AssertionError, Problem):
+            return False
+        for v in values.values():
+            try:
+                if not np.all(np.isfinite(np.asarray(v, dtype=float))):
+                    return False
+            except (TypeError, ValueError):
+                continue
+        return True
+
+
+NOTEBOOK.add(_Backward(
+    "lenet_backward", 3, ref_lenet_backward, _bwd_public, _bwd_hidden, split=_bwd_split, course_layers=_LAYER_NAMES,
     outputs=("loss", *_dict_outputs("grads")), allow=LAYERS, rtol=1e-6, atol=1e-10,
     bugs=[
         Bug("the softmax gradient is not divided by N: the loss is a mean over the batch, so dscores = (p - onehot) / N",
             _BWD.replace("    d /= n\n", "")),
-        Bug("the loss is summed over the batch instead of averaged (use the mean, as the gradient does)",
+        Bug("the loss is summed over the batch instead of averaged: your gradient is divided by N, the loss must be "
+            "too (use the mean)",
             _BWD.replace("    loss = -log_p[np.arange(n), y].mean()", "    loss = -log_p[np.arange(n), y].sum()")),
+        Bug("the loss is summed over the batch and the gradient is not divided by N: both are means over the batch",
+            _BWD.replace("    loss = -log_p[np.arange(n), y].mean()", "    loss = -log_p[np.arange(n), y].sum()")
+                .replace("    d /= n\n", ""), fix="loss = the mean over the batch; dscores = (p - onehot) / N"),
+        Bug(_OVERFLOWS, _BWD_NO_MAX, by_output=False,
+            fix="shifted = scores - scores.max(axis=1, keepdims=True), then use shifted in np.exp"),
         Bug("the softmax gradient has the wrong sign: dscores = p - onehot, not onehot - p",
             _BWD.replace("    d /= n\n", "    d = -d / n\n")),
         Bug("the gradient skips the ReLU after fc4: call relu_backward with the relu4 cache",
@@ -744,27 +844,108 @@ NOTEBOOK.add(_DictOutputs(
 # Exercise 6: train_digits (the stated accuracy)
 # --------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """The data Exercise 6 trains on, the epochs and the test-accuracy bar.
+
+    ``name`` is "MNIST" (a subset of its training images, all 10,000 test images) or "digits" (the
+    embedded scikit-learn digits, 1,437 / 360); images are standardised with the training set's
+    mean and standard deviation (float32). ``note`` says where the data came from, or why MNIST
+    was not used.
+    """
+
+    name: str
+    X_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    X_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    epochs: int
+    bar: float
+    note: str
+    mean: float = 0.0
+    std: float = 1.0
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """MNIST-style uint8 images (N, 28, 28) padded to (N, 1, 32, 32) and standardised with this
+        training set's mean and standard deviation (as its own images were)."""
+        return ((pad32(images) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+
+    def describe(self) -> str:
+        what = "MNIST" if self.name == "MNIST" else "the embedded digits"
+        return (f"{what}: {len(self.X_train):,} training images, {len(self.X_test):,} test images, "
+                f"{self.epochs} epochs, test accuracy at least {self.bar:.0%}")
+
+
+def pad32(images: np.ndarray) -> np.ndarray:
+    """MNIST's uint8 (N, 28, 28) images as float32 (N, 1, 32, 32) in [0, 1], 2 pixels of zeros around."""
+    out = np.zeros((len(images), 1, 32, 32), dtype=np.float32)
+    out[:, 0, 2:30, 2:30] = np.asarray(images, dtype=np.float32) / np.float32(255)
+    return out
+
+
+_SETS: dict[tuple, TrainingSet] = {}
+
+
+def training_set(root: str | None = None, use_mnist: bool = True, grading: bool | None = None) -> TrainingSet:
+    """The data of Exercise 6 in this run (the notebook and the check read the same one).
+
+    Outside grading: the first ``MNIST_TRAIN`` of MNIST's training images and its 10,000 test
+    images when the files are found (``cnnlab.data.load_mnist``: ``$CNNLAB_DATA``, the course's
+    data folder), ``MNIST_EPOCHS`` epochs, bar ``MNIST_BAR``; otherwise the embedded digits
+    (``DIGITS_EPOCHS``, ``DIGITS_BAR``), saying why. While grading: always the digits, shorter
+    (``grading``: as while grading or not, whatever this process is; the grader's verifier judges
+    with the grading setting).
+    """
+    from cnnlab import data
+
+    grading = under_nbgrader() if grading is None else bool(grading)
+    key = (grading, str(data.data_root(root)), use_mnist)
+    if key in _SETS:
+        return _SETS[key]
+    note = ""
+    found = None
+    if grading:
+        note = "grading: the embedded digits, a shorter run"
+    elif use_mnist:
+        where = f"the folder mnist inside {data.data_root(root)}"
+        try:
+            (xtr, ytr), (xte, yte) = data.load_mnist("mnist", "train", root), data.load_mnist("mnist", "test", root)
+            found = (pad32(xtr[:MNIST_TRAIN]), ytr[:MNIST_TRAIN], pad32(xte), yte)
+            note = f"MNIST from {where} (the first {MNIST_TRAIN:,} of its 60,000 training images)"
+        except FileNotFoundError:
+            note = (f"MNIST not found: its four files belong in {where} ($CNNLAB_DATA for another folder; "
+                    "DOWNLOAD_MNIST = True fetches them). The embedded digits instead.")
+        except ValueError:
+            note = (f"MNIST not used: a file in {where} is damaged (wrong checksum or size); delete it and "
+                    "get it again. The embedded digits instead.")
+    if found is not None:
+        stats = float(np.float32(found[0].mean())), float(np.float32(found[0].std()))
+        X_train, X_test = standardize(found[0], found[2])
+        ts = TrainingSet("MNIST", X_train, found[1], X_test, found[3], MNIST_EPOCHS, MNIST_BAR, note, *stats)
+    else:
+        X_train, y_train, X_test, y_test = data.digits()
+        stats = float(np.float32(X_train.mean())), float(np.float32(X_train.std()))
+        X_train, X_test = standardize(X_train, X_test)
+        ts = TrainingSet("digits", X_train, y_train, X_test, y_test, DIGITS_EPOCHS[grading], DIGITS_BAR[grading],
+                         note or "the embedded digits (MNIST not asked for)", *stats)
+    _SETS[key] = ts
+    return ts
+
+
 _RUNS: dict[tuple, dict[str, Any]] = {}
 
 
 def _key(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int, helpers: str) -> tuple:
     """What a training run depends on: the function, its helpers, the data and the epochs."""
     ns = getattr(fn, "__globals__", {})
-    own = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in _REFERENCES) if helpers == "own" else ()
+    names = tuple(_REFERENCES) + tuple(_LAYER_NAMES)
+    own = tuple((h, id(ns.get(h)), getattr(ns.get(h), "__code__", None)) for h in names) if helpers == "own" else ()
     return (id(fn), getattr(fn, "__code__", None), helpers, own, epochs, X.shape,
             float(np.asarray(X, float).sum()), int(np.asarray(y).sum()))
 
 
-def _digits_standardized() -> tuple[np.ndarray, ...]:
-    from cnnlab import data
-
-    X_train, y_train, X_test, y_test = data.digits()
-    X_train, X_test = standardize(X_train, X_test)
-    return X_train, y_train, X_test, y_test
-
-
 def _train_run(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int, helpers: str) -> dict[str, Any]:
-    """Run the student's train_digits once under the guard (remembered for the next tier).
+    """Run the student's train_digits once under the guard (remembered for the next call).
 
     helpers="own": with the student's lenet_forward, lenet_backward, sgd_step and train_lenet (the
     notebook's demonstration); helpers="course": with the course's references put in their place for
@@ -774,25 +955,31 @@ def _train_run(fn: Callable[..., Any], X: np.ndarray, y: np.ndarray, epochs: int
     key = _key(fn, X, y, epochs, helpers)
     if key in _RUNS:
         return _RUNS[key]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with _course_helpers(fn, tuple(_REFERENCES) if helpers == "course" else ()):
         result, _ = run_guarded(fn, X, y, epochs, exercise="train_digits", allow=(*LAYERS, lenet_init),
                                 check_mutation=False)
-    run = {"result": result, "seconds": time.perf_counter() - start, "epochs": epochs}
+    run = {"result": result, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+           "epochs": epochs, "helpers": helpers}
     if len(_RUNS) > 4:
         _RUNS.clear()
     _RUNS[key] = run
     return run
 
 
-def train_once(train_digits: Callable[..., Any], X_train: np.ndarray, y_train: np.ndarray,
+def train_once(train_digits: Callable[..., Any], X_train: np.ndarray | TrainingSet, y_train: np.ndarray | None = None,
                epochs: int | None = None) -> dict[str, Any] | None:
     """Train with the student's ``train_digits`` and their own helpers (the notebook's demonstration).
 
-    Returns {"params", "losses", "seconds", "epochs"}, or None (with a printed reason) when the
-    function is not written yet or fails.
+    ``X_train`` may be a :class:`TrainingSet` (its training images and epochs). Returns {"params",
+    "losses", "seconds", "cpu_seconds", "epochs", "images"}, or None (with a printed reason) when the
+    function is not written yet or fails. The accuracy check uses this run when the student's
+    helpers pass their own checks (the network is trained once).
     """
-    epochs = digits_setting()[0] if epochs is None else epochs
+    if isinstance(X_train, TrainingSet):
+        ts = X_train
+        X_train, y_train, epochs = ts.X_train, ts.y_train, ts.epochs if epochs is None else epochs
+    epochs = training_set().epochs if epochs is None else epochs
     try:
         run = _train_run(train_digits, X_train, y_train, epochs, "own")
     except AssertionError as exc:
@@ -808,27 +995,76 @@ def train_once(train_digits: Callable[..., Any], X_train: np.ndarray, y_train: n
     except (Problem, TypeError, ValueError) as err:
         print(f"train_digits: {getattr(err, 'message', err)}".strip())
         return None
-    return {"params": params, "losses": losses, "seconds": run["seconds"], "epochs": epochs}
+    return {"params": params, "losses": losses, "seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"],
+            "epochs": epochs, "images": epochs * len(X_train)}
 
 
 _DIVERGED = "the training diverged (NaN or inf): lower the learning rate"
-_BELOW = "the test accuracy is below the bar: train longer or tune the learning rate, batch size and momentum"
+_BLEW_UP = ("the training diverged: the loss jumped up and ended at chance level (the network predicts one class); "
+            "lower the learning rate")
+_STALLED = "the loss hardly went down: the learning rate is too small or too few steps were taken"
+_BELOW = "the test accuracy is below the bar: tune the learning rate (and its decay), the batch size and momentum"
+
+
+def _loss_story(losses: Any, classes: int = 10) -> tuple[str, str] | None:
+    """(what the loss did, the bug phrase) when the losses show a diverged or stalled training."""
+    try:
+        v = np.asarray(losses, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return None
+    if v.size < 2:
+        return None
+    if not np.all(np.isfinite(v)):
+        first_bad = int(np.flatnonzero(~np.isfinite(v))[0])
+        return f"the loss became {v[first_bad]} at step {first_bad + 1} of {v.size}", _DIVERGED
+    k = max(1, min(20, v.size // 10))
+    start, end, peak = float(v[:k].mean()), float(v[-k:].mean()), float(v.max())
+    chance = float(np.log(classes))
+    if peak > 2 * max(start, chance) and end > chance - 0.1:
+        return (f"the loss went from {start:.2f} up to {peak:.3g} and ended at {end:.2f} (chance level: "
+                f"ln {classes} = {chance:.2f})"), _BLEW_UP
+    if end > 0.8 * start:
+        return f"the loss went from {start:.2f} to {end:.2f} in {v.size:,} steps", _STALLED
+    return None
+
+
+def _helpers_pass(fn: Callable[..., Any]) -> bool:
+    """Whether the student's lenet_forward, lenet_backward, sgd_step and train_lenet (those
+    ``fn`` calls) all pass their public checks."""
+    ns = getattr(fn, "__globals__", {})
+    for name in _REFERENCES:
+        helper = ns.get(name)
+        if not callable(helper) or not NOTEBOOK[name].run(helper, "public", blame=False).passed:
+            return False
+    return True
 
 
 def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
     ex = NOTEBOOK["train_digits"]
-    epochs, bar = digits_setting()
-    X_train, y_train, X_test, y_test = _digits_standardized()
+    ts = training_set()
+    X_train, y_train, X_test, y_test, epochs, bar = ts.X_train, ts.y_train, ts.X_test, ts.y_test, ts.epochs, ts.bar
+    own_key = _key(fn, X_train, y_train, epochs, "own")
+    reuse = not under_nbgrader() and own_key in _RUNS and _helpers_pass(fn)
     try:
-        run = _train_run(fn, X_train, y_train, epochs, "course")
+        run = _RUNS[own_key] if reuse else _train_run(fn, X_train, y_train, epochs, "course")
     except AssertionError as exc:
         text = str(exc).replace("train_digits: ", "", 1)
         if text.startswith("not implemented yet"):
             raise Problem(f"{ex.title}: {text}") from None
         if "NaN" in text or "nan" in text or "inf" in text:
-            raise Problem(f"{ex.title}: {text}\n  Likely bug: {_DIVERGED}", bug=_DIVERGED) from None
+            raise Problem.named(f"{ex.title}: {text}", _DIVERGED) from None
         raise Problem(f"{ex.title}:\n  {text}") from None
-    params, _ = _pair(run["result"], ("params", "losses"))
+    acc, setting = _judge_trained(run["result"], tier, ts, run)
+    how = "your run above, your helpers pass their checks" if reuse else f"{run['seconds']:.1f} s"
+    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}; {how})"
+
+
+def _judge_trained(result: Any, tier: str, ts: "TrainingSet", run: dict[str, Any] | None = None) -> tuple[float, str]:
+    """The accuracy criterion of Exercise 6 on what train_digits returned, for training set ``ts``
+    (the check's, and the grader's verifier's, outside the worker): (accuracy, setting), or
+    :class:`Problem`. ``run``: the check's record of this run (the accuracy is measured once)."""
+    ex = NOTEBOOK["train_digits"]
+    params, losses = _pair(result, ("params", "losses"))
     values = _entries(params, "params", PARAM_KEYS)
     default = lenet_init(seed=0)
     for name, v in values.items():
@@ -836,14 +1072,47 @@ def _digits_custom(fn: Callable[..., Any], tier: str) -> str:
         if v.shape != want:
             raise Problem(f"{ex.title}: {name} has shape {v.shape}, expected {want}")
         if not np.all(np.isfinite(v)):
-            raise Problem(f"{ex.title}: {name} holds NaN or inf.\n  Likely bug: {_DIVERGED}", bug=_DIVERGED)
-    acc = float(np.mean(predict(params, X_test) == y_test))
-    setting = f"{epochs} epochs on the {len(X_train):,} training digits, {len(X_test)} test digits"
-    if acc < bar:
+            raise Problem.named(f"{ex.title}: {name} holds NaN or inf.", _DIVERGED)
+    run = {} if run is None else run
+    if "test_accuracy" not in run:   # the same run checked again (the summary): measured once
+        run["test_accuracy"] = float(np.mean(predict(params, ts.X_test) == ts.y_test))
+    acc = run["test_accuracy"]
+    data = "MNIST" if ts.name == "MNIST" else "digits"
+    setting = f"{ts.epochs} epochs on {len(ts.X_train):,} training {data}, {len(ts.X_test):,} test {data}"
+    if acc < ts.bar:
         shown = f"{acc:.1%}" if tier == "public" else "too low"
-        raise Problem(f"{ex.title} ({setting}): test accuracy {shown}, the bar is {bar:.0%}.\n"
-                      f"  Likely bug: {_BELOW}", bug=_BELOW)
-    return f"test accuracy {acc:.1%} >= {bar:.0%} ({setting}, {run['seconds']:.1f} s)"
+        story = _loss_story(losses)
+        text = f"{ex.title} ({setting}): test accuracy {shown}, the bar is {ts.bar:.0%}."
+        if story is not None:
+            raise Problem.named(f"{text}\n  {story[0]}", story[1])
+        raise Problem.named(text, _BELOW)
+    return acc, setting
+
+
+class _Digits(Exercise):
+    """train_digits' record: the check trains once with the course's helpers and tests the
+    accuracy. The grader's verifier re-runs the student's train_digits in its worker on the same
+    data, epochs and helpers as a grading kernel's check (the embedded digits, the grading setting),
+    and judges the returned parameters outside with :func:`_judge_trained` (one training run)."""
+
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        return dict(_REFERENCES)
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        ts = training_set(grading=True)      # as while grading
+
+        def judge(value: Any, case: Case) -> str | None:
+            try:
+                _judge_trained(value, tier, ts)
+            except Problem as p:
+                return p.message.split("\n", 1)[0]
+            return None
+
+        policy = self.policy(tier)
+        policy["allow"] += tuple(f"{f.__module__}:{f.__qualname__}" for f in (*LAYERS, lenet_init))
+        return Confirmation(cases=(Case((ts.X_train, ts.y_train, ts.epochs), label="the digits, as while grading"),),
+                            judge=judge, helpers={k: f"{f.__module__}:{f.__qualname__}" for k, f in _REFERENCES.items()},
+                            **policy)
 
 
 _DIGITS = '''def train_digits(X_train, y_train, epochs):
@@ -852,11 +1121,13 @@ _DIGITS = '''def train_digits(X_train, y_train, epochs):
     return train_lenet(params, X_train, y_train, epochs=EPOCHS, batch_size=32, lr=LR, momentum=0.9, seed=0)
 '''
 
-NOTEBOOK.add(Exercise(
+NOTEBOOK.add(_Digits(
     "train_digits", 6, None, custom=_digits_custom,
     grade_ids=("test_train_digits",),
     bugs=[
         Bug(_DIVERGED, _DIGITS.replace("EPOCHS", "epochs").replace("LR", "5.0"), by_output=False),
-        Bug(_BELOW, _DIGITS.replace("EPOCHS", "0").replace("LR", "0.01"), by_output=False),
+        Bug(_BLEW_UP, _DIGITS.replace("EPOCHS", "epochs").replace("LR", "0.3"), by_output=False),
+        Bug(_STALLED, _DIGITS.replace("EPOCHS", "1").replace("LR", "1e-5"), by_output=False),
+        Bug(_BELOW, _DIGITS.replace("EPOCHS", "1").replace("LR", "0.002"), by_output=False),
     ],
 ))

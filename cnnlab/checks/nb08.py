@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cnnlab import quiz
-from cnnlab.grading.exercise import Bug, Exercise, Notebook, Outcome, Problem, show
+from cnnlab.grading.exercise import Bug, Case, Confirmation, Exercise, Notebook, Outcome, Problem, show
 
 __all__ = ["NOTEBOOK", "QuizAnswer", "QuizNotebook", "check", "summary", "answer_name", "answer_key"]
 
@@ -103,8 +103,29 @@ class QuizAnswer(Exercise):
     def _run(self, value: Any, tier: str, only: str | None) -> str:
         return self._judge(value, tier)
 
-    def _judge(self, value: Any, tier: str) -> str:
-        q = self.question
+    def question_for(self, student: str | None = None) -> quiz.Question:
+        """The question as ``student`` is asked it: ``student`` is the grader's record of who
+        submitted (its variant, or the original numbers when variants are off:
+        :func:`cnnlab.quiz.graded_student`); None: the original numbers."""
+        return quiz.get(self.number, student=quiz.graded_student(student) if student is not None else None)
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation:
+        """The grader's verifier reads the value the student's answer cell binds to ``answer_qN``
+        (in a fresh worker) and judges it here, against ``student``'s question (:meth:`question_for`),
+        with the check's own rules (any answer form :func:`cnnlab.quiz.parse_answer` reads)."""
+        question = self.question_for(student)
+
+        def judge(value: Any, case: Case) -> str | None:
+            try:
+                self._judge(value, tier, question)
+            except Problem as p:
+                return p.message.split("\n", 1)[0]
+            return None
+
+        return Confirmation(cases=(Case(label="the answer"),), judge=judge, value=True, **self.policy(tier))
+
+    def _judge(self, value: Any, tier: str, question: quiz.Question | None = None) -> str:
+        q = self.question if question is None else question
         if value is None or value is Ellipsis:
             raise Problem(f"{self.title}: not answered yet: set {self.name} to {q.answer_format()}")
         if callable(value):

@@ -14,12 +14,21 @@ How a check behaves (as Otter-Grader's ``grader.check`` does):
 - outside nbgrader, a failing check *shows* a red box (exercise, case, what differs, the likely
   bug when the output matches a known bug's output, what to try) and returns, so Run All goes on;
   a passing one shows one green line;
-- under nbgrader (``NBGRADER_EXECUTION`` is set by validate and autograde) a failing check raises
-  :class:`CheckFailed`, an AssertionError with the same short message, so the cell scores zero;
+- under nbgrader (``NBGRADER_EXECUTION`` is set by validate and autograde; a grading kernel fixes
+  the mode when it starts, :func:`fix_grading_mode`, so the student's code cannot switch it off)
+  a failing check raises :class:`CheckFailed`, an AssertionError with the same short message, so
+  the cell scores zero;
   the course's own frames are hidden from the traceback (``__tracebackhide__``).
 
 Messages are right or they say less: a bug is named only when the student's output equals that
-bug's output on the case; otherwise the message says where and by how much the output differs.
+bug's output on the case (every compared output, not only the first that differs; where several
+bugs fit the case, the one that also fits the tier's other cases, or none); otherwise the message
+says where and by how much the output differs.
+
+The diagnosis is data, a :class:`~cnnlab.grading.diagnosis.Diagnosis` carried by the
+:class:`Problem`, the :class:`Outcome` and, under nbgrader, a display output of its own MIME type
+(``diagnosis.MIME``) that the instructor tool reads; messages are shortened around it, never through
+it (``_compose``).
 Hidden-tier messages say which property failed and on what kind of case, never the expected value
 or array, nor the hidden inputs' values.
 """
@@ -27,9 +36,11 @@ or array, nor the hidden inputs' values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import html
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,35 +48,104 @@ from typing import Any
 import numpy as np
 
 from .closeness import assert_close, describe, matches
+from .diagnosis import Diagnosis, Report
 from .guard import DEFAULT_FORBID, run_guarded
 
-__all__ = ["Bug", "Case", "CheckFailed", "Exercise", "Notebook", "Outcome", "Problem", "TIERS", "under_nbgrader"]
+__all__ = ["Bug", "Case", "CheckFailed", "Confirmation", "Diagnosis", "Exercise", "Notebook", "Outcome", "Problem",
+           "Raised", "Report", "TIERS", "fix_grading_mode", "under_nbgrader"]
 
 TIERS: tuple[str, ...] = ("public", "hidden")
 MAX_LINES = 15  # a failing check's whole output, first line included
 _MARK = {True: "\u2714", False: "\u2718"}
 
 
+_GRADING: bool | None = None   # fixed once, when a grading kernel starts (fix_grading_mode)
+_CLASSES: dict[type, dict[str, Any]] = {}   # the check classes' attributes, as they were then
+
+
+def fix_grading_mode(grading: bool | None = None) -> bool:
+    """Fix, for the life of this process, whether a failing check raises (grading) or shows a box.
+
+    The grading kernel calls it when it starts, before any of the student's code runs (default:
+    whether ``NBGRADER_EXECUTION`` is set then); a later call, or a change of the environment,
+    changes nothing. It also records the check classes' attributes, which every check puts back
+    before it runs (a class patched by a student's cell checks as written). In-process measures
+    serve honest mistakes only: the points are confirmed outside by the grader's verifier.
+    """
+    global _GRADING
+    if _GRADING is None:
+        _GRADING = bool(os.environ.get("NBGRADER_EXECUTION")) if grading is None else bool(grading)
+        for cls in (Exercise, *_subclasses(Exercise), Notebook, *_subclasses(Notebook)):
+            _CLASSES[cls] = dict(vars(cls))
+    return _GRADING
+
+
 def under_nbgrader() -> bool:
-    """Return True inside a grading kernel (nbgrader's validate or autograde)."""
+    """Return True inside a grading kernel (nbgrader's validate or autograde): as fixed when the
+    kernel started (:func:`fix_grading_mode`), else whether ``NBGRADER_EXECUTION`` is set."""
+    if _GRADING is not None:
+        return _GRADING
     return bool(os.environ.get("NBGRADER_EXECUTION"))
 
 
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in type.__subclasses__(cls):
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def _restore_classes() -> None:
+    """Put back the check classes' attributes recorded by :func:`fix_grading_mode`."""
+    for cls, attrs in _CLASSES.items():
+        for name, value in attrs.items():
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if vars(cls).get(name, _ABSENT) is not value:
+                type.__setattr__(cls, name, value)
+        for name in [n for n in vars(cls) if n not in attrs]:
+            type.__delattr__(cls, name)
+
+
+_ABSENT = object()
+
+
 class CheckFailed(AssertionError):
-    """A check failed: the message is the whole feedback (under nbgrader it scores the cell zero)."""
+    """A check failed: the message is the whole feedback (under nbgrader it scores the cell zero).
+
+    ``report`` holds the same feedback as data (:class:`Report`: message, detail, diagnosis).
+    """
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class Problem(Exception):
     """Raised by an exercise's own code (``extra``, ``custom``) to fail the check with ``message``.
 
-    ``bug`` is the known bug's phrase when the property that failed identifies it.
+    ``diagnosis`` is the likely bug when the property that failed identifies it: it is shown after
+    the message (never inside it) and travels as data. ``bug`` is the known bug's phrase (kept for
+    checks that write their own hint into the message; with a ``diagnosis`` it is its ``says``).
     """
 
-    def __init__(self, message: str, bug: str | None = None, fix: str = "") -> None:
+    def __init__(self, message: str, bug: str | None = None, fix: str = "", *,
+                 diagnosis: Diagnosis | None = None, candidates: Sequence[Bug] = ()) -> None:
         super().__init__(message)
         self.message = message
-        self.bug = bug
-        self.fix = fix
+        self.diagnosis = diagnosis
+        self.bug = diagnosis.says if diagnosis is not None else bug
+        self.fix = diagnosis.fix if diagnosis is not None else fix
+        self.candidates = tuple(candidates)   # several bugs fit this case: the check narrows them down
+
+    @classmethod
+    def named(cls, message: str, bug: Bug | str, fix: str = "", exercise: str = "") -> Problem:
+        """A Problem whose likely bug is ``bug`` (a bug-table entry, or a phrase and ``fix``)."""
+        if isinstance(bug, Bug):
+            says, fix = bug.says, bug.fix
+        else:
+            says = bug
+        return cls(message, diagnosis=Diagnosis(says, fix, exercise))
 
 
 @dataclass(frozen=True)
@@ -116,19 +196,69 @@ class Bug:
 
 @dataclass
 class Outcome:
-    """The result of running one tier of a check: ``passed``, and the short ``message``."""
+    """The result of running one tier of a check: ``passed``, and the short ``message``.
+
+    ``detail`` is the message without its diagnosis; ``diagnosis`` the likely bug as data (None
+    when the check names none).
+    """
 
     exercise: str
     tier: str
     passed: bool
     message: str
     bug: str | None = None
+    diagnosis: Diagnosis | None = None
+    detail: str = ""
 
     def _repr_html_(self) -> str:
         return _html(self.message, self.passed)
 
     def __repr__(self) -> str:
         return self.message
+
+    def report(self) -> Report:
+        """This outcome as a :class:`Report` (what a graded notebook carries)."""
+        return Report(self.exercise, self.tier, self.message, self.detail or self.message, self.diagnosis,
+                      passed=self.passed)
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What the student's function raised, as the verifier's worker reports it (judged outside)."""
+
+    type: str            # "builtins.ValueError"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """How the grader's trusted verifier confirms one tier of an exercise (:meth:`Exercise.confirmation`).
+
+    ``cases``: the student's function is called on each in a fresh worker (``value``: the answer is
+    the value the student's cells bind to the exercise's name, read once, as the quiz's); ``judge(result,
+    case)`` runs outside, in the grader's process, and returns None when the result is right, else why
+    (``result`` is a :class:`Raised` when the call raised and ``raises`` says that is an answer);
+    ``helpers``: names in the student's namespace -> the course function (``module:qualname``) put
+    there during the call; ``forbid``, ``refuse``, ``functions``, ``allow``: what may not run in
+    the call (:meth:`Exercise.policy`); ``seconds``: the time one call may take, when more than a
+    cell's limit.
+    """
+
+    cases: tuple[Case, ...]
+    judge: Callable[[Any, Case], str | None]
+    value: bool = False
+    raises: bool = False
+    helpers: Mapping[str, str] = field(default_factory=dict)
+    forbid: tuple[str, ...] = ()
+    refuse: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    seconds: int | None = None
+
+
+def _dotted(fn: Any) -> str:
+    fn = getattr(fn, "__func__", fn)
+    return f"{fn.__module__}:{fn.__qualname__}"
 
 
 def _html(text: str, ok: bool) -> str:
@@ -139,13 +269,32 @@ def _html(text: str, ok: bool) -> str:
 
 
 def _shorten(message: str, limit: int = MAX_LINES) -> str:
-    """Cut a message to ``limit`` lines, keeping its diagnosis ("Likely bug", "Try") at the end."""
+    """Cut a message to ``limit`` lines, keeping its diagnosis ("Likely bug", "Try") at the end.
+
+    For messages whose hint is written into the text (the quiz's checks); the course's own checks
+    carry their diagnosis as data and are shortened by :func:`_compose`.
+    """
     lines = message.rstrip().split("\n")
     if len(lines) <= limit:
         return "\n".join(lines)
     key = [ln for ln in lines[1:] if ln.lstrip().startswith(("Likely bug:", "Try:"))][-2:]
     body = [ln for ln in lines if ln not in key]
     return "\n".join(body[: limit - 1 - len(key)] + ["  (... shortened)"] + key)
+
+
+def _compose(text: str, diagnosis: Diagnosis | None, limit: int = MAX_LINES) -> tuple[str, str]:
+    """Return (message, detail): ``text`` cut so that the whole message, the diagnosis's lines
+    included, fits ``limit`` lines; the diagnosis always comes whole, last."""
+    if diagnosis is None:
+        detail = _shorten(text, limit)
+        return detail, detail
+    tail = diagnosis.lines()
+    lines = text.rstrip().split("\n")
+    room = limit - len(tail)
+    if len(lines) > room:
+        lines = lines[:room - 1] + ["  (... shortened)"]
+    detail = "\n".join(lines)
+    return "\n".join([detail, *tail]), detail
 
 
 def _summary(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
@@ -220,8 +369,9 @@ class Exercise:
             ``test_<name>_hidden``); a mapping ``{output: cells}`` where each cell checks one
             output (``only=``), so that a bug's ``outputs`` say which cells it loses.
         rtol, atol: tolerances.
-        verifiable: False where the grader's trusted verifier cannot re-run the exercise alone
-            (its check puts the course's helpers in place of the student's, say).
+        verifiable: False where the grader's trusted verifier cannot confirm the exercise: its
+            test cells then lose the points nbgrader gave (the verifier fails closed). A record
+            says how it is confirmed with :meth:`confirmation` (and :meth:`helpers`).
     """
 
     def __init__(
@@ -310,12 +460,17 @@ class Exercise:
         try:
             detail = self._run(fn, tier, only)
         except Problem as p:
-            text = p.message
+            text, diagnosis = p.message, p.diagnosis
             if blame:
-                text = self._blame(fn, tier) or text
-            return Outcome(self.name, tier, False, _shorten(f"\u2718 {text}"), bug=p.bug)
+                text, diagnosis = self._blame(fn, tier) or (text, diagnosis)
+            if diagnosis is not None and not diagnosis.exercise:
+                diagnosis = dataclasses.replace(diagnosis, exercise=self.name)
+            message, shown = _compose(f"\u2718 {text}", diagnosis)
+            return Outcome(self.name, tier, False, message, bug=diagnosis.says if diagnosis else p.bug,
+                           diagnosis=diagnosis, detail=shown)
         what = f"{self.name}, {only}" if only else self.name
-        return Outcome(self.name, tier, True, f"\u2714 {what}: {detail} ({tier})")
+        message = f"\u2714 {what}: {detail} ({tier})"
+        return Outcome(self.name, tier, True, message, detail=message)
 
     def check(self, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
         """Run the check and show its outcome; under nbgrader, raise :class:`CheckFailed` on failure.
@@ -323,10 +478,13 @@ class Exercise:
         Use :meth:`run` to get the :class:`Outcome` without showing it.
         """
         __tracebackhide__ = True
+        grading = under_nbgrader()      # decided before the student's code runs
         outcome = self.run(fn, tier, only=only)
-        if not outcome.passed and under_nbgrader():
+        if not outcome.passed and grading:
             _short_tracebacks()
-            raise CheckFailed(outcome.message) from None
+            report = outcome.report()
+            _publish(report)
+            raise CheckFailed(outcome.message, report) from None
         _show(outcome)
 
     def verify(self, result: Any, case: Case, *, only: str | None = None) -> str | None:
@@ -345,6 +503,60 @@ class Exercise:
         except Problem as p:
             return p.message
         return None
+
+    # ------------------------------------------------------------------ what the grader's verifier needs
+    def helpers(self) -> dict[str, Callable[..., Any]]:
+        """The course's functions put in the student's namespace, under these names, while this
+        exercise is checked (so that it is graded alone); none by default."""
+        return {}
+
+    def forbidden_references(self) -> tuple[Callable[..., Any], ...]:
+        """The course's references that may not run inside this exercise's call although no
+        forbidden group covers them: the ``ref_*`` functions and records' references defined in
+        the checks modules of this notebook (``cnnlab.checks``), less the allowed and the helpers."""
+        cached = self.__dict__.get("_forbidden_refs")
+        if cached is not None:
+            return cached
+        records = list(self.notebook.exercises.values()) if self.notebook is not None else [self]
+        found: dict[int, Callable[..., Any]] = {}
+        modules = set()
+        for ex in records:
+            ref = getattr(ex, "reference", None)
+            module = getattr(ref, "__module__", "") or ""
+            if callable(ref) and module.startswith("cnnlab.checks."):
+                found[id(ref)] = ref
+                modules.add(module)
+        for module in sorted(modules):
+            for name, value in list(vars(sys.modules[module]).items()):
+                if name.startswith("ref_") and callable(value) and getattr(value, "__module__", None) == module:
+                    found[id(value)] = value
+        keep = {id(f) for f in (*self.allow, *self.helpers().values())}
+        cached = tuple(f for i, f in found.items() if i not in keep)
+        self.__dict__["_forbidden_refs"] = cached
+        return cached
+
+    def policy(self, tier: str) -> dict[str, tuple[str, ...]]:
+        """What may not run in a call of ``tier`` (what the in-kernel check forbids): guard groups,
+        modules refused by ``extra`` (``probes.refuse_module``), functions, and what is allowed
+        (dotted ``module:qualname`` names)."""
+        refuses = getattr(self.extra, "refuses", None)
+        refuse = (refuses,) if refuses and tier in getattr(self.extra, "tiers", TIERS) else ()
+        allow = tuple(_dotted(f) for f in (*self.allow, *self.helpers().values()) if callable(f))
+        return {"forbid": tuple(self.forbid), "refuse": refuse,
+                "functions": tuple(_dotted(f) for f in self.forbidden_references()), "allow": allow}
+
+    def confirmation(self, tier: str, *, only: str | None = None, student: str | None = None) -> Confirmation | None:
+        """How the grader's trusted verifier confirms ``tier`` (and output ``only``) outside the
+        kernel, for ``student`` (the grader's record of who submitted): the cases the student's
+        function is called on in a fresh worker, and the judge of each result, run outside. None
+        where this record cannot be confirmed that way: its test cells then lose their points.
+        Records with a ``custom`` check override this."""
+        if self.custom is not None:
+            return None
+        if only is not None and only not in self.compare:
+            raise ValueError(f"{self.name}: only={only!r} is not one of {self.compare}")
+        return Confirmation(cases=tuple(self.cases(tier)), judge=lambda result, case: self.verify(result, case, only=only),
+                            helpers={k: _dotted(f) for k, f in self.helpers().items()}, **self.policy(tier))
 
     def cells_lost_by(self, bug: Bug) -> tuple[str, ...]:
         """The test cells of this exercise that ``bug`` loses: those of its ``outputs``, else all."""
@@ -389,7 +601,8 @@ class Exercise:
         args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
         try:
             result, caught = run_guarded(fn, *args, exercise=self.name, allow=self.allow, forbid=self.forbid,
-                                         guard_mode=self.guard_mode, **kwargs)
+                                         guard_mode=self.guard_mode, forbid_functions=self.forbidden_references(),
+                                         **kwargs)
         except AssertionError as exc:  # the student's exception, a forbidden call, an input changed in place
             text = str(exc)
             if text.startswith(f"{self.name}: "):
@@ -398,19 +611,54 @@ class Exercise:
                 text = text[len(self.name) + 11:]
             if text.startswith("not implemented yet"):
                 raise Problem(f"{self.title}: {text}") from None
-            lines = [f"  {text}"]
+            where = self._where(case, tier, index, total)
             bug = self._match_error(case, exc.__cause__)
-            if bug is not None:
-                lines.append(f"  Likely bug: {bug.says}")
-                if bug.fix:
-                    lines.append(f"  Try: {bug.fix}")
-            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n" + "\n".join(lines),
-                          bug=bug.says if bug else None) from None
+            raise Problem(f"{self.title}, {where}:\n  {text}",
+                          diagnosis=self._diagnosis(bug, where) if bug else None) from None
         try:
             self._compare(result, case, tier, only, caught=caught)
         except Problem as p:
-            raise Problem(f"{self.title}, {self._where(case, tier, index, total)}:\n{p.message}",
-                          bug=p.bug) from None
+            where = self._where(case, tier, index, total)
+            diagnosis = p.diagnosis
+            if diagnosis is None and p.candidates:
+                bug = self._narrow(fn, p.candidates, case, tier, only)
+                diagnosis = self._diagnosis(bug, where) if bug else None
+            elif diagnosis is not None and not diagnosis.case:
+                diagnosis = dataclasses.replace(diagnosis, case=where)
+            raise Problem(f"{self.title}, {where}:\n{p.message}", bug=p.bug, diagnosis=diagnosis) from None
+
+    def _diagnosis(self, bug: Bug, where: str = "") -> Diagnosis:
+        return Diagnosis(bug.says, bug.fix, self.name, where)
+
+    def _narrow(self, fn: Callable[..., Any], candidates: Sequence[Bug], failing: Case, tier: str,
+                only: str | None) -> Bug | None:
+        """Several bugs give the student's output on the failing case: keep the one whose code also
+        gives the student's outputs on the tier's other cases; None unless exactly one does."""
+        names = (only,) if only else self.compare
+        left = list(candidates)
+        for case in self.cases(tier):
+            if case is failing or len(left) <= 1:
+                continue
+            args, kwargs = copy.deepcopy(tuple(case.args)), copy.deepcopy(dict(case.kwargs))
+            try:
+                got = self._split(run_guarded(fn, *args, exercise=self.name, allow=self.allow, forbid=self.forbid,
+                                              guard_mode=self.guard_mode, **kwargs)[0], "your function")
+            except (AssertionError, Problem):
+                continue
+            results = dict((b.says, v) for b, v in self._bug_results(case))
+            left = [b for b in left if b.says in results and all(
+                self._same_output(got[o], results[b.says].get(o, _NOTHING)) for o in names)]
+        return left[0] if len(left) == 1 else None
+
+    def _same_output(self, got: Any, wrong: Any) -> bool:
+        if wrong is _NOTHING:
+            return False
+        if self.kind == "int":
+            return _is_int(got) and _is_int(wrong) and int(got) == int(wrong)
+        try:
+            return matches(np.asarray(got, dtype=float) if _numeric(got) else got, wrong, 1e-6, 1e-9)
+        except (TypeError, ValueError):
+            return False
 
     def _expected(self, case: Case) -> Any:
         """The reference's answer on ``case``, remembered by the case's content: the same cases
@@ -498,16 +746,14 @@ class Exercise:
             problem = self._differs(got[output], want[output], label, tier, rtol, atol)
             if problem is None:
                 continue
-            bug = self._match_bug(case, output, got[output], want[output], rtol, atol)
+            bugs = self._match_bugs(case, names, got, want, rtol, atol)
             lines = [problem]
-            if bug is not None:
-                lines.append(f"  Likely bug: {bug.says}")
-                if bug.fix:
-                    lines.append(f"  Try: {bug.fix}")
             if caught:
                 first = caught[0]
                 lines.append(f"  NumPy warned: {first.category.__name__}: {first.message}")
-            raise Problem("\n".join(lines), bug=bug.says if bug else None)
+            if len(bugs) == 1:
+                raise Problem("\n".join(lines), diagnosis=self._diagnosis(bugs[0]))
+            raise Problem("\n".join(lines), candidates=bugs)
 
     def _differs(self, got: Any, want: Any, output: str, tier: str, rtol: float, atol: float) -> str | None:
         what = "returned" if output == "result" else f"{output} is"
@@ -540,23 +786,28 @@ class Exercise:
             return str(exc)
         return None
 
-    def _match_bug(self, case: Case, output: str, got: Any, want: Any, rtol: float, atol: float) -> Bug | None:
+    def _match_bugs(self, case: Case, names: Sequence[str], got: Mapping[str, Any], want: Mapping[str, Any],
+                    rtol: float, atol: float) -> list[Bug]:
+        """The bugs whose code gives the student's output on ``case``: every compared output equal
+        to the student's, at least one of them different from the reference's."""
+        found = []
         for bug, values in self._bug_results(case):
-            if output not in values:
+            if not all(o in values for o in names):
                 continue
-            wrong = values[output]
-            if self.kind == "int":
-                if _is_int(got) and _is_int(wrong) and int(wrong) != int(want) and int(got) == int(wrong):
-                    return bug
-                continue
-            try:
-                differs_from_reference = not matches(np.asarray(want, dtype=float), wrong, rtol, atol)
-            except (TypeError, ValueError):
-                continue
-            if differs_from_reference and matches(np.asarray(got, dtype=float) if _numeric(got) else got,
-                                                  wrong, max(rtol, 1e-6), max(atol, 1e-9)):
-                return bug
-        return None
+            if all(self._output_fits(got[o], values[o], want[o], rtol, atol) for o in names) and \
+                    any(not self._output_fits(want[o], values[o], want[o], rtol, atol) for o in names):
+                found.append(bug)
+        return found
+
+    def _output_fits(self, got: Any, wrong: Any, want: Any, rtol: float, atol: float) -> bool:
+        """Whether ``got`` equals the bug's ``wrong`` output (``want``: the reference's)."""
+        if self.kind == "int":
+            return _is_int(got) and _is_int(wrong) and int(got) == int(wrong)
+        try:
+            return matches(np.asarray(got, dtype=float) if _numeric(got) else got, wrong,
+                           max(rtol, 1e-6), max(atol, 1e-9))
+        except (TypeError, ValueError):
+            return False
 
     def _own_stub(self, fn: Callable[..., Any], tier: str) -> bool:
         """True when ``fn`` itself is still the stub (its own body raises NotImplementedError)."""
@@ -575,8 +826,9 @@ class Exercise:
             return False
         return False
 
-    def _blame(self, fn: Callable[..., Any], tier: str) -> str | None:
-        """When ``fn`` calls a helper of the student's that fails its own check, say so."""
+    def _blame(self, fn: Callable[..., Any], tier: str) -> tuple[str, Diagnosis | None] | None:
+        """When ``fn`` calls a helper of the student's that fails its own check, say so: the
+        message, and the helper's diagnosis (kept whole, whatever the length of its message)."""
         if not self.uses or self.notebook is None or self._own_stub(fn, tier):
             return None
         namespace = getattr(fn, "__globals__", {})
@@ -588,13 +840,16 @@ class Exercise:
             outcome = record.run(helper, "public", blame=True)
             if outcome.passed:
                 continue
-            first = outcome.message.split("\n", 1)
+            first = (outcome.detail or outcome.message).split("\n", 1)
             rest = first[1] if len(first) > 1 else ""
-            body = "\n".join(rest.split("\n")[:MAX_LINES - 4])
-            return (f"{self.title} calls your {helper_name}, which fails its own check (Exercise "
+            text = (f"{self.title} calls your {helper_name}, which fails its own check (Exercise "
                     f"{record.number}); fix {helper_name} first, then run this check again.\n"
-                    f"  {helper_name}: {first[0].lstrip(chr(0x2718) + ' ')}\n{body}").rstrip()
+                    f"  {helper_name}: {first[0].lstrip(chr(0x2718) + ' ')}\n{rest}").rstrip()
+            return text, outcome.diagnosis
         return None
+
+
+_NOTHING = object()
 
 
 def _numeric(value: Any) -> bool:
@@ -648,6 +903,19 @@ def _show(outcome: Outcome) -> None:
     show(outcome.message, _html(outcome.message, outcome.passed))
 
 
+def _publish(report: Report) -> None:
+    """Under nbgrader, put the failing check's report into the cell as data (its own MIME type,
+    no text form: the exception that follows shows the message)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    display(report.bundle(), raw=True)
+
+
 class Notebook:
     """The exercises of one notebook, in order: ``check``, ``summary`` and the registry read it."""
 
@@ -672,6 +940,8 @@ class Notebook:
     def check(self, name: str, fn: Any, tier: str = "public", *, only: str | None = None) -> None:
         """Check the student's ``fn`` for exercise ``name`` (see :meth:`Exercise.check`)."""
         __tracebackhide__ = True
+        if _CLASSES:
+            _restore_classes()
         self[name].check(fn, tier, only=only)
 
     def summary(self, namespace: Mapping[str, Any]) -> None:

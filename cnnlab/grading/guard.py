@@ -12,9 +12,10 @@ of two modes (``guard_mode=``):
   modules; torch calls go through a ``TorchFunctionMode``; importing a forbidden package that
   was not imported yet trips an import hook.  The student's own code runs at full speed
   (about 0.6 ms fixed cost per call with torch and scipy imported).
-- ``"profile"``: ``sys.setprofile`` sees every Python frame entered (tested by its file) and every
-  builtin called (tested by its module).  Catches even compiled internals aliased before the
-  call, at about twice the run time of loop-heavy student code.  The previous profiler is restored.
+- ``"profile"``: the traps above, and ``sys.setprofile`` sees every Python frame entered (tested
+  by its file) and every builtin called (tested by its module).  Catches even compiled internals
+  aliased before the call, at about twice the run time of loop-heavy student code.  The previous
+  profiler is restored.
 
 Forbidden groups (``forbid=``):
 
@@ -23,6 +24,16 @@ Forbidden groups (``forbid=``):
   tensor methods included);  ``"torch_conv"``: only torch's convolution, pooling and
   unfold/fold routines (use it instead of ``"torch"`` when torch itself is allowed)
 - ``"scipy"``: ``scipy.signal`` and ``scipy.ndimage`` (Python code and their compiled modules)
+
+``forbid_functions=`` adds single functions (an exercise's own reference where it lives in
+``cnnlab.checks``, outside every group).
+
+Threads: the traps of the fast mode are in place in every thread, so a thread the student's call
+starts (or one started before) that calls a forbidden Python function trips too; in both modes,
+a thread started through ``threading`` or ``_thread`` during the call runs under the profiler
+(torch and compiled routines are seen there as well), and the result is copied while the traps
+are still in place, so that a thread cannot change it afterwards.  This is for honest mistakes
+and casual shortcuts: the grader's verifier decides the points outside the kernel.
 
 NumPy itself is never forbidden (``np.lib.stride_tricks.sliding_window_view``, ``np.einsum``,
 ``np.tensordot``, ``np.fft`` are the student's to use).  The references stay usable outside the
@@ -45,8 +56,9 @@ from types import BuiltinFunctionType, CodeType, FrameType, FunctionType
 from typing import Any
 
 import numpy as np
+from _thread import get_ident as _thread_ident
 
-__all__ = ["guarded", "run_guarded", "DEFAULT_FORBID", "FORBID_GROUPS"]
+__all__ = ["guarded", "run_guarded", "DEFAULT_FORBID", "FORBID_GROUPS", "functions_of", "plain_function"]
 
 DEFAULT_FORBID: tuple[str, ...] = ("numpy_ref", "torch_ref", "torch", "scipy")
 FORBID_GROUPS: frozenset[str] = frozenset({"numpy_ref", "torch_ref", "torch", "torch_conv", "scipy"})
@@ -155,10 +167,18 @@ def _resolve_allowed(allow: Iterable[Any]) -> tuple[set[CodeType], set[str]]:
     return codes, names
 
 
+# threads started, during a guarded call, by an allowed function (the course's conv layer sharing its
+# work over threads): they act for that function, as its own frames would (ids of live threads only)
+_INHERITED: set[int] = set()
+
+
 def _allowed_on_stack(frame: FrameType | None, allowed_codes: set[CodeType]) -> bool:
-    """True when an allowed function's frame is ``frame`` or one of its callers."""
+    """True when an allowed function's frame is ``frame`` or one of its callers (or this thread was
+    started by an allowed function during the call)."""
     if not allowed_codes:
         return False
+    if _INHERITED and _thread_ident() in _INHERITED:
+        return True
     while frame is not None:
         if frame.f_code in allowed_codes:
             return True
@@ -169,8 +189,10 @@ def _allowed_on_stack(frame: FrameType | None, allowed_codes: set[CodeType]) -> 
 class _Watch:
     """State of one guarded call: what is forbidden, what is allowed, the first violation."""
 
-    def __init__(self, groups: tuple[str, ...], allow: Iterable[Any]) -> None:
+    def __init__(self, groups: tuple[str, ...], allow: Iterable[Any], functions: Iterable[Any] = ()) -> None:
         self.groups = groups
+        self.functions = [f for f in (plain_function(x) for x in functions) if f is not None]
+        self.codes = frozenset(f.__code__ for f in self.functions)
         self.files, self.mods = _prefixes(groups)
         self.torch_all = "torch" in groups
         self.torch_conv = "torch_conv" in groups and not self.torch_all
@@ -194,12 +216,13 @@ class _Watch:
         conv_names = TORCH_CONV_NAMES
         allowed_codes = self.allowed_codes
         allowed_names = self.allowed_names
+        codes = self.codes
         trip = self.trip
 
         def profile(frame: FrameType, event: str, arg: Any) -> None:
             if event == "call":
                 filename = frame.f_code.co_filename
-                if (files and filename.startswith(files)) or (
+                if (files and filename.startswith(files)) or frame.f_code in codes or (
                     torch_conv and filename.startswith(torch_files) and frame.f_code.co_name in conv_names
                 ):
                     if not _allowed_on_stack(frame, allowed_codes):
@@ -229,6 +252,8 @@ class _Watch:
         undo: list[Callable[[], None]] = []
         trap_mods = tuple(m for m in self.mods if m != "torch")  # torch: the function mode below
         functions = _forbidden_functions(trap_mods, self.files)
+        if self.functions:
+            functions = list({id(f): f for f in [*functions, *self.functions]}.values())
         allowed = self.allowed_codes
         swapped: list[tuple[FunctionType, CodeType]] = []
         for func in functions:
@@ -451,6 +476,113 @@ def _builtin_trap(watch: _Watch, builtin: Any) -> Callable[..., Any]:
 _FUNCTION_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...]], list[FunctionType]] = {}
 
 
+def plain_function(obj: Any) -> FunctionType | None:
+    """The Python function ``obj`` is (a method's or a partial's function), or None."""
+    obj = getattr(obj, "__func__", obj)
+    if isinstance(obj, functools.partial):
+        obj = obj.func
+    return obj if isinstance(obj, FunctionType) else None
+
+
+def functions_of(groups: Iterable[str] = (), *, modules: Iterable[Any] = ()) -> list[FunctionType]:
+    """The Python functions the guard traps for ``groups`` (of their modules imported now), and
+    every function whose code is in the file of one of ``modules`` (module level, in classes,
+    wrapped or in a closure): what the verifier's worker traps for the rest of its life."""
+    groups = tuple(sorted(set(groups)))
+    files, mods = _prefixes(groups)
+    found = {id(f): f for f in _forbidden_functions(tuple(m for m in mods if m != "torch"), files)}
+    for module in modules:
+        path = os.path.realpath(getattr(module, "__file__", "") or "")
+        if not path:
+            continue
+        seen: set[int] = set()
+
+        def add(value: Any, depth: int = 0, path: str = path, seen: set[int] = seen) -> None:
+            if id(value) in seen or depth > 4:
+                return
+            seen.add(id(value))
+            if isinstance(value, staticmethod | classmethod):
+                value = value.__func__
+            if isinstance(value, property):
+                for part in (value.fget, value.fset, value.fdel):
+                    add(part, depth + 1)
+            elif isinstance(value, functools.partial):
+                add(value.func, depth + 1)
+            elif isinstance(value, FunctionType):
+                if os.path.realpath(value.__code__.co_filename) == path:
+                    found[id(value)] = value
+                    add(getattr(value, "__wrapped__", None), depth + 1)
+                    for cell in value.__closure__ or ():
+                        try:
+                            add(cell.cell_contents, depth + 1)
+                        except ValueError:   # an empty cell
+                            continue
+            elif isinstance(value, type) and depth == 0 and getattr(value, "__module__", None) == module.__name__:
+                for member in list(vars(value).values()):
+                    add(member, 1)
+
+        for value in list(vars(module).values()):
+            add(value)
+    return list(found.values())
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of the arrays in a result (in plain tuples, lists and dicts), taken while the traps
+    are still in place: a thread the call started cannot change what is compared afterwards."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value) in (tuple, list):
+        return type(value)(_snapshot(v) for v in value)
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def _watch_threads(watch: _Watch) -> Callable[[], None]:
+    """For the duration of a guarded call, every thread started through ``threading`` or
+    ``_thread`` runs under the watch's profiler (torch and compiled routines are seen there;
+    the traps of Python functions catch every thread anyway). Returns the undo function."""
+    import _thread
+    import threading
+
+    profiler = watch.make_profiler()
+    originals = (_thread.start_new_thread, threading._start_new_thread)
+
+    def start(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> int:
+        inherit = _allowed_on_stack(sys._getframe(1), watch.allowed_codes)   # started by an allowed function
+
+        def run(*a: Any, **k: Any) -> Any:
+            me = _thread_ident()
+            if inherit:
+                _INHERITED.add(me)
+            sys.setprofile(profiler)
+            try:
+                return function(*a, **k)
+            except _Tripped:
+                return None          # recorded in the watch: the check fails
+            finally:
+                sys.setprofile(None)
+                _INHERITED.discard(me)
+        return originals[0](run, tuple(args), dict(kwargs or {}))
+
+    hook = threading.excepthook
+
+    def quiet(args: Any) -> None:      # a trap that stopped a thread is the check's message, not a traceback
+        if not isinstance(args.exc_value, _Tripped):
+            hook(args)
+
+    _thread.start_new_thread = start
+    threading._start_new_thread = start
+    threading.excepthook = quiet
+
+    def undo() -> None:
+        _thread.start_new_thread, threading._start_new_thread = originals
+        if threading.excepthook is quiet:
+            threading.excepthook = hook
+
+    return undo
+
+
 def _in_package(name: str, packages: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
@@ -510,6 +642,7 @@ def run_guarded(
     forbid: Iterable[str] = DEFAULT_FORBID,
     check_mutation: bool = True,
     guard_mode: str = "fast",
+    forbid_functions: Iterable[Any] = (),
     **kwargs: Any,
 ) -> tuple[Any, list[warnings.WarningMessage]]:
     """Like :func:`guarded`, but also return the warnings the student's code raised."""
@@ -525,7 +658,8 @@ def run_guarded(
     if guard_mode not in ("fast", "profile"):
         raise ValueError(f"guard_mode must be 'fast' or 'profile', got {guard_mode!r}")
     call_args, call_kwargs = _copy_arrays(args, kwargs)
-    watch = _Watch(groups, allow) if groups else None
+    extra = tuple(forbid_functions)
+    watch = _Watch(groups, allow, extra) if (groups or extra) else None
     previous = sys.getprofile()
     error: BaseException | None = None
     result: Any = None
@@ -533,18 +667,24 @@ def run_guarded(
         warnings.simplefilter("always")
         try:
             undo: Callable[[], None] | None = None
+            threads: Callable[[], None] | None = None
             if watch is not None:
                 _ACTIVE.append(watch)
+                undo = watch.install_traps()     # both modes: traps see every thread
+                threads = _watch_threads(watch)
                 if guard_mode == "profile":
                     sys.setprofile(watch.make_profiler())
-                else:
-                    undo = watch.install_traps()
             try:
                 result = fn(*call_args, **call_kwargs)
+                if watch is not None:
+                    # a thread of the call could still change the result once the traps are gone
+                    result = _snapshot(result)
             finally:
                 if watch is not None:
                     if guard_mode == "profile":
                         sys.setprofile(previous)
+                    if threads is not None:
+                        threads()
                     if undo is not None:
                         undo()
                     _ACTIVE.remove(watch)
@@ -586,6 +726,7 @@ def guarded(
     forbid: Iterable[str] = DEFAULT_FORBID,
     check_mutation: bool = True,
     guard_mode: str = "fast",
+    forbid_functions: Iterable[Any] = (),
     **kwargs: Any,
 ) -> Any:
     """Run a student's function on copies of the inputs, under the integrity guard.
@@ -597,6 +738,8 @@ def guarded(
         allow: functions (or dotted names such as "cnnlab.numpy_ref.pad") the student may call
             even though their package is forbidden; code they call is allowed too.
         forbid: forbidden groups (see the module docstring); ``()`` turns the guard off.
+        forbid_functions: more functions (objects) that may not run in the call (the exercise's
+            own reference where it lives outside the groups, in ``cnnlab.checks``).
         check_mutation: fail when the call changed an input array in place.
         guard_mode: "fast" (default): the forbidden Python functions' code is swapped for a trap
             during the call (aliases share the function object, so they are caught), torch
@@ -626,6 +769,7 @@ def guarded(
         forbid=forbid,
         check_mutation=check_mutation,
         guard_mode=guard_mode,
+        forbid_functions=forbid_functions,
         **kwargs,
     )
     return result

@@ -2,8 +2,8 @@
 
 - :func:`count_user_lines`: how many lines of the student's own Python run in one call (a loop
   over output pixels runs thousands, a vectorised version a few dozen), independent of speed;
-- :func:`calls_into`: the first function of a given module that a call runs (the size exercises
-  may not call ``cnnlab.shapes``, whose answers they are compared with);
+- :func:`calls_into`: the first function of a given module that a call runs, from any thread (the
+  size exercises may not call ``cnnlab.shapes``, whose answers they are compared with);
 - :func:`refuse_module`: an ``extra`` property for an :class:`~cnnlab.grading.exercise.Exercise`
   that fails when the student's function runs code of a module.
 """
@@ -79,24 +79,31 @@ def calls_into(fn: Callable[..., Any], module_file: str, *args: Any, **kwargs: A
     """Call ``fn`` and return the qualified name of the first function of ``module_file`` it ran, or None.
 
     The integrity guard of ``cnnlab.grading`` covers the references, torch and scipy; this covers
-    one more module (``cnnlab/shapes.py`` for the size exercises). Exceptions propagate unchanged.
+    one more module (``cnnlab/shapes.py`` for the size exercises). For the duration of the call,
+    every function whose code is in that file is trapped (its ``__code__`` swapped, as the guard's
+    fast mode does), so a call from any thread is seen, aliases included, and stops there.
+    Other exceptions propagate unchanged.
     """
-    target = os.path.abspath(module_file)
-    hit: list[str] = []
+    from .guard import _Tripped, _Watch, _watch_threads, functions_of
 
-    def global_trace(frame, event, arg):  # noqa: ANN001, ARG001 - sys.settrace protocol
-        if event == "call" and not hit and os.path.abspath(frame.f_code.co_filename) == target:
-            module = frame.f_globals.get("__name__", "")
-            hit.append(f"{module}.{frame.f_code.co_qualname}")
-        return None
+    target = os.path.realpath(module_file)
+    modules = [m for m in list(sys.modules.values())
+               if isinstance(getattr(m, "__file__", None), str) and os.path.realpath(m.__file__) == target]
+    watch = _Watch((), (), functions_of(modules=modules))
+    from . import guard
 
-    previous = sys.gettrace()
-    sys.settrace(global_trace)
+    guard._ACTIVE.append(watch)
+    undo = watch.install_traps()
+    threads = _watch_threads(watch)
     try:
         fn(*args, **kwargs)
+    except _Tripped:
+        pass
     finally:
-        sys.settrace(previous)
-    return hit[0] if hit else None
+        threads()
+        undo()
+        guard._ACTIVE.remove(watch)
+    return watch.hit
 
 
 def refuse_module(module: Any, *args: Any, tiers: tuple[str, ...] = ("hidden",), advice: str = "",
@@ -117,4 +124,7 @@ def refuse_module(module: Any, *args: Any, tiers: tuple[str, ...] = ("hidden",),
             raise Problem(f"{fn.__name__}: your function called {hit}; {advice or 'write it yourself'}",
                           bug=f"called {module.__name__}")
         return None
+    # what the grader's trusted verifier reads: it refuses this module's code in every call of these tiers
+    extra.refuses = module.__name__  # type: ignore[attr-defined]
+    extra.tiers = tuple(tiers)  # type: ignore[attr-defined]
     return extra

@@ -7,8 +7,6 @@ The input ``w`` is never modified; a new array comes back.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from typing import Any, Sequence
 
@@ -131,7 +129,7 @@ def train_numpy(
         variant: "modern" or "classic".
         momentum: momentum of sgd_momentum.
         lr_decay: learning rate multiplier applied after every epoch.
-        progress: show a tqdm progress bar over batches.
+        progress: show a progress bar over batches (``cnnlab.progress``).
 
     Returns:
         history: 'loss' (mean training loss per epoch), 'batch_loss' (every step), 'train_acc'
@@ -154,15 +152,9 @@ def train_numpy(
     n = X.shape[0]
     steps = (n + batch_size - 1) // batch_size
 
-    from tqdm.auto import tqdm
+    from cnnlab.progress import Progress
 
-    bar = tqdm(
-        total=epochs * steps,
-        desc="numpy LeNet",
-        unit="batch",
-        disable=not progress or bool(os.environ.get("NBGRADER_EXECUTION")),
-        file=sys.stdout,
-    )
+    bar = Progress(epochs * steps, "numpy LeNet", "batches", enabled=progress)
     try:
         for _ in range(epochs):
             start = time.perf_counter()
@@ -175,8 +167,7 @@ def train_numpy(
                     params[k], configs[k] = sgd_momentum(params[k], grads[k], configs[k])
                 history["batch_loss"].append(float(loss))
                 total += float(loss) * idx.size
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.update(1, loss=f"{float(loss):.3f}")
             history["loss"].append(total / n)
             history["train_acc"].append(float(np.mean(lenet_predict(params, X, variant) == y)))
             if test is not None:

@@ -204,3 +204,127 @@ class LeNet5(nn.Module):
                 value = value.T
             out[key] = np.ascontiguousarray(value).copy()
         return out
+
+
+# ---------------------------------------------------------------------------------------------- 1998
+
+#: The output layer's fixed prototypes: each digit drawn on a 7x12 bitmap ("#" = +1, "." = -1), the
+#: course's own drawing of what the 1998 paper describes ("stylized images of the characters drawn
+#: on a 7x12 bitmap"; the paper's own bitmaps are not reproduced). Row-major, 84 values each.
+PROTOTYPES_7x12: tuple[str, ...] = (
+    ".#####." "##...##" "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" "##...##" ".#####.",
+    "...#..." "..##..." ".#.#..." "#..#..." "...#..." "...#..." "...#..." "...#..." "...#..." "...#..." "...#..." "#######",
+    ".#####." "#.....#" "......#" "......#" ".....#." "....#.." "...#..." "..#...." ".#....." "#......" "#......" "#######",
+    ".#####." "#.....#" "......#" "......#" "......#" "..####." "......#" "......#" "......#" "......#" "#.....#" ".#####.",
+    "....##." "...#.#." "..#..#." ".#...#." "#....#." "#....#." "#######" ".....#." ".....#." ".....#." ".....#." ".....#.",
+    "#######" "#......" "#......" "#......" "######." "......#" "......#" "......#" "......#" "......#" "#.....#" ".#####.",
+    "..####." ".#....." "#......" "#......" "######." "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" "#.....#" ".#####.",
+    "#######" "......#" ".....#." ".....#." "....#.." "....#.." "...#..." "...#..." "..#...." "..#...." ".#....." ".#.....",
+    ".#####." "#.....#" "#.....#" "#.....#" ".#...#." "..###.." ".#...#." "#.....#" "#.....#" "#.....#" "#.....#" ".#####.",
+    ".#####." "#.....#" "#.....#" "#.....#" "#.....#" ".######" "......#" "......#" "......#" "......#" ".....#." ".####..",
+)
+
+
+def prototypes() -> np.ndarray:
+    """The RBF output layer's 10 fixed prototypes, (10, 84) of +1 and -1 (see ``PROTOTYPES_7x12``)."""
+    return np.array([[1.0 if ch == "#" else -1.0 for ch in p] for p in PROTOTYPES_7x12])
+
+
+def scaled_tanh(x: torch.Tensor) -> torch.Tensor:
+    """The paper's squashing function f(a) = 1.7159 tanh(2a/3) (f(1) = 1, f(-1) = -1, steepest at 0)."""
+    return 1.7159 * torch.tanh(x * (2.0 / 3.0))
+
+
+class _Subsampling(nn.Module):
+    """S2/S4: each map's 2x2 sums times a trainable coefficient plus a trainable bias (2 per map)."""
+
+    def __init__(self, maps: int) -> None:
+        super().__init__()
+        self.coef = nn.Parameter(torch.ones(maps))
+        self.bias = nn.Parameter(torch.zeros(maps))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sums = F.avg_pool2d(x, 2, 2) * 4.0
+        return sums * self.coef[None, :, None, None] + self.bias[None, :, None, None]
+
+
+class LeNet1998(nn.Module):
+    """LeNet-5 as the 1998 paper built it, for (N, 1, 32, 32) images.
+
+    C1 (6 maps, 5x5) -> S2 (trainable subsampling) -> C3 (16 maps, 5x5, the sparse connection table
+    ``cnnlab.shapes.LENET5_C3_TABLE``) -> S4 -> C5 (120 maps, 5x5, i.e. fully connected on 5x5) ->
+    F6 (84 units) -> 10 Euclidean RBF units with fixed +-1 prototypes (``prototypes()``); the scaled
+    tanh after every layer up to F6. ``forward`` returns the negated RBF distances
+    ``-||f6 - prototype_k||^2``, so that the largest score is the nearest prototype and
+    ``cross_entropy(scores, y)`` is the paper's criterion (its eq. 9) without the constant
+    ``exp(-j)`` term. Weights start uniform in +-2.4 / fan-in, as in the paper.
+
+    Trainable parameters: C1 156, S2 12, C3 1,516 (the table's 60 map connections), S4 32,
+    C5 48,120, F6 10,164: 60,000; the prototypes (840 values) stay fixed (a buffer).
+
+    What differs from the paper: the optimiser (the paper used a stochastic diagonal
+    Levenberg-Marquardt method; notebook 07 trains it with ``cnnlab.torch_ref.train`` and Adam, on
+    which plain SGD with the paper's small initial weights learns far more slowly), the subsampling
+    coefficients' start (1, the plain sum; the paper does not give it), and the prototypes' bitmaps,
+    the course's drawing.
+    """
+
+    def __init__(self, seed: int | None = 0) -> None:
+        super().__init__()
+        from cnnlab.shapes import LENET5_C3_TABLE
+
+        with torch.random.fork_rng(devices=[]):
+            self.c1 = nn.Conv2d(1, 6, 5)
+            self.s2 = _Subsampling(6)
+            self.c3 = nn.Conv2d(6, 16, 5)
+            self.s4 = _Subsampling(16)
+            self.c5 = nn.Conv2d(16, 120, 5)
+            self.f6 = nn.Linear(120, 84)
+        mask = torch.zeros(16, 6, 1, 1)
+        for f, inputs in enumerate(LENET5_C3_TABLE):
+            mask[f, list(inputs)] = 1.0
+        self.register_buffer("c3_mask", mask)
+        self.register_buffer("prototypes", torch.as_tensor(prototypes(), dtype=torch.float32))
+        self.reset_parameters(0 if seed is None else seed)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """Weights uniform in +-2.4 / fan-in (fan-in: the inputs a unit really has, C3's sparse
+        ones included), zero biases, subsampling coefficients 1 (the plain sum of each window to begin with)."""
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in (self.c1, self.c3, self.c5, self.f6):
+                w = layer.weight
+                fan_in = w[0].numel()
+                if layer is self.c3:
+                    fan_in = self.c3_mask.sum(dim=1).view(-1, 1, 1, 1) * 25   # per map: 75, 100 or 150
+                bound = 2.4 / fan_in
+                w.copy_((torch.rand(w.shape, generator=gen, dtype=torch.float64) * 2 - 1).to(w.dtype) * bound)
+                layer.bias.zero_()
+            self.c3.weight.mul_(self.c3_mask)
+            for s in (self.s2, self.s4):
+                s.coef.fill_(1.0)
+                s.bias.zero_()
+
+    def trainable_counts(self) -> dict[str, int]:
+        """Trainable parameters per layer (C3: the table's connections only)."""
+        c3 = int(self.c3_mask.sum().item()) * 25 + self.c3.bias.numel()
+        return {"C1": sum(p.numel() for p in self.c1.parameters()), "S2": 12, "C3": c3, "S4": 32,
+                "C5": sum(p.numel() for p in self.c5.parameters()), "F6": sum(p.numel() for p in self.f6.parameters())}
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output: 'C1' ... 'F6' (after the squashing) and 'scores'."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
+            raise ValueError(f"LeNet1998 expects input of shape (N, 1, 32, 32), got {tuple(x.shape)}")
+        out: dict[str, torch.Tensor] = {}
+        h = out["C1"] = scaled_tanh(self.c1(x))
+        h = out["S2"] = scaled_tanh(self.s2(h))
+        h = out["C3"] = scaled_tanh(F.conv2d(h, self.c3.weight * self.c3_mask, self.c3.bias))
+        h = out["S4"] = scaled_tanh(self.s4(h))
+        h = out["C5"] = scaled_tanh(self.c5(h)).flatten(1)
+        h = out["F6"] = scaled_tanh(self.f6(h))
+        out["scores"] = -((h[:, None, :] - self.prototypes[None]) ** 2).sum(dim=2)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Negated squared distances of F6 to the 10 prototypes, (N, 10): the nearest is the prediction."""
+        return self.features(x)["scores"]

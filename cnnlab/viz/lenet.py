@@ -5,10 +5,13 @@ the confusion matrix and the misclassified examples.
 - ``plot_digits``: a grid of images with their labels.
 - ``plot_losses``: training loss per step for one or more runs (with a moving average).
 - ``plot_filters``: first-layer filters on one symmetric diverging scale with a colour bar.
-- ``plot_feature_maps``: one image through the layers: conv1, pool1, conv2, pool2, fc1, fc2, scores.
+- ``plot_feature_maps``: one image through the layers: conv1, pool1, conv2, pool2, fc3, fc4, the scores
+  (``blank_maps``: the maps a ReLU left all zero, marked in the figure).
 - ``plot_confusion``: the confusion matrix with its counts written in.
 - ``plot_misclassified``: the test images the network got wrong, with true and predicted labels.
 - ``plot_speed``: images per second of several implementations.
+- ``plot_errors``: test errors of several networks beside the 1998 paper's.
+- ``plot_prototypes``: the 1998 output layer's fixed 7x12 prototypes.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["plot_table", "plot_digits", "plot_losses", "plot_filters", "plot_feature_maps", "plot_confusion",
-           "plot_misclassified", "plot_speed"]
+__all__ = ["plot_table", "plot_digits", "plot_losses", "plot_filters", "plot_feature_maps", "blank_maps",
+           "plot_confusion", "plot_misclassified", "plot_speed", "plot_errors", "plot_prototypes"]
 
 
 def _off(ax: Any) -> None:
@@ -114,50 +117,76 @@ def plot_filters(W: np.ndarray, title: str = "learned first-layer filters") -> F
     return fig
 
 
-def plot_feature_maps(image: np.ndarray, features: Mapping[str, np.ndarray], label: Any = None,
-                      names: Sequence[str] = ("conv1", "pool1", "conv2", "pool2")) -> Figure:
-    """Follow one image (1, H, W) through the layers: one row per feature-map layer, then fc1, fc2 and the scores.
+def blank_maps(maps: np.ndarray) -> list[int]:
+    """The indices of the maps (C, H, W) that are zero everywhere (a ReLU that found nothing)."""
+    maps = np.asarray(maps)
+    return [c for c in range(maps.shape[0]) if not np.any(maps[c])]
 
-    ``features`` maps a layer name to its output for this image: (C, H, W) maps after the ReLU, or
-    (D,) vectors ('fc1', 'fc2', 'scores').  Each row shares one colour scale (colour bar on the right).
+
+def plot_feature_maps(image: np.ndarray, features: Mapping[str, np.ndarray], label: Any = None,
+                      names: Sequence[str] = ("conv1", "pool1", "conv2", "pool2"),
+                      vectors: Sequence[str] = ("fc3", "fc4", "scores"), per_row: int = 8,
+                      title: str = "one digit through LeNet-5") -> Figure:
+    """Follow one image (1, H, W) through the layers: the input large on the left, each layer's maps
+    (after the ReLU) in rows of ``per_row`` on the right, the FC layers' values and the scores below.
+
+    ``features`` maps a layer name to its output for this image: (C, H, W) maps, or (D,) vectors
+    (``vectors``). Each layer's maps share one colour scale (its colour bar on the right); a map that
+    is zero everywhere (its ReLU found nothing in this digit) is drawn grey and marked "0".
     """
-    rows = [n for n in names if n in features]
-    width = max([features[n].shape[0] for n in rows] + [8])
-    cols = min(width, 16)
-    fig = plt.figure(figsize=(1.0 * cols + 2.0, 1.25 * (len(rows) + 1) + 2.6))
-    grid = fig.add_gridspec(len(rows) + 2, cols + 1, height_ratios=[1.1] * (len(rows) + 1) + [1.6],
-                            width_ratios=[1] * cols + [0.08])
-    ax = fig.add_subplot(grid[0, 0])
-    ax.imshow(np.asarray(image)[0], cmap="gray_r")
+    rows: list[tuple[str, np.ndarray, int]] = []          # (layer, maps, first map of this row)
+    for name in names:
+        if name in features:
+            maps = np.asarray(features[name], dtype=float)
+            for start in range(0, maps.shape[0], per_row):
+                rows.append((name, maps, start))
+    n_rows = len(rows)
+    fig = plt.figure(figsize=(2.6 + 1.05 * per_row + 1.4, 1.0 * n_rows + 2.9))
+    grid = fig.add_gridspec(n_rows + 1, per_row + 3, height_ratios=[1.0] * n_rows + [2.0],
+                            width_ratios=[2.6, 0.9] + [1.0] * per_row + [0.12], hspace=0.25, wspace=0.12,
+                            left=0.02, right=0.95, top=1 - 0.45 / fig.get_figheight(),
+                            bottom=0.55 / fig.get_figheight())
+    ax = fig.add_subplot(grid[:min(3, n_rows), 0])
+    img = np.asarray(image, dtype=float)[0]
+    ax.imshow(img, cmap="gray_r")
     _off(ax)
-    ax.set_title("input" + (f" (label {label})" if label is not None else ""), fontsize=9, loc="left")
-    for r, name in enumerate(rows, start=1):
-        maps = np.asarray(features[name], dtype=float)
+    ax.set_title("input" + (f", label {label}" if label is not None else "") + f"\n{img.shape[0]}x{img.shape[1]}",
+                 fontsize=10)
+    for r, (name, maps, start) in enumerate(rows):
         vmax = float(maps.max()) or 1.0
+        blank = set(blank_maps(maps))
         im = None
-        for c in range(min(maps.shape[0], cols)):
-            ax = fig.add_subplot(grid[r, c])
-            im = ax.imshow(maps[c], cmap="magma", vmin=0, vmax=vmax)
+        for c in range(start, min(start + per_row, maps.shape[0])):
+            ax = fig.add_subplot(grid[r, 2 + c - start])
+            if c in blank:
+                ax.imshow(np.zeros_like(maps[c]), cmap="Greys", vmin=-1, vmax=4)
+                ax.text(0.5, 0.5, "0", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
+            else:
+                im = ax.imshow(maps[c], cmap="magma", vmin=0, vmax=vmax)
             _off(ax)
-            if c == 0:
-                ax.set_ylabel(f"{name}\n{maps.shape[1]}x{maps.shape[2]}", fontsize=9, rotation=0, ha="right", va="center")
-        cax = fig.add_subplot(grid[r, cols])
-        fig.colorbar(im, cax=cax)
-    bottom = grid[len(rows) + 1, :cols].subgridspec(1, 3, wspace=0.35)
-    for j, name in enumerate(("fc1", "fc2", "scores")):
+        if start == 0:
+            fig.text(grid[r, 1].get_position(fig).x1, grid[r, 1].get_position(fig).y0
+                     + grid[r, 1].get_position(fig).height / 2,
+                     f"{name}\n{maps.shape[0]} maps\n{maps.shape[1]}x{maps.shape[2]}"
+                     + (f"\n{len(blank)} all 0" if blank else ""), ha="right", va="center", fontsize=8.5)
+            if im is not None:
+                fig.colorbar(im, cax=fig.add_subplot(grid[r, per_row + 2]))
+    bottom = grid[n_rows, :per_row + 2].subgridspec(1, len(vectors), wspace=0.3)
+    for j, name in enumerate(vectors):
         if name not in features:
             continue
         v = np.asarray(features[name], dtype=float).ravel()
         ax = fig.add_subplot(bottom[0, j])
-        colours = ["#c62828" if (name == "scores" and i == int(np.argmax(v))) else "#455a64" for i in range(v.size)]
+        top = int(np.argmax(v))
+        colours = ["#c62828" if (name == "scores" and i == top) else "#455a64" for i in range(v.size)]
         ax.bar(np.arange(v.size), v, color=colours, width=0.9)
-        ax.set_title(f"{name} ({v.size} values)" if name != "scores" else f"scores: predicted {int(np.argmax(v))}",
-                     fontsize=9)
         if name == "scores":
+            ax.set_title(f"scores (fc5): predicted {top}", fontsize=9)
             ax.set_xticks(range(v.size))
+        else:
+            ax.set_title(f"{name} after ReLU: {int(np.count_nonzero(v))} of {v.size} non-zero", fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle("one digit through LeNet-5 (maps after ReLU; each row on its own scale)", fontsize=10)
-    fig.subplots_adjust(top=0.93, bottom=0.05)
+    fig.suptitle(f"{title} (maps after ReLU; each layer on its own colour scale)", fontsize=10)
     return fig
 
 
@@ -188,7 +217,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:n]
     cols = 8
     rows = max(1, (len(wrong) + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 2.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, 2.3 * rows + 0.3), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
@@ -198,7 +227,7 @@ def plot_misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n:
         ax.set_title(f"true {int(y_true[i])}\nsaid {int(y_pred[i])}", fontsize=9, color="#c62828")
     total = int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))
     fig.suptitle(f"{title}: {len(wrong)} of {total} shown", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.88 if rows == 1 else 0.94))
+    fig.tight_layout(rect=(0, 0, 1, 0.88 if rows == 1 else 0.94), h_pad=1.5)
     return fig
 
 
@@ -211,9 +240,42 @@ def plot_speed(rates: Mapping[str, float], title: str = "training speed (same im
     top = values.max()
     for i, v in enumerate(values):
         ax.text(v + 0.01 * top, i, f"{v:,.0f} images/s ({v / top:.2f}x)", va="center", fontsize=9)
-    ax.set_xlim(0, top * 1.5)
+    ax.set_xlim(0, top * 1.65)
     ax.invert_yaxis()
     ax.set_xlabel("training images per second (higher is faster)")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_errors(errors: Mapping[str, float], paper: float = 0.0095,
+                title: str = "test error on MNIST's 10,000 test images") -> Figure:
+    """Bar chart of test errors (fractions) with the 1998 paper's LeNet-5 (0.95%) as a line."""
+    names = list(errors)
+    values = 100 * np.array([errors[k] for k in names], dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 0.65 * len(names) + 1.4))
+    ax.barh(names, values, color=[f"C{i}" for i in range(len(names))])
+    top = max(values.max(), 100 * paper)
+    for i, v in enumerate(values):
+        ax.text(v + 0.01 * top, i, f"{v:.2f}%", va="center", fontsize=9)
+    ax.axvline(100 * paper, color="black", ls="--", lw=1)
+    ax.text(100 * paper, -0.62, f" the 1998 paper, on MNIST: {100 * paper:.2f}%", fontsize=8.5, va="bottom")
+    ax.set_xlim(0, top * 1.3)
+    ax.set_ylim(len(names) - 0.5, -0.9)
+    ax.set_xlabel("test error (%), lower is better")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prototypes(protos: np.ndarray, title: str = "the RBF output layer's fixed prototypes (7x12, +1 dark, -1 light)") -> Figure:
+    """Show the 10 prototypes (10, 84) of +1 and -1 as 12x7 bitmaps."""
+    protos = np.asarray(protos, dtype=float)
+    fig, axes = plt.subplots(1, len(protos), figsize=(0.85 * len(protos) + 0.4, 1.9), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        ax.imshow(protos[k].reshape(12, 7), cmap="gray_r", vmin=-1, vmax=1)
+        ax.set_title(str(k), fontsize=10)
+        _off(ax)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
