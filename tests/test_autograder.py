@@ -216,6 +216,7 @@ def _gradescope_root(toy, tmp_path, isolation="sandbox"):
     return root
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_gradescope_where_the_sandbox_cannot_start_tells_the_staff_not_the_student(toy, tmp_path):
     """Not a 0 with advice for the student: no results.json (Gradescope then says the autograder
     failed), the cause and the fix on the output the course staff see, exit 1."""

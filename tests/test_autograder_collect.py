@@ -209,6 +209,7 @@ def test_canvas_zip_resubmissions_names_and_times(course, tmp_path):
     assert stamp(course, "hoppergrace") == "2026-01-15 11:59:58.000000 UTC"
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_canvas_zip_with_the_canvas_roster_through_the_cli(course, tmp_path):
     """The instructor's commands: roster (Canvas's gradebook export), then collect with --due on a work
     folder never graded; the output is exactly the report."""
@@ -728,6 +729,7 @@ def _students(course) -> dict:
      "letter or a digit, not '=' (a spreadsheet reads '=', '+', '@' as the start of a formula); fix the file, or "
      "choose another column with --id-column"),
 ])
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_roster_errors_name_the_cause_and_import_nothing(course, tmp_path, data, message):
     out = _roster_cli(course, tmp_path, data)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -735,6 +737,7 @@ def test_roster_errors_name_the_cause_and_import_nothing(course, tmp_path, data,
     assert _students(course) == {} and not (course.workdir / "roster.csv").exists()
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_roster_encodings_lms_exports_use(course, tmp_path):
     excel_utf16 = "\ufeffUsername\tFirst name\tLast name\nada\tAda\tLovelace\nzoe\tZo\u00eb\tKrav\u010d\n"
     out = _roster_cli(course, tmp_path, excel_utf16.encode("utf-16"))          # BOM, then UTF-16
@@ -773,6 +776,7 @@ def test_roster_names_are_data_in_roster_csv(course, tmp_path):
 
 # ------------------------------------------------------------------------------------ demo
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     work = tmp_path / "mine"
     work.mkdir()

@@ -178,6 +178,7 @@ def test_roster_import_names_students_and_collect_warns_about_strangers(tmp_path
 
 # ----------------------------------------------------------------------------- strip-outputs
 
+@pytest.mark.slow   # git and the CLI in fresh processes: not in the fast tier
 def test_git_clean_filter_keeps_outputs_out_of_git(tmp_path):
     repo = tmp_path / "r"
     (repo / "solutions" / A).mkdir(parents=True)

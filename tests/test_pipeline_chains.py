@@ -52,7 +52,7 @@ CLI = textwrap.dedent("""
     from autograder import config, engine
     from autograder.config import Course
 
-    course = Course(workdir=Path(sys.argv[2]))
+    course = Course(workdir=Path(sys.argv[2]), solutions=config.SOLUTIONS, notebooks=config.NOTEBOOKS)
     out = []
     # release (autograder.release.generate), autograde (engine.grading_config in a worker's private
     # folder, with a run's template), feedback (autograder.feedback.generate_feedback)
@@ -120,8 +120,14 @@ def configured(tmp_path_factory) -> tuple[list[dict], list[dict]]:
     tmp = tmp_path_factory.mktemp("chains")
     work = tmp / "course"
     ui = _json_run(FORMGRADER, CHAINREC, env=_env(work), cwd=tmp)
-    cli = _json_run(CLI, CHAINREC, work, tmp / "run", env=_env(tmp / "elsewhere"), cwd=tmp)
-    return ui, cli
+    namespace = {"__name__": "cli_chains"}
+    out = []
+    old_argv, sys.argv = sys.argv, ["cli", str(CHAINREC), str(work), str(tmp / "run")]
+    try:     # the CLI's side in this process (the configuration is the same in any process)
+        exec(CLI.replace("print(json.dumps(out))", "RESULT = json.loads(json.dumps(out))"), namespace)
+    finally:
+        sys.argv = old_argv
+    return ui, namespace["RESULT"]
 
 
 def test_formgrader_is_configured_with_exactly_the_clis_chains(configured):

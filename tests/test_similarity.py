@@ -148,6 +148,7 @@ def test_the_csv(tmp_path):
     assert all(r["student_a"].startswith("'=") or r["student_b"].startswith("'=") for r in named)
 
 
+@pytest.mark.slow   # the report in fresh processes: not in the fast tier
 def test_two_runs_write_the_same_csv(class_report):
     """Fingerprints are every k-gram (no winnowing by hash value): Python's per-process string
     hashing does not change the result."""
