@@ -339,6 +339,7 @@ def test_verifier_confirms_the_reference_and_withdraws_forged_points():
     assert any("__code__" in f for f in forged.flags)
 
 
+@pytest.mark.slow   # runs `alembic heads` in a fresh process: not in the fast tier
 def test_new_gradebooks_get_alembics_schema_version_without_a_subprocess(tmp_path, monkeypatch):
     """util.env_path() answers nbgrader's "which schema version?" in-process (a subprocess took
     2.3 s per new gradebook); the answer is the one ``alembic heads`` gives."""

@@ -99,6 +99,7 @@ def test_attempt_cap_and_assignments_that_are_off():
 
 # ----------------------------------------------------------------------------- settings
 
+@pytest.mark.slow   # the command in fresh processes: not in the fast tier
 def test_settings_are_off_by_default_and_set_per_assignment(tmp_path):
     f = tmp_path / "autofeedback.json"
     assert settings.load(f) == {}
@@ -273,6 +274,7 @@ def _score(page: Path) -> str:
     return f"{float(m.group(1)):g}/{float(m.group(2)):g}"
 
 
+@pytest.mark.sandbox   # the service grades in sandboxed kernels
 def test_service_grades_each_submission_and_only_its_author_finds_the_feedback(hubby):
     root, instructor, ex, svc = hubby
     nbs = _nbs(instructor)
@@ -301,6 +303,7 @@ def test_service_grades_each_submission_and_only_its_author_finds_the_feedback(h
     assert len(lat) == 4 and lat[0].startswith("student,assignment,submitted")
 
 
+@pytest.mark.sandbox   # the service grades in sandboxed kernels
 def test_early_feedback_leaves_the_final_grades_the_instructors(hubby, tmp_path):
     """After the deadline the instructor collects and grades as without the service: same grades
     as a class graded where no service ever ran (ben fixes his answers after his feedback)."""
@@ -332,6 +335,7 @@ def test_the_service_refuses_the_instructors_work_folder(monkeypatch):
         svc_mod.course_from_env()
 
 
+@pytest.mark.sandbox   # the service grades in sandboxed kernels
 def test_attempt_cap_gives_a_notice_not_a_grade(hubby):
     root, instructor, ex, svc = hubby
     nbs = _nbs(instructor)

@@ -183,6 +183,7 @@ def test_sgd_momentum_and_sgd() -> None:
 # ----------------------------------------------------------------------------- training on digits
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_numpy_lenet_learns_digits(digit_data) -> None:
     X_train, y_train, X_test, y_test = digit_data
     params = lenet_init("modern", seed=0)
@@ -267,6 +268,7 @@ def test_lenet1998_is_the_papers_network() -> None:
         net(torch.zeros(2, 3, 32, 32))
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_lenet1998_learns_digits(digit_data) -> None:
     from cnnlab.torch_ref.models import LeNet1998
 
@@ -284,6 +286,7 @@ def test_lenet1998_learns_digits(digit_data) -> None:
     assert acc > 0.9, acc
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_training_history_times_the_steps_apart() -> None:
     X = np.random.default_rng(0).standard_normal((64, 1, 32, 32)).astype(np.float32)
     y = np.arange(64) % 10

@@ -356,6 +356,7 @@ def test_layer_norm_is_the_same_in_any_batch_and_alone(solution):
     assert np.ptp(bn, axis=0).max() > 0.05
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_bn_experiment_on_a_conv_net_uses_spatial_batch_norm():
     torch = pytest.importorskip("torch")
     from cnnlab.torch_ref.bn_experiment import compare, deep_convnet, train_losses

@@ -285,6 +285,7 @@ def test_train_once_on_a_stub_says_what_to_do(capsys):
 
 # ------------------------------------------------------------------ real MNIST (the benchmark's data)
 @pytest.mark.skipif(not (MNIST / "mnist" / "t10k-images-idx3-ubyte.gz").is_file(), reason="no MNIST files")
+@pytest.mark.slow   # trains on MNIST: not in the fast tier
 def test_short_mnist_run_reaches_a_modest_accuracy(monkeypatch):
     pytest.importorskip("torch")
     import torch
@@ -514,6 +515,7 @@ def test_a_table_without_any_bias_is_named():
         assert not outcome.passed and "no layer counts its biases" in outcome.message, outcome.message
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_a_diverging_learning_rate_is_called_diverged_not_too_short():
     """lr 0.3 made the loss jump to about 50 and end at chance level: the message said "10.0%" and
     "train longer"; now it says the training diverged, with what the loss did."""

@@ -256,6 +256,7 @@ def test_confusion_matrix_counts() -> None:
         tr.confusion_matrix(np.array([0, 1]), np.array([0]))
 
 
+@pytest.mark.slow   # trains a network: not in the fast tier
 def test_train_history_on_cpu_is_quiet_and_reproducible(capsys) -> None:
     g = np.random.default_rng(0)
     # two separable classes of 32x32 images: bright top half vs bright bottom half
