@@ -59,6 +59,12 @@ def with_answer(assignment: str, code: str) -> dict:
 
 EXERCISES = [(a, ex.name) for a in ASSIGNMENTS for ex in registry.exercises(a)]
 BUGS = [(a, ex.name, i) for a in ASSIGNMENTS for ex in registry.exercises(a) for i in range(len(ex.bugs))]
+TRAINS = {"learn_kernel", "train_lenet", "train_digits"}   # checks that train a network: not in the fast tier
+
+
+def _params(cases):
+    """``cases`` as pytest params, the ones of exercises whose check trains marked slow."""
+    return [pytest.param(*c, marks=pytest.mark.slow) if c[1] in TRAINS else c for c in cases]
 
 
 def _record(assignment: str, name: str):
@@ -75,7 +81,7 @@ def _outside_nbgrader(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
 
 
-@pytest.mark.parametrize("assignment,name", EXERCISES, ids=[f"{a}-{n}" for a, n in EXERCISES])
+@pytest.mark.parametrize("assignment,name", _params(EXERCISES), ids=[f"{a}-{n}" for a, n in EXERCISES])
 @pytest.mark.parametrize("tier", ["public", "hidden"])
 def test_solution_answer_passes(assignment, name, tier):
     ex = _record(assignment, name)
@@ -84,7 +90,7 @@ def test_solution_answer_passes(assignment, name, tier):
     assert outcome.message.startswith("\u2714 ") and "\n" not in outcome.message
 
 
-@pytest.mark.parametrize("assignment,name,index", BUGS, ids=[f"{a}-{n}-{i}" for a, n, i in BUGS])
+@pytest.mark.parametrize("assignment,name,index", _params(BUGS), ids=[f"{a}-{n}-{i}" for a, n, i in BUGS])
 def test_bug_fails_its_own_check_with_its_phrase(assignment, name, index):
     ex = _record(assignment, name)
     bug = ex.bugs[index]
