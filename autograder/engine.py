@@ -305,12 +305,27 @@ def fail(res: Result, exc: BaseException | str, what: str = "the grader failed o
         res.cause = "disk full: no space left on device" + (f" (writing {res.full_disk})" if res.full_disk else "")
         res.retryable = False
     else:
-        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        text = cause_line(exc) if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
         res.cause = f"{what}: {lines[-1] if lines else 'no message'}"[:300]
         res.retryable = True
     if not isinstance(exc, str):
         res.flags.append("grader error: " + "".join(traceback.format_exception(exc, limit=3))[-300:])
+
+
+def cause_line(log: str) -> str:
+    """The line of nbgrader's output that says what went wrong: the last exception it logged
+    (``RuntimeError: Kernel didn't respond in 60 seconds``), not its closing "Please see the
+    above traceback", which nobody is shown."""
+    import re
+
+    lines = [ln.strip() for ln in str(log).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Timeout|Interrupt|Died)\b", ln)
+              and "NbGraderException" not in ln]
+    if errors:
+        return errors[-1]
+    useful = [ln for ln in lines if "above traceback" not in ln and "error log" not in ln]
+    return (useful or lines or ["no message"])[-1]
 
 
 def grading_config(course: Course, template: Template, root: Path, protect: list[str], assignment: str = "",

@@ -456,3 +456,47 @@ def test_a_missing_graded_notebook_is_graded_again(tmp_path, released, monkeypat
     assert rc == 0 and "unchanged" not in out, out
     assert (tmp_path / "a2" / "alice.count").read_text() == "1"
     assert nbformat.read(course.autograded / "alice" / A / f"{A}.ipynb", as_version=4).cells
+
+
+def test_the_cause_is_the_error_nbgrader_logged_not_its_pointer_to_a_traceback():
+    """nbgrader's output ends with "Please see the the above traceback ..." (the old one-line
+    cause, pointing at a traceback nobody was shown); the cause is the error it logged."""
+    log = textwrap.dedent("""\
+        [ERROR] There was an error processing assignment: /w/submitted/ada/00_toy
+        [ERROR] Traceback (most recent call last):
+          File "/venv/nbclient/client.py", line 600, in async_start_new_kernel_client
+            await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        RuntimeError: Kernel didn't respond in 60 seconds
+        [ERROR] There was an error processing assignment '00_toy' for student 'ada'
+        [ERROR] Please see the the above traceback for details on the specific errors on the above failures.
+        Traceback (most recent call last):
+        nbgrader.converters.base.NbGraderException: Please see the the above traceback for details""")
+    assert engine.cause_line(log) == "RuntimeError: Kernel didn't respond in 60 seconds"
+    res = Result("ada", A)
+    engine.fail(res, log, "nbgrader's autograde failed")
+    assert res.cause == "nbgrader's autograde failed: RuntimeError: Kernel didn't respond in 60 seconds"
+    assert res.retryable and "above traceback" not in res.cause
+    assert engine.cause_line("[ERROR] Please see the the above traceback\n[ERROR] odd failure\n") == "[ERROR] odd failure"
+
+
+def test_a_gradebook_that_fails_while_recording_is_an_error_not_a_grade(tmp_path, released, monkeypatch, capsys):
+    import sqlalchemy.exc
+
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice", "bob"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["ok"], "bob": ["ok"]})
+    real = store.record
+
+    def flaky(url, res, keep_grade=False):
+        if res.student == "bob":
+            raise sqlalchemy.exc.OperationalError("UPDATE grade", {}, Exception("server closed the connection"))
+        return real(url, res, keep_grade)
+
+    monkeypatch.setattr(store, "record", flaky)
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")
+    assert rc == 1 and "Traceback" not in out
+    assert "bob/00_toy: could not write the gradebook: (builtins.Exception) server closed the connection" in out, out
+    monkeypatch.setattr(store, "record", real)
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1 and "bob/00_toy: collected but not graded yet" in out, out
+    assert _csv(course)["bob"][A] == "" and _csv(course)["alice"][A] == "6.0"
