@@ -129,14 +129,7 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
     """Run the worker on one request; return its replies (one per call)."""
     r, w = os.pipe()
     argv = ["--fd", str(w), "--mem-mb", str(memory_mb)]
-    cg = None
-    if sb is not None:
-        cg = sandbox.new_cgroup(sb, 64)
-        if sb.pids == "rlimit":
-            argv += ["--nproc", "64"]
-        cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg)
-    else:
-        cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
+    box = None
     chunks: list[bytes] = []
 
     def _read() -> None:
@@ -152,8 +145,14 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
 
     reader = threading.Thread(target=_read, daemon=True)
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                pass_fds=(w,), start_new_session=sb is None)
+        if sb is not None:   # a fresh sandbox: 64 processes at most, every one killed at the end
+            box = sandbox.Sandboxed(sb, [sandbox.VERIFY_WORKER, *argv], max_processes=64, pass_fds=(w,),
+                                    stdin=subprocess.PIPE)
+            proc = box.proc
+        else:
+            proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    pass_fds=(w,), start_new_session=True)
     finally:
         os.close(w)
     reader.start()
@@ -172,7 +171,8 @@ def run_worker(prelude_src: list[str], answers: list[str], calls: list, *, secon
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        sandbox.kill_cgroup(cg)
+        if box is not None:
+            box.kill()
         reader.join(timeout=10)
     data = b"".join(chunks)
     if sum(len(c) for c in chunks) >= MAX_REPLY:

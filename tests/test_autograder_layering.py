@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
-    {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos",
-     "sample_class.wrong_answers"},
-    {"preprocessors", "sandbox", "repair", "sample_class"},
-    {"zygote"},
+    {"autograder", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos",
+     "sample_class.wrong_answers", "sandbox.inside", "sandbox.inside.kernel", "sandbox.inside.guard"},
+    {"preprocessors", "sandbox.host", "repair", "sample_class"},
+    {"sandbox.provisioner"},
+    {"sandbox"},
     {"execute", "verifier"},
     {"config"},
     {"collect", "release"},
