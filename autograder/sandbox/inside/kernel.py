@@ -7,15 +7,13 @@ without one (``--unsafe-no-sandbox``) as ``python -m autograder.sandbox.inside.k
         --channel DIR -- <ipykernel arguments>
 
 It reads the kernel's connection information (JSON, as jupyter_client writes it, with ``ip`` the
-socket path prefix) from stdin, writes it to ``DIR/kernel.json``, says ``ready`` on stdout, points
-its stdin, stdout and stderr at /dev/null, then:
-
-- sets RLIMIT_AS (memory, ``--mem-mb``), RLIMIT_CORE = 0 (no core files from crashes) and
-  RLIMIT_FSIZE (no file larger than 512 MiB);
-- copies the assignment's released files (``--files``) into its working folder;
-- starts ipykernel on that connection file (Unix sockets ``<ip>-<port>`` in DIR) with the guard
-  (:mod:`.guard`) as an extension; ``--figures off``, ``--locked`` and ``--protect`` are passed
-  to the guard through the environment.
+socket path prefix) from stdin and writes it to ``DIR/kernel.json``; sets RLIMIT_AS (memory,
+``--mem-mb``), RLIMIT_CORE = 0 (no core files from crashes) and RLIMIT_FSIZE (no file larger
+than 512 MiB); copies the assignment's released files (``--files``) into its working folder; says
+``ready`` on stdout (an error before that is on stderr, which the grader reports); points its
+stdin, stdout and stderr at /dev/null; then starts ipykernel on that connection file (Unix
+sockets ``<ip>-<port>`` in DIR) with the guard (:mod:`.guard`) as an extension. ``--figures
+off``, ``--locked`` and ``--protect`` reach the guard through the environment.
 
 Standard library only, until ipykernel.
 """
@@ -51,6 +49,21 @@ def _channel(folder: str) -> str:
     return path
 
 
+def _copy_files(src: str, dest: str) -> None:
+    """Copy the released files into ``dest`` (the home: its own mode and owner stay as they are)."""
+    import shutil
+
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if os.path.islink(path):
+            continue
+        if os.path.isdir(path):
+            shutil.copytree(path, os.path.join(dest, name), symlinks=False, dirs_exist_ok=True,
+                            ignore=lambda d, names: [n for n in names if os.path.islink(os.path.join(d, n))])
+        else:
+            shutil.copy2(path, os.path.join(dest, name))
+
+
 def _quiet() -> None:
     """stdin, stdout and stderr to /dev/null (the grader stops reading them once ``ready``)."""
     null = os.open(os.devnull, os.O_RDWR)
@@ -66,15 +79,12 @@ def main(argv: list[str] | None = None) -> None:
     ours = argv[:argv.index("--")] if "--" in argv else argv
     opts = dict(zip(ours[::2], ours[1::2]))
     conn = _channel(opts["--channel"])
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
-    _quiet()
     _set_limits(int(opts.get("--mem-mb", "0")))
     if "--files" in opts and os.path.isdir(opts["--files"]):
-        import shutil
-
-        shutil.copytree(opts["--files"], os.getcwd(), symlinks=False, dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if os.path.islink(os.path.join(d, n))])
+        _copy_files(opts["--files"], os.getcwd())
+    sys.stdout.write("ready\n")     # (an error before this line reaches the grader on stderr)
+    sys.stdout.flush()
+    _quiet()
     if "--protect" in opts:
         os.environ["CNNLAB_GUARD_PROTECT"] = opts["--protect"]
     if "--locked" in opts:
