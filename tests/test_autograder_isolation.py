@@ -280,9 +280,13 @@ def graded(request, tmp_path_factory):
         import records
 
         verifier.set_exercise_source(records.exercises)
+        cgroups = set(sandbox.CGROUP_PIDS.glob("cnnlab-*")) if sandbox.CGROUP_PIDS.is_dir() else set()
         t0 = time.monotonic()
         results = engine.autograde(course, jobs=1, progress=False, echo=lambda *_: None)
         seconds = time.monotonic() - t0
+        left_folders = [p.name for p in (private_tmp / "tmp").iterdir() if p.name.startswith("cnnlab-")]
+        new_cgroups = (set(sandbox.CGROUP_PIDS.glob("cnnlab-*")) if sandbox.CGROUP_PIDS.is_dir() else set()) - cgroups
+        left_cgroups = [c.name for c in new_cgroups if not Path(f"/proc/{c.name.split('-')[1]}").exists()]
         try:
             conn, _ = listener.accept()
             conn.close()
@@ -291,6 +295,7 @@ def graded(request, tmp_path_factory):
             reached = False
         yield {"course": course, "kinds": kinds, "results": {r.student: r for r in results}, "before": before,
                "seconds": seconds, "left": _left_running(), "reached": reached, "tmp": private_tmp / "tmp",
+               "left_folders": left_folders, "left_cgroups": left_cgroups,
                "sb": sandbox.probe(), "root": root}
     finally:
         verifier.set_exercise_source(None)
@@ -348,6 +353,10 @@ def test_files_left_in_the_root_fail_and_the_rest_dies_with_the_sandbox(graded):
 def test_nothing_is_left_running(graded):
     assert "started 0" in _outputs(graded["course"], "03a_exited_leader")
     assert graded["left"] == []
+
+
+def test_no_channel_folder_or_cgroup_is_left(graded):
+    assert graded["left_folders"] == [] and graded["left_cgroups"] == []
 
 
 def test_filling_the_disk_is_a_clear_error_and_stays_in_the_sandbox(graded):

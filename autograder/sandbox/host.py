@@ -248,6 +248,7 @@ class Sandboxed:
         self.uid = fresh_uid() if sb.as_root else None
         self.cgroup = new_cgroup(sb, max_processes)
         self.child_pid: int | None = None
+        self._started: str | None = None
         self._pidfd: int | None = None
         self._info = b""
         info_r, info_w = os.pipe()
@@ -296,13 +297,16 @@ class Sandboxed:
         self._info_r = None
         # pin the process: a pidfd never refers to another process, and its parent must be our
         # bubblewrap (else it already ended and the number is someone else's)
-        with contextlib.suppress(OSError):
+        try:
             fd = os.pidfd_open(pid)
-            if _ppid(pid) == self.proc.pid:
-                self._pidfd, self.child_pid = fd, pid
-                return True
-            os.close(fd)
-        return False
+        except OSError:   # a Linux older than 5.3: the pid and its start time identify it
+            fd = None
+        if _ppid(pid) != self.proc.pid:
+            if fd is not None:
+                os.close(fd)
+            return False
+        self._pidfd, self.child_pid, self._started = fd, pid, _start_time(pid)
+        return True
 
     def wait_info(self, timeout: float = 30.0) -> int:
         """Block until :meth:`poll_info` knows the sandbox's first process; return its pid."""
@@ -342,6 +346,8 @@ class Sandboxed:
     def kill(self) -> None:
         """Kill every process of the sandbox (its first process is killed, and Linux kills the rest
         of its PID namespace with it, whatever their state), wait for them, remove the cgroup."""
+        if self.child_pid is None and self.proc.poll() is None:
+            self.poll_info()   # (a caller that never asked: pin the first process now, to wait for it)
         with contextlib.suppress(ProcessLookupError, OSError):
             if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
@@ -355,6 +361,12 @@ class Sandboxed:
             self._pidfd = None
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
+        if self.child_pid is not None:   # (without a pidfd: until that process is gone)
+            end = time.monotonic() + 10
+            while _start_time(self.child_pid) == self._started and time.monotonic() < end:
+                with contextlib.suppress(OSError):
+                    os.kill(self.child_pid, signal.SIGKILL)
+                time.sleep(0.01)
         if self._info_r is not None:
             os.close(self._info_r)
             self._info_r = None
@@ -362,6 +374,16 @@ class Sandboxed:
             self.proc.stderr.close()
         kill_cgroup(self.cgroup)
         self.cgroup = None
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot); None when no such process runs (or it is a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _ppid(pid: int) -> int | None:
