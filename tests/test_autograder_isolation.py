@@ -398,3 +398,35 @@ def test_output_cut_never_drops_a_failed_test(graded):
 
 def test_the_course_files_are_unchanged(graded):
     assert _protected_digest(graded["course"]) == graded["before"]
+
+
+def test_output_limits_keep_what_decides_a_grade():
+    """nbgrader scores a test cell by its first error (0) or its first result (partial credit):
+    whatever the limits, both stay (cut short); text and displays past the limit go, with a note.
+    (The old limiter stopped at the limit and dropped the error after it: a failed test passed.)"""
+    from nbformat import NotebookNode
+
+    from autograder.execute import SMALL, limit_output_bytes, output_size
+
+    big = "x" * 150_000
+
+    def cell():
+        return NotebookNode(outputs=[
+            NotebookNode(output_type="stream", name="stdout", text=big),
+            NotebookNode(output_type="display_data", data={"text/html": big}, metadata={}),
+            NotebookNode(output_type="execute_result", data={"text/plain": "0.5", "text/html": big}, metadata={},
+                         execution_count=1),
+            NotebookNode(output_type="error", ename="AssertionError", evalue=big, traceback=[big] * 100)])
+
+    c = cell()
+    limit_output_bytes(c, 100_000)
+    assert [o.output_type for o in c.outputs] == ["stream", "execute_result", "error"]
+    assert "[output cut: more than 100000 bytes]" in c.outputs[0].text
+    assert c.outputs[1].data["text/plain"] == "0.5" and c.outputs[2].ename == "AssertionError"
+    assert sum(output_size(o) for o in c.outputs) < 110_000
+    c = cell()      # the notebook's budget is spent: only the note, the result and the error, short
+    limit_output_bytes(c, 0, "[output cut: the notebook's outputs reached their limit]")
+    assert [o.output_type for o in c.outputs] == ["stream", "execute_result", "error"]
+    assert c.outputs[0].text.strip() == "[output cut: the notebook's outputs reached their limit]"
+    assert c.outputs[1].data == {"text/plain": "0.5"}
+    assert len(c.outputs[2].evalue) <= SMALL and sum(map(len, c.outputs[2].traceback)) <= SMALL
