@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbgrader.utils import is_grade, is_locked
 
-from . import config, demos, sandbox, zygote
+from . import config, demos, sandbox
 from .collect import find_submissions, parse_timestamp
 from .config import Course
 from .release import generate
@@ -117,7 +117,7 @@ def build_template(course: Course, names: list[str]) -> Template:
     """Generate the assignments into a private folder with its own template gradebook."""
     from nbgrader.api import Gradebook
 
-    from .kernel import locked_hashes
+    from .sandbox.inside.guard import locked_hashes
 
     work = course.workdir / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -472,11 +472,6 @@ def _worker_main(conn, parent_pid: int) -> None:
         except (EOFError, OSError):
             return
         if task is None:
-            from .execute import discard_spares
-            from .zygote import close_all
-
-            discard_spares()
-            close_all()   # (a forked worker exits without running atexit)
             return
         course, template, student, assignment, sub_dir, protect, sandboxed = task
         if os.environ.get(FAULT_ENV) == student:
@@ -598,8 +593,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
     """
     env_path()
     sandboxed = check_sandbox(unsafe_no_sandbox, echo)
-    sandbox.remove_stale_cgroups()
-    zygote.remove_stale()
+    sandbox.remove_stale()
     course.workdir.mkdir(parents=True, exist_ok=True)
     work = course.workdir / ".work"
     if work.exists():  # leftovers of a killed run
