@@ -238,12 +238,15 @@ class Sandboxed:
     that closes its own stderr early: nobody reads that pipe while it runs);
     ``pass_fds``: host file descriptors the command inherits. :meth:`kill` ends every process of
     the sandbox and removes its cgroup; call it (or use the object as a context manager) whatever
-    happens.
+    happens. ``pin`` (default): the constructor waits until bubblewrap names the sandbox's first
+    process (a few milliseconds), so that :meth:`kill` can wait until every process is gone; an
+    asynchronous caller passes False and calls :meth:`poll_info` itself.
     """
 
     def __init__(self, sb: Sandbox, argv: list[str], *, max_processes: int = MAX_PROCESSES,
                  ro_files: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (), stdin=None,
-                 stdout=None, stderr=None, env: dict[str, str] | None = None, tmpfs_mb: int = TMPFS_MB) -> None:
+                 stdout=None, stderr=None, env: dict[str, str] | None = None, tmpfs_mb: int = TMPFS_MB,
+                 pin: bool = True) -> None:
         self.sb = sb
         self.uid = fresh_uid() if sb.as_root else None
         self.cgroup = new_cgroup(sb, max_processes)
@@ -268,6 +271,12 @@ class Sandboxed:
         if self.proc.stderr is not None:
             os.set_blocking(self.proc.stderr.fileno(), False)
         self._info_r: int | None = info_r
+        if pin:
+            # pin the sandbox's first process while bubblewrap still runs: bubblewrap itself exits as
+            # soon as the command has, before Linux has killed the rest of the PID namespace, and
+            # only a pinned first process lets kill() wait for that (it is readable after all are gone)
+            with contextlib.suppress(SandboxUnavailable):
+                self.wait_info()
 
     def __enter__(self) -> "Sandboxed":
         return self

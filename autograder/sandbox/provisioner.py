@@ -208,7 +208,7 @@ class SandboxProvisioner(KernelProvisionerBase):
         if self.files_dir:
             ro_files[self.files_dir] = host.FILES
         self.box = host.Sandboxed(sb, cmd, ro_files=ro_files, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+                                  stderr=subprocess.PIPE, pin=False)   # (pinned below, without blocking the loop)
         self.process = self.box.proc
         self._send_connection(self.process)
         await self._until(self.box.poll_info, "the sandbox to start")
