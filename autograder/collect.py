@@ -175,15 +175,21 @@ def _entry_time(info: zipfile.ZipInfo, tz: dt.tzinfo) -> tuple[dt.datetime | Non
     for hid, data in _extras(info.extra):
         if hid == 0x5455 and len(data) >= 5 and data[0] & 1:
             secs = int.from_bytes(data[1:5], "little", signed=True)
-            return dt.datetime.fromtimestamp(secs, UTC), "zip entry time"
+            try:
+                return dt.datetime.fromtimestamp(secs, UTC), "zip entry time"
+            except (OverflowError, OSError, ValueError):
+                return None, "no valid time in the zip entry"
         if hid == 0x000A and len(data) >= 32:
             j = 4
             while j + 4 <= len(data):
                 tag, size = int.from_bytes(data[j:j + 2], "little"), int.from_bytes(data[j + 2:j + 4], "little")
                 if tag == 1 and size >= 8:
                     ticks = int.from_bytes(data[j + 4:j + 12], "little")
-                    return (dt.datetime(1601, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=ticks // 10),
-                            "zip entry time")
+                    try:
+                        return (dt.datetime(1601, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=ticks // 10),
+                                "zip entry time")
+                    except OverflowError:
+                        return None, "no valid time in the zip entry"
                 j += 4 + size
     if info.date_time[:3] <= (1980, 1, 1):
         return None, "no time in the zip entry"
@@ -304,7 +310,8 @@ class _Claim:
     who: str                      # as the source names the student
     is_id: bool                   # ``who`` is meant as an id (a folder, a username), not a display name
     filename: str                 # the student's own file name
-    lms_id: str | None = None     # the LMS's id for the student (Canvas user id, Moodle participant)
+    lms_id: str | None = None     # the LMS's id for the student (Canvas user id), also looked up in the roster
+    participant: str | None = None  # Moodle's participant number: tells two students of one name apart
     assignment: str | None = None
     time: dt.datetime | None = None
     time_from: str = ""
@@ -362,7 +369,7 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
             if m["plugin"] != "file":
                 report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
                 return None
-            return _Claim(item, "Moodle", m["name"], False, base,
+            return _Claim(item, "Moodle", m["name"], False, base, participant=m["id"],
                           time=t, time_from=tf, note=f"Moodle participant {m['id']}")
     if len(parts) >= 3 and parts[-2] in ctx.known:
         stamp = ctx.stamps.get(parts[:-1])
@@ -392,7 +399,7 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
         if m["plugin"] != "file":
             report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
             return None
-        return _Claim(item, "Moodle", m["name"], False, m["file"], time=t, time_from=tf,
+        return _Claim(item, "Moodle", m["name"], False, m["file"], participant=m["id"], time=t, time_from=tf,
                       note=f"Moodle participant {m['id']}")
     generic = _generic(base, ctx)
     if generic:
@@ -404,13 +411,27 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
     return None
 
 
+# what reading one entry may raise: a damaged entry (BadZipFile, zlib.error, EOFError), an encrypted one
+# (RuntimeError: zipfile asks for a password), a compression method zipfile does not have (NotImplementedError:
+# Deflate64, AES); each skips that entry only
+_UNREADABLE = (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError)
+
+
+def _why_unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+        return "encrypted: a password-protected zip entry; ask for it without a password"
+    if isinstance(exc, NotImplementedError):
+        return f"NotImplementedError: {exc}; re-zip it with ordinary (deflate) compression"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _read_small(item: _Item, limit: int = 64 * 1024) -> str | None:
     if item.size > limit:
         return None
     try:
         with item.read() as fh:
             data = fh.read(limit + 1)
-    except (OSError, zipfile.BadZipFile, zlib.error):
+    except _UNREADABLE:
         return None
     if len(data) > limit:
         return None
@@ -519,6 +540,12 @@ def _rank(p: _Pick) -> tuple:
     return (p.match is not None, p.claim.order, p.match.copy if p.match else 0, t, p.claim.item.path)
 
 
+def _identity(c: _Claim) -> tuple:
+    """Who a claim says submitted: the layout, the name and the LMS's number for the student (Canvas's
+    user id, Moodle's participant number), so that two students of one display name stay two."""
+    return (c.layout, c.who, c.lms_id or c.participant)
+
+
 def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report,
           scope: list[str]) -> dict[tuple[str, str], dict[str, list[_Pick]]]:
     """Resolve ids and notebooks; group the picks by (student, assignment) and notebook."""
@@ -532,20 +559,20 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
         if how:
             report.add("changed", how)
         resolved.append((c, sid))
-    # two different students (as the source names them) must not become one id
+    # two different students (as the source names them: name and the LMS's number) must not become one id
     identities: dict[str, set[tuple]] = {}
     for c, sid in resolved:
-        identities.setdefault(sid, set()).add((c.layout, c.who, c.lms_id))
+        identities.setdefault(sid, set()).add(_identity(c))
     clash = {sid for sid, ids in identities.items() if len(ids) > 1}
     kept: list[tuple[_Claim, str]] = []
     for c, sid in resolved:
         if sid in clash:
             exact = [i for i in identities[sid] if i[1] == sid]
-            if len(exact) == 1 and (c.layout, c.who, c.lms_id) == exact[0]:
+            if len(exact) == 1 and _identity(c) == exact[0]:
                 kept.append((c, sid))
                 continue
             others = sorted(i[1] + (f" (id {i[2]})" if i[2] else "") for i in identities[sid]
-                            if i != (c.layout, c.who, c.lms_id))
+                            if i != _identity(c))
             report.add("refused", f"{c.item.path}: {c.who!r} would be student {sid!r}, as would "
                                   f"{', '.join(repr(o) for o in others)}; rename one (or import a roster)")
             continue
@@ -645,8 +672,8 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         except _TooBig as exc:
             report.add("skipped", f"{p.claim.item.path}: {exc}; not taken, the rest is kept")
             continue
-        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            report.add("skipped", f"{p.claim.item.path}: unreadable ({type(exc).__name__}: {exc})")
+        except _UNREADABLE as exc:
+            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc)})")
             continue
         staged[nb] = folder / nb
     if not staged:
