@@ -32,6 +32,244 @@ def lines(got) -> list[str]:
     return [f"{k} {t}" for k, t in got.report.lines]
 
 
+# ------------------------------------------------------------------------------------ the exchange
+
+NOW = dt.datetime.now(UTC).replace(microsecond=0)
+TS = NOW.strftime("%Y-%m-%d %H:%M:%S.%f UTC")          # as nbgrader's submit writes it
+SHOWN = NOW.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@pytest.fixture
+def exchange(tmp_path):
+    """A course with a work folder and an exchange with an inbound/ folder."""
+    from autograder.util import env_path
+
+    env_path()
+    course = Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=tmp_path / "w")
+    course.workdir.mkdir()
+    (tmp_path / "exchange" / "cnnlab" / "inbound").mkdir(parents=True)
+    return course, tmp_path / "exchange"
+
+
+def inbound(ex: Path) -> Path:
+    return ex / "cnnlab" / "inbound"
+
+
+def submit(ex: Path, name: str, files: dict[str, str], stamp: str | None = TS) -> Path:
+    """An inbound folder as nbgrader's submit makes it (or as a student makes it by hand)."""
+    folder = inbound(ex) / name
+    folder.mkdir()
+    for f, data in files.items():
+        (folder / f).write_text(data)
+    if stamp is not None and "timestamp.txt" not in files:
+        (folder / "timestamp.txt").write_text(stamp)
+    return folder
+
+
+def test_one_bad_inbound_folder_neither_stops_the_collect_nor_is_collected(exchange):
+    """Stock nbgrader stops the whole collect on a folder name it cannot read (ParserError); a
+    symlinked folder is collected as the student's (here: the instructor's solution notebook, graded
+    and fed back as bob's)."""
+    from autograder.collect import collect_exchange
+
+    course, ex = exchange
+    submit(ex, f"alice+{A}+{TS}+r1", {NB: nb("alice")})
+    submit(ex, f"mallory+{A}+garbage", {NB: nb("mallory")})
+    submit(ex, f"mallory+{A}+", {NB: nb("mallory")})
+    (inbound(ex) / f"bob+{A}+{TS}+r2").symlink_to(FIXTURES / A, target_is_directory=True)
+    submit(ex, f"=HYPERLINK(1)+{A}+{TS}+r3", {NB: nb("formula")})
+    submit(ex, f"\uff43arol+{A}+{TS}+r4", {NB: nb("fullwidth")})
+    (inbound(ex) / f"dan+{A}+{TS}+r5").write_text("a file, not a folder")
+    got = collect_exchange(course, [A], str(ex))
+    assert got == [("alice", A)]
+    assert sorted(p.name for p in course.submitted.iterdir()) == ["alice"]
+    assert (course.submitted / "alice" / A / NB).read_text() == nb("alice")
+    assert lines(got) == [
+        f"refused inbound/=HYPERLINK(1)+{A}+{TS}+r3/: username '=HYPERLINK(1)': an id must start with a letter or a "
+        "digit, not '=' (a spreadsheet reads '=', '+', '@' as the start of a formula); not collected",
+        f"refused inbound/bob+{A}+{TS}+r2/: a symlink, refused (it would collect what it points to); not collected",
+        f"refused inbound/dan+{A}+{TS}+r5/: not a folder; not collected",
+        f"refused inbound/mallory+{A}+/: the time '' in its name does not read as a time; not collected",
+        f"refused inbound/mallory+{A}+garbage/: the time 'garbage' in its name does not read as a time; not collected",
+        f"refused inbound/\uff43arol+{A}+{TS}+r4/: username '\uff43arol': read as 'carol' (Unicode NFKC: fullwidth or "
+        "compatibility letters), but the exchange would file it under the name as written; not collected",
+        f"took alice {A}: inbound/alice+{A}+{TS}+r1/ ({NB}), submitted {SHOWN} (exchange folder name)",
+    ]
+
+
+def test_only_notebooks_are_copied_never_through_a_link(exchange):
+    """Stock nbgrader copies every file of the folder (an .html file reaches the feedback folder, a
+    symlinked notebook is copied from what it points to) and a FIFO stops the whole collect
+    (shutil.Error)."""
+    from autograder.collect import collect_exchange
+
+    course, ex = exchange
+    folder = submit(ex, f"bob+{A}+{TS}+r1", {"mine.ipynb": nb("bob"), "evil.html": "<script>alert(1)</script>",
+                                             "submission_secret.txt": "ab12" * 32})
+    (folder / NB).symlink_to(FIXTURES / A / NB)
+    os.mkfifo(folder / "pipe.ipynb")
+    (folder / "sub").mkdir()
+    (folder / "sub" / NB).write_text(nb("nested"))
+    (folder / ".hidden.ipynb").write_text(nb("hidden"))
+    got = collect_exchange(course, [A], str(ex))
+    assert got == [("bob", A)]
+    dest = course.submitted / "bob" / A
+    assert sorted(p.name for p in dest.iterdir()) == ["mine.ipynb", "submission_secret.txt", "timestamp.txt"]
+    assert (dest / "submission_secret.txt").read_text() == "ab12" * 32      # release_feedback needs it
+    assert (dest / "timestamp.txt").read_text() == TS
+    where = f"inbound/bob+{A}+{TS}+r1"
+    assert lines(got) == [
+        f"refused {where}/.hidden.ipynb: file name '.hidden.ipynb': a hidden file (it starts with '.')",
+        f"skipped {where}/{NB}: a symlink, refused (it would copy what it points to)",
+        f"skipped {where}/evil.html: not a notebook (only .ipynb files are collected)",
+        f"skipped {where}/pipe.ipynb: not a regular file",
+        f"skipped {where}/sub: not a notebook (only .ipynb files are collected)",
+        f"took bob {A}: {where}/ (mine.ipynb), submitted {SHOWN} (exchange folder name)",
+    ]
+
+
+def test_a_students_timestamp_is_the_one_of_the_folder_name(exchange):
+    """Stock nbgrader copies the student's own timestamp.txt: one that does not read makes every
+    later collect fail (nbgrader's get_existing_timestamp calls a ``fail`` that CourseDirectory lacks)."""
+    from autograder.collect import collect_exchange
+
+    course, ex = exchange
+    submit(ex, f"carol+{A}+{TS}+r1", {NB: nb("v1")}, stamp="not a time")
+    got = collect_exchange(course, [A], str(ex))
+    assert (course.submitted / "carol" / A / "timestamp.txt").read_text() == TS
+    assert lines(got)[0] == (f"note inbound/carol+{A}+{TS}+r1/timestamp.txt says 'not a time', not the time of "
+                             f"the folder's name; {SHOWN} is recorded")
+    later = (NOW + dt.timedelta(seconds=30)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    submit(ex, f"carol+{A}+{later}+r2", {NB: nb("v2")}, stamp=later)
+    got = collect_exchange(course, [A], str(ex))
+    assert got == [("carol", A)]
+    assert (course.submitted / "carol" / A / NB).read_text() == nb("v2")
+    (kept,) = (course.workdir / "replaced" / "carol" / A).iterdir()
+    assert (kept / NB).read_text() == nb("v1")
+    # a time in the name far from when the folder appeared (its change time, no user can set it)
+    submit(ex, f"eve+{A}+2020-01-01 00:00:00.000000 UTC+r3", {NB: nb("eve")}, stamp="2020-01-01 00:00:00.000000 UTC")
+    got = collect_exchange(course, [A], str(ex))
+    note = [ln for ln in lines(got) if ln.startswith("note inbound/eve")]
+    assert len(note) == 1 and note[0].startswith(
+        f"note inbound/eve+{A}+2020-01-01 00:00:00.000000 UTC+r3/: its name says 2020-01-01 00:00:00 UTC, but it "
+        "appeared in the exchange at ")
+
+
+def test_recollect_from_the_exchange_never_deletes(exchange):
+    """Stock nbgrader deletes the collected folder (shutil.rmtree) when a newer one arrives, even one
+    that holds no notebook."""
+    from autograder.collect import collect_exchange
+
+    course, ex = exchange
+    submit(ex, f"alice+{A}+{TS}+r1", {NB: nb("v1")})
+    collect_exchange(course, [A], str(ex))
+    t2 = (NOW + dt.timedelta(seconds=10)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    submit(ex, f"alice+{A}+{t2}+r2", {"notes.txt": "forgot it"}, stamp=t2)
+    got = collect_exchange(course, [A], str(ex))
+    assert (course.submitted / "alice" / A / NB).read_text() == nb("v1")
+    assert lines(got) == [f"kept alice {A}: inbound/alice+{A}+{t2}+r2/ holds no notebook; the earlier collection is "
+                          "left as it was"]
+    t3 = (NOW + dt.timedelta(seconds=20)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    submit(ex, f"alice+{A}+{t3}+r3", {NB: nb("v3")}, stamp=t3)
+    got = collect_exchange(course, [A], str(ex))
+    assert (course.submitted / "alice" / A / NB).read_text() == nb("v3")
+    (kept,) = (course.workdir / "replaced" / "alice" / A).iterdir()
+    assert (kept / NB).read_text() == nb("v1") and (kept / "timestamp.txt").read_text() == TS
+    assert lines(got) == [
+        f"replaced alice {A}: the earlier collection was moved to replaced/alice/{A}/{kept.name}",
+        f"took alice {A}: inbound/alice+{A}+{t3}+r3/ ({NB}), submitted "
+        f"{(NOW + dt.timedelta(seconds=20)):%Y-%m-%d %H:%M:%S} UTC (exchange folder name)",
+    ]
+    got = collect_exchange(course, [A], str(ex))
+    assert got == [("alice", A)] and lines(got) == [f"unchanged alice {A}: already collected, no newer submission"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder another user owns needs root")
+def test_a_folder_put_there_by_another_user_cannot_replace_the_students_own(exchange):
+    """Stock nbgrader only warns ("cheating attempt?") and collects the later folder: mallory's
+    folder named after alice, with a later time, replaces alice's submission."""
+    import pwd
+
+    from autograder.collect import collect_exchange
+
+    course, ex = exchange
+    other = pwd.getpwuid(65534).pw_name
+    mine = submit(ex, f"alice+{A}+{TS}+r1", {NB: nb("alice")})
+    later = (NOW + dt.timedelta(seconds=60)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    forged = submit(ex, f"alice+{A}+{later}+r2", {NB: nb("forged")}, stamp=later)
+    os.chown(forged, 65534, 65534)
+    os.chown(forged / NB, 65534, 65534)
+    got = collect_exchange(course, [A], str(ex))
+    assert (course.submitted / "alice" / A / NB).read_text() == nb("alice")
+    assert lines(got) == [
+        f"refused inbound/{forged.name}/: put there by unix user {other!r}, not by 'alice' (where one account owns "
+        "every student's files, set c.ExchangeCollect.check_owner = False); not collected",
+        f"took alice {A}: inbound/{mine.name}/ ({NB}), submitted {SHOWN} (exchange folder name)",
+    ]
+
+
+def test_a_first_collect_from_the_exchange_makes_the_work_folder(tmp_path):
+    """collect --exchange on a work folder that does not exist yet (the gradebook lives there): it
+    failed with nbgrader's traceback ending in "sqlite3.OperationalError: unable to open database file"."""
+    from autograder.collect import collect_exchange
+
+    course = Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=tmp_path / "new" / "w")
+    (tmp_path / "exchange" / "cnnlab" / "inbound").mkdir(parents=True)
+    submit(tmp_path / "exchange", f"alice+{A}+{TS}+r1", {NB: nb("alice")})
+    got = collect_exchange(course, [A], str(tmp_path / "exchange"))
+    assert got == [("alice", A)] and (course.submitted / "alice" / A / NB).read_text() == nb("alice")
+
+
+def test_a_failed_exchange_collect_says_why_in_one_line(tmp_path):
+    from autograder.collect import collect_exchange
+
+    course = Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=tmp_path / "w")
+    with pytest.raises(RuntimeError) as err:
+        collect_exchange(course, [A], str(tmp_path / "no-exchange"))
+    assert str(err.value) == (f"nbgrader collect {A} failed: Unwritable directory, please contact your "
+                              f"instructor: {tmp_path / 'no-exchange'}")
+    (tmp_path / "no-exchange").mkdir()
+    with pytest.raises(RuntimeError) as err:
+        collect_exchange(course, [A], str(tmp_path / "no-exchange"))
+    assert str(err.value) == (f"nbgrader collect {A} failed: Course not found: "
+                              f"{tmp_path / 'no-exchange' / 'cnnlab' / 'inbound'}")
+
+
+def test_formgraders_collect_button_uses_the_courses_exchange_collect(exchange):
+    """Formgrader's Collect button is NbGraderAPI.collect with the course's configuration: the same
+    class, its decisions in the log formgrader shows."""
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder.util import env_path
+
+    course, ex = exchange
+    env_path()
+    submit(ex, f"alice+{A}+{TS}+r1", {NB: nb("alice")})
+    (inbound(ex) / f"bob+{A}+{TS}+r2").symlink_to(FIXTURES / A, target_is_directory=True)
+    cfg = course.config()
+    cfg.Exchange.root = str(ex)
+    out = NbGraderAPI(config=cfg).collect(A)
+    assert out["success"], out
+    assert sorted(p.name for p in course.submitted.iterdir()) == ["alice"]
+    assert f"refused: inbound/bob+{A}+{TS}+r2/: a symlink, refused" in out["log"]
+    assert f"took: alice {A}: inbound/alice+{A}+{TS}+r1/" in out["log"]
+
+
+def test_collect_exchange_cli_prints_each_decision(exchange):
+    import subprocess
+
+    course, ex = exchange
+    submit(ex, f"alice+{A}+{TS}+r1", {NB: nb("alice")})
+    submit(ex, f"mallory+{A}+garbage", {NB: nb("m")})
+    out = subprocess.run([sys.executable, "-m", "autograder", "collect", "--workdir", str(course.workdir),
+                          "--solutions", str(FIXTURES), "--exchange", "--exchange-root", str(ex)],
+                         capture_output=True, text=True, env=ENV, timeout=300, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"  refused   inbound/mallory+{A}+garbage/: the time 'garbage' in its name does not read" in out.stdout
+    assert f"  took      alice {A}: inbound/alice+{A}+{TS}+r1/ ({NB})" in out.stdout
+    assert "collected 1 submission(s)" in out.stdout and "1 file(s) or name(s) not taken" in out.stdout
+
+
 # ------------------------------------------------------------------------------------ LMS zips
 
 def _zip(path: Path, entries: list[tuple[str, str, bytes]]) -> Path:
