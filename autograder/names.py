@@ -68,8 +68,8 @@ def student_id(raw: str) -> tuple[str, str | None]:
     if sid.startswith("-"):
         raise Refused("an id may not start with '-' (it reads as an option)")
     if not sid[0].isalnum():
-        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r} (a spreadsheet reads '=', '+', "
-                      "'@' as the start of a formula)")
+        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r}"
+                      + (" (a spreadsheet reads '=', '+', '@' as the start of a formula)" if sid[0] in "=+@" else ""))
     if "/" in sid or "\\" in sid:
         raise Refused("it holds a path separator ('/' or '\\')")
     if any(c.isspace() for c in sid):

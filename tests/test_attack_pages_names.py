@@ -32,6 +32,24 @@ def lines(got) -> list[str]:
     return [f"{k} {t}" for k, t in got.report.lines]
 
 
+# ------------------------------------------------------------------------------------ the name policy
+
+@pytest.mark.parametrize("raw, why", [
+    ("_x", "an id must start with a letter or a digit, not '_'"),
+    ("(x)", "an id must start with a letter or a digit, not '('"),
+    ("=x", "an id must start with a letter or a digit, not '=' (a spreadsheet reads '=', '+', '@' as the start "
+           "of a formula)"),
+])
+def test_a_refusal_names_its_own_reason(raw, why):
+    """'_x' was refused "(a spreadsheet reads '=', '+', '@' as the start of a formula)": a reason
+    that is not its own."""
+    from autograder.names import Refused, student_id
+
+    with pytest.raises(Refused) as err:
+        student_id(raw)
+    assert str(err.value) == why
+
+
 # ------------------------------------------------------------------------------------ the exchange
 
 NOW = dt.datetime.now(UTC).replace(microsecond=0)
