@@ -385,3 +385,96 @@ def test_two_moodle_students_of_one_name_stay_two(course, tmp_path):
         f"refused Ann Lee_2222_assignsubmission_file/{NB}: 'Ann Lee' would be student 'ann_lee', as would "
         "'Ann Lee (id 1111)'; rename one (or import a roster)",
     ]
+
+
+# ------------------------------------------------------------------------------------ feedback through the exchange
+
+@pytest.fixture(scope="module")
+def exchange_class(tmp_path_factory):
+    """The toy assignment released to an exchange, fetched and submitted by nbgrader's own student
+    side (alice), collected with formgrader's Collect (NbGraderAPI.collect) and autograded."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeSubmit
+
+    from autograder import engine
+    from autograder.release import release
+    from autograder.util import Limits, env_path
+
+    env_path()
+    root = tmp_path_factory.mktemp("exchange_class")
+    course = Course(solutions=FIXTURES, notebooks=root / "nb", workdir=root / "w",
+                    limits=Limits(cell_timeout=10, notebook_timeout=120, memory_mb=3072))
+    course.workdir.mkdir()
+    (root / "exchange").mkdir()
+    release([A], course=course)
+    cfg = course.config()
+    cfg.Exchange.root = str(root / "exchange")
+    api = NbGraderAPI(config=cfg)
+    assert api.release_assignment(A)["success"]
+    scfg = course.config()
+    scfg.Exchange.root = str(root / "exchange")
+    home = root / "home" / "alice"
+    home.mkdir(parents=True)
+    scfg.CourseDirectory.root = str(home)
+    scfg.CourseDirectory.student_id = "alice"
+    scfg.Exchange.cache = str(home / ".cache")
+    cd = CourseDirectory(config=scfg)
+    cd.assignment_id = A
+    for step in (ExchangeFetchAssignment, ExchangeSubmit):
+        app = step(coursedir=cd, authenticator=Authenticator(config=scfg), config=scfg)
+        app.assignment_dir = str(home)
+        app.start()
+    assert api.collect(A)["success"]
+    results = engine.autograde(course, jobs=1, progress=False, echo=lambda *_: None)
+    assert {r.student: r.status for r in results} == {"alice": "graded"}
+    return course, api, cd, scfg, home
+
+
+def test_feedback_from_the_cli_can_be_released_and_fetched(exchange_class):
+    """Grading writes only the notebook into autograded/, and the CLI's feedback removed every file but
+    the pages: formgrader's Release Feedback (nbgrader's release_feedback) then failed for every
+    student (FileNotFoundError: feedback/<student>/<assignment>/timestamp.txt)."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.exchange.default import ExchangeFetchFeedback
+
+    from autograder.feedback import generate_feedback
+
+    course, api, cd, scfg, home = exchange_class
+    (page,) = generate_feedback(course, [A])
+    folder = course.feedback / "alice" / A
+    assert sorted(p.name for p in folder.iterdir()) == [f"{A}.html", "submission_secret.txt", "timestamp.txt"]
+    assert (folder / "timestamp.txt").read_bytes() == (course.submitted / "alice" / A / "timestamp.txt").read_bytes()
+    out = api.release_feedback(A, "alice")
+    assert out["success"], out.get("error")
+    fetch = ExchangeFetchFeedback(coursedir=cd, authenticator=Authenticator(config=scfg), config=scfg)
+    fetch.assignment_dir = str(home)
+    fetch.start()
+    (got,) = (home / A / "feedback").rglob("*.html")
+    assert got.read_bytes() == page.read_bytes()
+
+
+def test_an_html_file_in_autograded_never_reaches_the_feedback_folder(exchange_class):
+    """nbgrader copies every other file of autograded/<student>/<assignment>/ into feedback/ (where
+    nbgrader's own Autograde, e.g. formgrader's button, put what the submission carried): a page of
+    the student's, opened by the instructor from JupyterLab, would run in the instructor's origin."""
+    from autograder import feedback
+
+    course = exchange_class[0]
+    auto = course.autograded / "alice" / A
+    (auto / "evil.html").write_text("<script>alert(1)</script>")
+    (auto / "sub").mkdir()
+    (auto / "sub" / f"{A}.html").write_text("<script>alert(2)</script>")
+    try:
+        feedback.generate_feedback(course, [A])
+    finally:
+        (auto / "evil.html").unlink()
+        (auto / "sub" / f"{A}.html").unlink()
+        (auto / "sub").rmdir()
+    folder = course.feedback / "alice" / A
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        f"{A}.html", "submission_secret.txt", "timestamp.txt"]
+    assert feedback.LEFT_OUT == [f"{folder / 'evil.html'}: a file of the submission, not a feedback page; removed",
+                                 f"{folder / 'sub' / (A + '.html')}: a file of the submission, not a feedback page; "
+                                 "removed"]
