@@ -494,6 +494,28 @@ def _nbgrader_templates() -> tuple[str, str]:
             str(root / "static" / "node_modules" / "bootstrap" / "dist" / "css"))
 
 
+def escape_formgrader_pages() -> None:
+    """Formgrader's own pages (assignments, submissions, students, gradebook) come from a Jinja
+    environment without autoescape that writes ids taken from the URL's path into their HTML and
+    scripts (``var student_id = "{{ student_id }}";``): a link to
+    ``/formgrader/manage_students/";<code>;"``, in a student's notebook shown in the grading view or
+    anywhere else, ran ``<code>`` in the instructor's Jupyter origin when clicked. This turns
+    autoescape on for that environment (formgrader builds it after loading this configuration);
+    idempotent."""
+    from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+
+    original = FormgradeExtension.init_tornado_settings
+    if getattr(original, "cnnlab_escaping", False):
+        return
+
+    def init_tornado_settings(self, webapp):
+        original(self, webapp)
+        webapp.settings["nbgrader_jinja2_env"].autoescape = True
+
+    init_tornado_settings.cnnlab_escaping = True
+    FormgradeExtension.init_tornado_settings = init_tornado_settings
+
+
 def page_config() -> Config:
     """The configuration that makes the feedback HTML and formgrader's grading view inert.
 
@@ -506,6 +528,7 @@ def page_config() -> Config:
     from .gradebook_names import install
 
     install()   # formgrader's lists: student ids where there is no roster (not "None, None")
+    escape_formgrader_pages()
     templates, bootstrap = _nbgrader_templates()
     c = Config()
     here = __name__
