@@ -212,6 +212,16 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in re.split(r"[/\\]", name) if p not in ("", "."))
 
 
+MAX_PATH_PARTS = 16
+"""A file deeper than this (folders and name) in a zip or a folder is not looked at: LMS downloads are a
+few folders deep, and every folder of a path is a candidate ``<student>/<assignment>/``, so the work on
+one path grows with the square of its depth (one zip entry 4,000 folders deep took 22 s)."""
+
+
+def _too_deep(parts: tuple[str, ...]) -> str:
+    return f"a path {len(parts)} folders deep (more than {MAX_PATH_PARTS}), not an LMS download's; not looked at"
+
+
 def _ignored(parts: tuple[str, ...]) -> str | None:
     """Why a file is not looked at (macOS metadata, dot files, checkpoints), or None."""
     if any(p == "__MACOSX" for p in parts) or parts[-1].startswith("._"):
@@ -239,6 +249,9 @@ def _zip_items(zf: zipfile.ZipFile, tz: dt.tzinfo, report: Report, limits: ZipLi
         parts = _parts(name)
         if not parts:
             continue
+        if len(parts) > MAX_PATH_PARTS:
+            report.add("skipped", f"{'/'.join(parts[:MAX_PATH_PARTS])}/...: {_too_deep(parts)}")
+            continue
         if stat.S_ISLNK(info.external_attr >> 16):
             report.add("skipped", f"{name}: a symlink in the zip, refused")
             continue
@@ -262,7 +275,10 @@ def _folder_items(folder: Path, report: Report) -> list[_Item]:
         rel = here.relative_to(folder).parts
         for d in sorted(dirnames):
             parts = rel + (d,)
-            if (here / d).is_symlink():
+            if len(parts) >= MAX_PATH_PARTS:
+                report.add("skipped", f"{'/'.join(parts)}/: {_too_deep(parts + ('',))}")
+                dirnames.remove(d)
+            elif (here / d).is_symlink():
                 report.add("skipped", f"{'/'.join(parts)}/: a symlinked folder, refused")
                 dirnames.remove(d)
             elif _ignored(parts):
@@ -839,7 +855,8 @@ def collect_folder(course: Course, folder: Path, assignments: list[str] | None =
         raise ValueError(f"no such folder: {folder}")
     report = Report()
     items = _folder_items(folder, report)
-    dirs = [Path(d).relative_to(folder).parts for d, _, _ in os.walk(folder, followlinks=False)]
+    dirs = [p for d, _, _ in os.walk(folder, followlinks=False)
+            if len(p := Path(d).relative_to(folder).parts) < MAX_PATH_PARTS]
     known = set(course.assignments())
     seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and not _ignored(d)}
     return _collect(course, items, report, assignments=assignments, roster=roster, pattern=pattern, tz=tz,
@@ -854,7 +871,8 @@ def collect_zip(course: Course, zip_path: Path, pattern: str | None = None, assi
     try:
         with zipfile.ZipFile(zip_path) as zf:
             items = _zip_items(zf, tz, report, limits)
-            dirs = [_parts(_entry_name(i).rstrip("/\\")) for i in zf.infolist() if i.is_dir()]
+            dirs = [p for i in zf.infolist() if i.is_dir()
+                    and len(p := _parts(_entry_name(i).rstrip("/\\"))) < MAX_PATH_PARTS]
             dirs += [it.parts[:-1] for it in items]
             known = set(course.assignments())
             seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and ".." not in d and not _ignored(d)}

@@ -537,3 +537,33 @@ def test_formgraders_own_pages_escape_the_ids_of_their_url(tmp_path, monkeypatch
         if value != "alice" and value != "a":
             assert value not in page
             assert value.replace('"', "&#34;").replace("<", "&lt;").replace(">", "&gt;") in page
+
+
+def test_a_path_thousands_of_folders_deep_is_not_looked_at(course, tmp_path):
+    """Every folder of a path was a candidate <student>/<assignment>/: one zip entry 4,000 folders
+    deep (a 28 kB name) took 22 s and printed 4,001 lines of about 28 kB each (a name 9,000 deep,
+    the most a zip allows, would take minutes and gigabytes), and collected a student '00_toy'."""
+    import zipfile
+
+    from autograder.collect import collect_folder, collect_zip
+
+    z = tmp_path / "deep.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr(f"{A}/" * 4000 + "x.ipynb", "{}")
+        zf.writestr(f"{A}/" * 3000, "")                              # a folder entry as deep
+        zf.writestr(f"alice_{NB}", nb("alice"))
+    got = collect_zip(course, z)
+    assert got == [("alice", A)]
+    assert lines(got)[0] == (f"skipped {f'{A}/' * 16}...: a path 4001 folders deep (more than 16), not an LMS "
+                             "download's; not looked at")
+    assert len(lines(got)) == 2                                    # and alice taken
+    src = tmp_path / "subs"
+    deep = src.joinpath(*["d"] * 20)
+    deep.mkdir(parents=True)
+    (deep / NB).write_text(nb("deep"))
+    (src / "bob").mkdir()
+    (src / "bob" / NB).write_text(nb("bob"))
+    got = collect_folder(course, src)
+    assert got == [("bob", A)]
+    assert lines(got)[0] == (f"skipped {'/'.join(['d'] * 16)}/: a path 17 folders deep (more than 16), not an "
+                             "LMS download's; not looked at")
