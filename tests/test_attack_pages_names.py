@@ -567,3 +567,25 @@ def test_a_path_thousands_of_folders_deep_is_not_looked_at(course, tmp_path):
     assert got == [("bob", A)]
     assert lines(got)[0] == (f"skipped {'/'.join(['d'] * 16)}/: a path 17 folders deep (more than 16), not an "
                              "LMS download's; not looked at")
+
+
+def test_roster_messages_print_no_terminal_escapes(course, tmp_path):
+    """A display name or a column name from the LMS is printed in a note or an error: an escape
+    sequence in it reached the instructor's terminal as it was (here: clear the screen and write a
+    line of its own, or set the clipboard with OSC 52)."""
+    import subprocess
+
+    fake = "\x1b[2J\x1b[Himported 30 student(s)\x1b]52;c;cm0gLXJmIH4=\x07"
+    src = tmp_path / "participants.csv"
+    src.write_text(f"Username,First name,Last name\nada,Ada,Lovelace\n,Eve,{fake}\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"Name,Notes{fake}\nAda,x\n")
+    outs = []
+    for roster in (src, bad):
+        out = subprocess.run([sys.executable, "-m", "autograder", "roster", str(roster), "--workdir",
+                              str(course.workdir), "--solutions", str(FIXTURES)],
+                             capture_output=True, text=True, env=ENV, timeout=300, cwd=Path(__file__).parent.parent)
+        outs.append(out.stdout + out.stderr)
+    assert "\x1b" not in outs[0] and "\x07" not in outs[0], outs[0]
+    assert "note: participants.csv: line 3: Eve \\u001b[2J\\u001b[Himported 30 student(s)" in outs[0]
+    assert "\x1b" not in outs[1] and "its columns: Name, Notes\\u001b[2J" in outs[1], outs[1]
