@@ -589,3 +589,37 @@ def test_roster_messages_print_no_terminal_escapes(course, tmp_path):
     assert "\x1b" not in outs[0] and "\x07" not in outs[0], outs[0]
     assert "note: participants.csv: line 3: Eve \\u001b[2J\\u001b[Himported 30 student(s)" in outs[0]
     assert "\x1b" not in outs[1] and "its columns: Name, Notes\\u001b[2J" in outs[1], outs[1]
+
+
+# ------------------------------------------------------------------------------------ demo
+
+def test_demo_never_deletes_a_class_collected_into_its_folder_later(tmp_path, capsys):
+    """The demo (scripts/main.sh) and every real command share the default work folder course/: a
+    class collected there after a demo, its gradebook and its replaced/ backups, were deleted by the
+    next demo, which recognised its folders by name only."""
+    from autograder.cli import DEMO_MARK, _demo_folder, _demo_mark
+    from autograder.collect import collect_folder
+
+    work = tmp_path / "course"
+    assert _demo_folder(work) == (None, set())
+    (work / "submitted" / "sample01" / A).mkdir(parents=True)           # what a finished demo leaves
+    (work / "submitted" / "sample01" / A / NB).write_text(nb("sample"))
+    (work / "gradebook.db").write_text("the demo's")
+    _demo_mark(work, ["gradebook.db", "submitted"])
+    assert _demo_folder(work) == (None, set())                          # untouched: replaced, as before
+    assert sorted(p.name for p in work.iterdir()) == [DEMO_MARK]
+    (work / "submitted" / "sample01" / A).mkdir(parents=True)
+    (work / "submitted" / "sample01" / A / NB).write_text(nb("sample"))
+    _demo_mark(work, ["submitted"])
+    capsys.readouterr()
+    real = tmp_path / "real"
+    (real / "ada" / A).mkdir(parents=True)
+    (real / "ada" / A / NB).write_text(nb("ada's work"))
+    course = Course(solutions=FIXTURES, notebooks=tmp_path / "nb", workdir=work)
+    assert collect_folder(course, real) == [("ada", A)]
+    problem, _ = _demo_folder(work)
+    assert problem == (f"demo: {work} holds work the demo did not make (submitted/ada/{A}/{NB}, "
+                       f"submitted/ada/{A}/timestamp.txt changed or added since the demo); nothing was changed. "
+                       "Give a new folder with --workdir")
+    assert (work / "submitted" / "ada" / A / NB).read_text() == nb("ada's work")
+    assert (work / "submitted" / "sample01" / A / NB).read_text() == nb("sample")
