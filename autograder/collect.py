@@ -305,8 +305,27 @@ def _folder_items(folder: Path, report: Report) -> list[_Item]:
                 report.add("skipped", f"{shown}: not a regular file")
                 continue
             items.append(_Item(shown, parts, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, UTC),
-                               "file modification time", (lambda p=p: open(p, "rb"))))
+                               "file modification time", (lambda parts=parts: _open_under(folder, parts))))
     return items
+
+
+def _open_under(folder: Path, parts: tuple[str, ...]):
+    """``folder/parts...`` opened for reading without following a symlink anywhere below ``folder``
+    (one swapped in since the folder was listed: a student's folder in a shared inbound turned into a
+    link to the solutions between the listing and the copy), and only if it is a regular file."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        f = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(f).st_mode):
+        os.close(f)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(f, "rb")
 
 
 # ------------------------------------------------------------------------------------ layouts

@@ -705,3 +705,29 @@ def test_tag_soup_stays_within_the_bound():
             if cell.cell_type == "markdown":
                 html_ = MarkdownWithMath(renderer=sanitise._markdown_renderer({})).render(cell.source)
                 assert sanitise.clean(html_) == sanitise.CONTENT.clean(html_), (f.name, cell.source[:80])
+
+
+def test_a_folder_swapped_for_a_link_after_the_listing_is_not_read(course, tmp_path):
+    """collect of a folder students can write (an exchange's inbound, a shared drive) listed a
+    student's folder, then opened the notebook by its path: a folder turned into a symlink to
+    solutions/ in between was read through, and the instructor's notebook collected as the student's."""
+    from autograder.collect import Report, _folder_items
+
+    src = tmp_path / "inbound"
+    (src / "bob" / A).mkdir(parents=True)
+    (src / "bob" / A / NB).write_text(nb("bob"))
+    (item,) = _folder_items(src, Report())
+    (src / "bob" / A / NB).unlink()
+    (src / "bob" / A).rmdir()
+    (src / "bob" / A).symlink_to(FIXTURES / A, target_is_directory=True)      # the swap
+    with pytest.raises(OSError):
+        item.read()
+    (src / "bob" / A).unlink()
+    (src / "bob" / A).mkdir()
+    (src / "bob" / A / NB).symlink_to(FIXTURES / A / NB)                      # the same for the file
+    with pytest.raises(OSError):
+        item.read()
+    (src / "bob" / A / NB).unlink()
+    os.mkfifo(src / "bob" / A / NB)                                            # and a FIFO: no blocking
+    with pytest.raises(OSError):
+        item.read()
