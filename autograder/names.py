@@ -254,17 +254,17 @@ class Directory:
 # ------------------------------------------------------------------------------------ CSV cells
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NEUTRALISED = re.compile(r"^'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"^[ '\"]*[=+\-@\t\r]")   # spaces and quotes first: some programs skip them
 # where a spreadsheet of another locale starts a cell inside ours: after ';' (Excel where the list
 # separator is ';', as in most of Europe, splits "Smith;=HYPERLINK(...)" in two, quoted or not: the
 # quote is not at the start of its ';' field), then spaces or a quote
-_INNER = re.compile(r"(;[ \"]*)(?='*[=+\-@\t\r])")
-_INNER_UNDO = re.compile(r"(;[ \"]*)'(?='*[=+\-@\t\r])")
+_INNER = re.compile(r"(;)(?=[ '\"]*[=+\-@\t\r])")
+_INNER_UNDO = re.compile(r"(;)'(?=[ '\"]*[=+\-@\t\r])")
 
 
 def csv_cell(value):
     """A value as a spreadsheet-safe CSV cell: text that starts with ``=``, ``+``, ``-``, ``@``,
-    tab or carriage return (or with quotes before one of them) gets one more leading ``'``, and so
+    tab or carriage return (or with spaces or quotes before one of them) gets one more leading ``'``, and so
     does each such start after a ``;`` inside it (see :data:`_INNER`); numbers (``-2`` as a score)
     are left as they are, so they stay numbers."""
     if value is None or isinstance(value, (bool, int, float)):

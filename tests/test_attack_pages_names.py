@@ -75,6 +75,16 @@ def test_a_roster_name_cannot_become_a_formula_where_excel_splits_on_semicolons(
     assert csv_cell("plain;text") == "plain;text" and csv_cell("Smith;=1") == "Smith;'=1"
 
 
+@pytest.mark.parametrize("value", [" =HYPERLINK(\"http://evil.example\",\"x\")", "  +cmd|' /C calc'!A0",
+                                   '"@SUM(1)', "' -2+3", " \t=1"])
+def test_a_formula_after_leading_spaces_or_quotes_is_neutralised(value):
+    """Only a formula at the very start (after apostrophes) was neutralised: one after spaces or a
+    quote was kept as it was, and programs that skip leading spaces or quotes read a formula."""
+    from autograder.names import csv_cell, csv_uncell
+
+    assert csv_cell(value) == "'" + value and csv_uncell(csv_cell(value)) == value
+
+
 # ------------------------------------------------------------------------------------ the exchange
 
 NOW = dt.datetime.now(UTC).replace(microsecond=0)
