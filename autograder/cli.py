@@ -556,9 +556,26 @@ DEMO_MAKES = ("gradebook.db", "gradebook.db-journal", "submitted", "autograded",
 
 
 def _demo_mark(work: Path, made: list[str]) -> None:
-    """Mark ``work`` as the demo's, listing the top-level entries the demo made there."""
+    """Mark ``work`` as the demo's, listing the top-level entries the demo made there and, after a
+    ``files:`` line, every file under them as it left them (size, modification time, path)."""
+    files = ["files:", *_demo_files(work, made)] if made else []
     (work / DEMO_MARK).write_text("made by `python -m autograder demo`; it may replace these:\n"
-                                  + "".join(f"{n}\n" for n in made))
+                                  + "".join(f"{n}\n" for n in [*made, *files]))
+
+
+def _demo_files(work: Path, entries) -> list[str]:
+    """``size mtime_ns path`` of every file (not folder) under ``work/<entry>`` for ``entries``."""
+    out = []
+    for n in sorted(entries):
+        top = work / n
+        for p in [top, *sorted(top.rglob("*"))] if top.is_dir() and not top.is_symlink() else [top]:
+            try:
+                st = p.lstat()
+            except OSError:
+                continue
+            if not p.is_dir() or p.is_symlink():
+                out.append(f"{st.st_size} {st.st_mtime_ns} {p.relative_to(work).as_posix()}")
+    return out
 
 
 def _demo_folder(work: Path) -> tuple[str | None, set[str]]:
@@ -586,8 +603,17 @@ def _demo_folder(work: Path) -> tuple[str | None, set[str]]:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         return (f"demo: {work} is not empty ({shown}) and the demo did not make it; nothing was changed. "
                 "Give a new or empty folder with --workdir"), set()
-    recorded = {ln.strip() for ln in mark.read_text(errors="replace").splitlines()[1:] if ln.strip()}
+    lines = mark.read_text(errors="replace").splitlines()[1:]
+    cut = lines.index("files:") if "files:" in lines else len(lines)
+    recorded = {ln.strip() for ln in lines[:cut] if ln.strip()}
     ours = {n for n in entries if n in recorded or n in DEMO_MAKES or n.startswith(".collect-")}
+    if cut < len(lines):   # a finished demo: what it made must be as it left it (a real class collected
+        left = set(lines[cut + 1:])                          # into it, a manual grade, is not the demo's)
+        changed = sorted(ln.split(" ", 2)[2] for ln in set(_demo_files(work, ours)) - left)
+        if changed:
+            return (f"demo: {work} holds work the demo did not make ({', '.join(changed[:3])}"
+                    f"{', ...' if len(changed) > 3 else ''} changed or added since the demo); nothing was changed. "
+                    "Give a new folder with --workdir"), set()
     print(f"demo: replacing the earlier demo in {work}")
     for n in sorted(ours):
         if n in (".", "..") or "/" in n:

@@ -34,6 +34,7 @@ the earlier collection as it was.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import re
 import shutil
@@ -44,6 +45,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+from traitlets import List
 
 from . import names
 from .config import Course
@@ -175,15 +179,21 @@ def _entry_time(info: zipfile.ZipInfo, tz: dt.tzinfo) -> tuple[dt.datetime | Non
     for hid, data in _extras(info.extra):
         if hid == 0x5455 and len(data) >= 5 and data[0] & 1:
             secs = int.from_bytes(data[1:5], "little", signed=True)
-            return dt.datetime.fromtimestamp(secs, UTC), "zip entry time"
+            try:
+                return dt.datetime.fromtimestamp(secs, UTC), "zip entry time"
+            except (OverflowError, OSError, ValueError):
+                return None, "no valid time in the zip entry"
         if hid == 0x000A and len(data) >= 32:
             j = 4
             while j + 4 <= len(data):
                 tag, size = int.from_bytes(data[j:j + 2], "little"), int.from_bytes(data[j + 2:j + 4], "little")
                 if tag == 1 and size >= 8:
                     ticks = int.from_bytes(data[j + 4:j + 12], "little")
-                    return (dt.datetime(1601, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=ticks // 10),
-                            "zip entry time")
+                    try:
+                        return (dt.datetime(1601, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=ticks // 10),
+                                "zip entry time")
+                    except OverflowError:
+                        return None, "no valid time in the zip entry"
                 j += 4 + size
     if info.date_time[:3] <= (1980, 1, 1):
         return None, "no time in the zip entry"
@@ -200,6 +210,16 @@ def _tzname(tz: dt.tzinfo) -> str:
 
 def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in re.split(r"[/\\]", name) if p not in ("", "."))
+
+
+MAX_PATH_PARTS = 16
+"""A file deeper than this (folders and name) in a zip or a folder is not looked at: LMS downloads are a
+few folders deep, and every folder of a path is a candidate ``<student>/<assignment>/``, so the work on
+one path grows with the square of its depth (one zip entry 4,000 folders deep took 22 s)."""
+
+
+def _too_deep(parts: tuple[str, ...]) -> str:
+    return f"a path {len(parts)} folders deep (more than {MAX_PATH_PARTS}), not an LMS download's; not looked at"
 
 
 def _ignored(parts: tuple[str, ...]) -> str | None:
@@ -229,6 +249,9 @@ def _zip_items(zf: zipfile.ZipFile, tz: dt.tzinfo, report: Report, limits: ZipLi
         parts = _parts(name)
         if not parts:
             continue
+        if len(parts) > MAX_PATH_PARTS:
+            report.add("skipped", f"{'/'.join(parts[:MAX_PATH_PARTS])}/...: {_too_deep(parts)}")
+            continue
         if stat.S_ISLNK(info.external_attr >> 16):
             report.add("skipped", f"{name}: a symlink in the zip, refused")
             continue
@@ -252,7 +275,10 @@ def _folder_items(folder: Path, report: Report) -> list[_Item]:
         rel = here.relative_to(folder).parts
         for d in sorted(dirnames):
             parts = rel + (d,)
-            if (here / d).is_symlink():
+            if len(parts) >= MAX_PATH_PARTS:
+                report.add("skipped", f"{'/'.join(parts)}/: {_too_deep(parts + ('',))}")
+                dirnames.remove(d)
+            elif (here / d).is_symlink():
                 report.add("skipped", f"{'/'.join(parts)}/: a symlinked folder, refused")
                 dirnames.remove(d)
             elif _ignored(parts):
@@ -279,8 +305,27 @@ def _folder_items(folder: Path, report: Report) -> list[_Item]:
                 report.add("skipped", f"{shown}: not a regular file")
                 continue
             items.append(_Item(shown, parts, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, UTC),
-                               "file modification time", (lambda p=p: open(p, "rb"))))
+                               "file modification time", (lambda parts=parts: _open_under(folder, parts))))
     return items
+
+
+def _open_under(folder: Path, parts: tuple[str, ...]):
+    """``folder/parts...`` opened for reading without following a symlink anywhere below ``folder``
+    (one swapped in since the folder was listed: a student's folder in a shared inbound turned into a
+    link to the solutions between the listing and the copy), and only if it is a regular file."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        f = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(f).st_mode):
+        os.close(f)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(f, "rb")
 
 
 # ------------------------------------------------------------------------------------ layouts
@@ -304,7 +349,8 @@ class _Claim:
     who: str                      # as the source names the student
     is_id: bool                   # ``who`` is meant as an id (a folder, a username), not a display name
     filename: str                 # the student's own file name
-    lms_id: str | None = None     # the LMS's id for the student (Canvas user id, Moodle participant)
+    lms_id: str | None = None     # the LMS's id for the student (Canvas user id), also looked up in the roster
+    participant: str | None = None  # Moodle's participant number: tells two students of one name apart
     assignment: str | None = None
     time: dt.datetime | None = None
     time_from: str = ""
@@ -362,7 +408,7 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
             if m["plugin"] != "file":
                 report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
                 return None
-            return _Claim(item, "Moodle", m["name"], False, base,
+            return _Claim(item, "Moodle", m["name"], False, base, participant=m["id"],
                           time=t, time_from=tf, note=f"Moodle participant {m['id']}")
     if len(parts) >= 3 and parts[-2] in ctx.known:
         stamp = ctx.stamps.get(parts[:-1])
@@ -392,7 +438,7 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
         if m["plugin"] != "file":
             report.add("skipped", f"{item.path}: Moodle's {m['plugin']!r} part of a submission, not a file")
             return None
-        return _Claim(item, "Moodle", m["name"], False, m["file"], time=t, time_from=tf,
+        return _Claim(item, "Moodle", m["name"], False, m["file"], participant=m["id"], time=t, time_from=tf,
                       note=f"Moodle participant {m['id']}")
     generic = _generic(base, ctx)
     if generic:
@@ -404,13 +450,27 @@ def _classify(item: _Item, ctx: _Context, report: Report) -> _Claim | None:
     return None
 
 
+# what reading one entry may raise: a damaged entry (BadZipFile, zlib.error, EOFError), an encrypted one
+# (RuntimeError: zipfile asks for a password), a compression method zipfile does not have (NotImplementedError:
+# Deflate64, AES); each skips that entry only
+_UNREADABLE = (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError)
+
+
+def _why_unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+        return "encrypted: a password-protected zip entry; ask for it without a password"
+    if isinstance(exc, NotImplementedError):
+        return f"NotImplementedError: {exc}; re-zip it with ordinary (deflate) compression"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _read_small(item: _Item, limit: int = 64 * 1024) -> str | None:
     if item.size > limit:
         return None
     try:
         with item.read() as fh:
             data = fh.read(limit + 1)
-    except (OSError, zipfile.BadZipFile, zlib.error):
+    except _UNREADABLE:
         return None
     if len(data) > limit:
         return None
@@ -519,6 +579,12 @@ def _rank(p: _Pick) -> tuple:
     return (p.match is not None, p.claim.order, p.match.copy if p.match else 0, t, p.claim.item.path)
 
 
+def _identity(c: _Claim) -> tuple:
+    """Who a claim says submitted: the layout, the name and the LMS's number for the student (Canvas's
+    user id, Moodle's participant number), so that two students of one display name stay two."""
+    return (c.layout, c.who, c.lms_id or c.participant)
+
+
 def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report,
           scope: list[str]) -> dict[tuple[str, str], dict[str, list[_Pick]]]:
     """Resolve ids and notebooks; group the picks by (student, assignment) and notebook."""
@@ -532,20 +598,20 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
         if how:
             report.add("changed", how)
         resolved.append((c, sid))
-    # two different students (as the source names them) must not become one id
+    # two different students (as the source names them: name and the LMS's number) must not become one id
     identities: dict[str, set[tuple]] = {}
     for c, sid in resolved:
-        identities.setdefault(sid, set()).add((c.layout, c.who, c.lms_id))
+        identities.setdefault(sid, set()).add(_identity(c))
     clash = {sid for sid, ids in identities.items() if len(ids) > 1}
     kept: list[tuple[_Claim, str]] = []
     for c, sid in resolved:
         if sid in clash:
             exact = [i for i in identities[sid] if i[1] == sid]
-            if len(exact) == 1 and (c.layout, c.who, c.lms_id) == exact[0]:
+            if len(exact) == 1 and _identity(c) == exact[0]:
                 kept.append((c, sid))
                 continue
             others = sorted(i[1] + (f" (id {i[2]})" if i[2] else "") for i in identities[sid]
-                            if i != (c.layout, c.who, c.lms_id))
+                            if i != _identity(c))
             report.add("refused", f"{c.item.path}: {c.who!r} would be student {sid!r}, as would "
                                   f"{', '.join(repr(o) for o in others)}; rename one (or import a roster)")
             continue
@@ -633,6 +699,19 @@ def _unpack(item: _Item, dest: Path, limits: ZipLimits, used: list[int]) -> int:
     return n
 
 
+def _backup_folder(workdir: Path, student: str, assignment: str) -> Path:
+    """A new, empty ``<workdir>/replaced/<student>/<assignment>/<UTC time>[-k]/`` for an earlier collection."""
+    stamp = dt.datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = names.inside(workdir, "replaced", student, assignment, create=True)
+    base.mkdir(exist_ok=True)
+    k, backup = 0, base / stamp
+    while backup.exists():
+        k += 1
+        backup = base / f"{stamp}-{k}"
+    backup.mkdir()
+    return backup
+
+
 def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick], staging: Path,
            limits: ZipLimits, used: list[int], report: Report) -> bool:
     """Put the chosen notebooks of one submission in place; True when the submission is collected."""
@@ -645,8 +724,8 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         except _TooBig as exc:
             report.add("skipped", f"{p.claim.item.path}: {exc}; not taken, the rest is kept")
             continue
-        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            report.add("skipped", f"{p.claim.item.path}: unreadable ({type(exc).__name__}: {exc})")
+        except _UNREADABLE as exc:
+            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc)})")
             continue
         staged[nb] = folder / nb
     if not staged:
@@ -675,14 +754,7 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
     names.inside(course.submitted, student, assignment, create=True).mkdir(exist_ok=True)
     moved_to = None
     if earlier or (dest / "timestamp.txt").exists():
-        stamp = dt.datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = names.inside(course.workdir, "replaced", student, assignment, create=True)
-        base.mkdir(exist_ok=True)
-        k, backup = 0, base / stamp
-        while backup.exists():
-            k += 1
-            backup = base / f"{stamp}-{k}"
-        backup.mkdir()
+        backup = _backup_folder(course.workdir, student, assignment)
         for f in sorted(earlier) + (["timestamp.txt"] if (dest / "timestamp.txt").exists() else []):
             os.replace(dest / f, backup / f)
         moved_to = backup
@@ -802,7 +874,8 @@ def collect_folder(course: Course, folder: Path, assignments: list[str] | None =
         raise ValueError(f"no such folder: {folder}")
     report = Report()
     items = _folder_items(folder, report)
-    dirs = [Path(d).relative_to(folder).parts for d, _, _ in os.walk(folder, followlinks=False)]
+    dirs = [p for d, _, _ in os.walk(folder, followlinks=False)
+            if len(p := Path(d).relative_to(folder).parts) < MAX_PATH_PARTS]
     known = set(course.assignments())
     seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and not _ignored(d)}
     return _collect(course, items, report, assignments=assignments, roster=roster, pattern=pattern, tz=tz,
@@ -817,7 +890,8 @@ def collect_zip(course: Course, zip_path: Path, pattern: str | None = None, assi
     try:
         with zipfile.ZipFile(zip_path) as zf:
             items = _zip_items(zf, tz, report, limits)
-            dirs = [_parts(_entry_name(i).rstrip("/\\")) for i in zf.infolist() if i.is_dir()]
+            dirs = [p for i in zf.infolist() if i.is_dir()
+                    and len(p := _parts(_entry_name(i).rstrip("/\\"))) < MAX_PATH_PARTS]
             dirs += [it.parts[:-1] for it in items]
             known = set(course.assignments())
             seen = {d for d in _nbgrader_dirs(dirs, known) if len(d) >= 2 and ".." not in d and not _ignored(d)}
@@ -827,12 +901,292 @@ def collect_zip(course: Course, zip_path: Path, pattern: str | None = None, assi
         raise ValueError(f"{zip_path} is not a zip file: {exc}") from exc
 
 
+# ------------------------------------------------------------------------------------ the exchange
+
+_EXCHANGE_DRIFT = dt.timedelta(minutes=10)
+_SECRET = re.compile(r"[0-9A-Za-z]{1,1000}")
+
+
+class CourseExchangeCollect(ExchangeCollect):
+    """nbgrader's exchange collect under the course's rules for untrusted names (the course's
+    configuration names it as ``ExchangeFactory.collect``, so ``collect --exchange``, ``nbgrader
+    collect`` and formgrader's Collect button all use it).
+
+    On a shared exchange every student can write any folder into ``inbound/``; nbgrader takes the
+    student id and the time from the folder's name, stops the whole collect on one name it cannot
+    read, and copies the folder with ``shutil.copytree``, which follows a symlinked folder as the
+    instructor (a link to ``solutions/<assignment>`` is collected, graded and fed back as the
+    student's). Here, each refusal a line of the report and the rest collected:
+
+    - an inbound folder is taken only when its name is ``<id>+<assignment>+<time>[+<random>]``
+      with a time that reads, an id the policy accepts (:func:`autograder.names.student_id`, no
+      NFKC change: the exchange would file it under the name as written), and it is a real folder
+      (not a symlink); with ``check_owner`` (nbgrader's default) one that another named unix user
+      put there is refused, so it cannot replace the student's own;
+    - only its notebooks (and nbgrader's ``submission_secret.txt``, which release_feedback needs) are
+      copied (every other file is listed, as collect from a zip does): regular
+      files only, opened without following a symlink, names checked by
+      :func:`autograder.names.file_name`, within ``CourseDirectory.max_file_size``;
+      ``timestamp.txt`` is written from the folder's name (the time nbgrader orders by), never
+      copied (a student's own could not be read by the next collect);
+    - a folder without a notebook leaves the earlier collection as it was, and a newer one
+      replaces it only after it is moved to ``<workdir>/replaced/`` (nbgrader deletes it);
+    - a time in the name far from when the folder appeared in the exchange (its change time, which
+      no user can set) is noted.
+
+    Each decision is logged (formgrader shows the log) and kept in :attr:`decisions`, which
+    :func:`collect_exchange` reports; :attr:`collected` lists the students collected.
+    """
+
+    decisions = List()   # (kind, text) per decision, in the order made: the lines of the collect's report
+    collected = List()   # the students whose submission is in submitted/ after this collect
+
+    def _say(self, kind: str, text: str) -> None:
+        self.decisions.append((kind, text))
+        self.log.warning("%s: %s", kind, names.printable(text))
+
+    # ---- which inbound folders
+
+    def init_src(self):
+        self._refused: dict[str, str] = {}
+        super().init_src()
+        kept = []
+        for rec in sorted(self.src_records, key=lambda r: r["filename"]):
+            why = self._refused.get(rec["filename"])
+            if why is not None:
+                self._say("refused", f"inbound/{rec['filename']}/: {why}; not collected")
+                continue
+            kept.append(rec)
+        self.src_records = kept
+
+    def _path_to_record(self, path):
+        """nbgrader's record of an inbound folder; a folder refused gets a record of its own (a
+        username no student has) that :meth:`init_src` reports and drops, so that it neither
+        stops the collect nor hides the student's own folders."""
+        filename = os.path.basename(path)
+        rec, why = self._read_record(path, filename)
+        if why is None:
+            return rec
+        self._refused[filename] = why
+        return {"username": ("refused", filename), "filename": filename, "timestamp": dt.datetime.min}
+
+    def _read_record(self, path: str, filename: str) -> tuple[dict | None, str | None]:
+        assignment = self.coursedir.assignment_id
+        parts = filename.rsplit("+", 3)
+        if len(parts) == 4 and parts[1] != assignment:
+            parts = filename.rsplit("+", 2)
+        if len(parts) < 3 or parts[1] != assignment:
+            return None, f"not <student>+{assignment}+<time>[+<random>]"
+        user, when = parts[0], parse_timestamp(parts[2])
+        try:
+            sid, change = names.student_id(user)
+            if change:
+                raise Refused(f"{change}, but the exchange would file it under the name as written")
+        except Refused as exc:
+            return None, f"username {user!r}: {exc}"
+        if when is None:
+            return None, f"the time {parts[2]!r} in its name does not read as a time"
+        when = when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            return None, f"unreadable ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode):
+            return None, "a symlink, refused (it would collect what it points to)"
+        if not stat.S_ISDIR(st.st_mode):
+            return None, "not a folder"
+        if self.check_owner and st.st_uid != os.geteuid():
+            import pwd
+
+            try:
+                owner = pwd.getpwuid(st.st_uid).pw_name
+            except KeyError:
+                owner = None
+            if owner is not None and owner != sid:
+                return None, (f"put there by unix user {owner!r}, not by {sid!r} (where one account owns every "
+                              "student's files, set c.ExchangeCollect.check_owner = False)")
+        appeared = dt.datetime.fromtimestamp(st.st_ctime, UTC)
+        return {"username": user, "filename": filename, "timestamp": when, "appeared": appeared}, None
+
+    # ---- copying
+
+    def copy_files(self):
+        from nbgrader.utils import temp_attrs
+
+        root = Path(self.coursedir.root)
+        assignment = self.coursedir.assignment_id
+        kept = []
+        for rec in self.src_records:
+            student = rec["username"]
+            src = Path(self.inbound_path) / rec["filename"]
+            dest = Path(self.coursedir.format_path(self.coursedir.submitted_directory, student, assignment))
+            earlier = dest.is_dir() and any(p.is_file() and not p.is_symlink() for p in dest.glob("*.ipynb"))
+            if not any(p.is_file() and not p.is_symlink() for p in src.glob("*.ipynb")):
+                if earlier:
+                    self._say("kept", f"{student} {assignment}: inbound/{rec['filename']}/ holds no notebook; "
+                                      "the earlier collection is left as it was")
+                    self.collected.append(student)
+                else:
+                    self._say("skipped", f"inbound/{rec['filename']}/: holds no notebook")
+                continue
+            if dest.is_dir():
+                if not self._replaces(dest, rec):
+                    self._say("unchanged", f"{student} {assignment}: already collected, no newer submission")
+                    self.collected.append(student)
+                    continue
+                backup = _backup_folder(root, student, assignment)
+                for f in sorted(dest.iterdir()):
+                    os.replace(f, backup / f.name)
+                dest.rmdir()
+                self._say("replaced", f"{student} {assignment}: the earlier collection was moved to "
+                                      f"{backup.relative_to(root)}")
+            if abs(rec["appeared"] - rec["timestamp"].replace(tzinfo=UTC)) > _EXCHANGE_DRIFT:
+                self._say("note", f"inbound/{rec['filename']}/: its name says "
+                                  f"{_fmt(rec['timestamp'].replace(tzinfo=UTC))}, but it appeared in the exchange at "
+                                  f"{_fmt(rec['appeared'])} (its change time, which no user can set); the name's "
+                                  "time is recorded, check it")
+            kept.append(rec)
+        self.src_records = kept
+        self._records = {os.path.join(self.inbound_path, r["filename"]): r for r in kept}
+        with temp_attrs(self, check_owner=False):   # checked (and refused) in _read_record
+            super().copy_files()
+
+    def _replaces(self, dest: Path, rec: dict) -> bool:
+        """Whether nbgrader's copy_files would replace the collection at ``dest`` with ``rec`` (a
+        ``timestamp.txt`` that does not read counts as none)."""
+        p = dest / "timestamp.txt"
+        existing = _utc(p.read_text(errors="replace")[:200]) if p.is_file() else None
+        existing = existing.astimezone(UTC).replace(tzinfo=None) if existing else None
+        new = rec["timestamp"]
+        return bool((self.update and (existing is None or new > existing))
+                    or (self.before_duedate and existing != new))
+
+    def do_copy(self, src, dest, log=None):
+        """Copy the notebooks of one inbound folder (see the class's doc) and write its timestamp."""
+        rec = self._records[src]
+        shown = f"inbound/{rec['filename']}"
+        student, assignment = rec["username"], self.coursedir.assignment_id
+        inbound = os.open(self.inbound_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            top = os.open(rec["filename"], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=inbound)
+        except OSError as exc:
+            self._say("skipped", f"{shown}/: not read ({exc.strerror})")
+            return
+        finally:
+            os.close(inbound)
+        os.makedirs(dest, exist_ok=True)
+        per_file, total = 1000 * self.coursedir.max_file_size, 1000 * self.coursedir.max_dir_size
+        used, taken, own_stamp = 0, [], None
+        try:
+            for name in sorted(os.listdir(top)):
+                where = f"{shown}/{name}"
+                if name == "timestamp.txt":
+                    own_stamp = self._read_small(top, name)
+                    continue
+                if name == "submission_secret.txt":   # the key under which the student fetches feedback
+                    secret = self._read_small(top, name)
+                    if secret is not None and _SECRET.fullmatch(secret):
+                        (Path(dest) / name).write_text(secret)
+                    else:
+                        self._say("skipped", f"{where}: not a secret as nbgrader's submit writes it (letters and "
+                                             "digits); this student's feedback cannot be released to them")
+                    continue
+                if not name.endswith(".ipynb"):
+                    self._say("skipped", f"{where}: not a notebook (only .ipynb files are collected)")
+                    continue
+                try:
+                    nb_name = names.file_name(name)
+                except Refused as exc:
+                    self._say("refused", f"{where}: file name {name!r}: {exc}")
+                    continue
+                try:
+                    n = self._copy_one(top, name, Path(dest) / nb_name, per_file, total - used)
+                except _TooBig as exc:
+                    self._say("skipped", f"{where}: {exc}; not taken, the rest is kept")
+                    continue
+                except FileExistsError:
+                    self._say("skipped", f"{where}: the same name as another notebook of the folder once "
+                                         "Unicode is normalised (NFC); that one was taken")
+                    continue
+                except OSError as exc:
+                    why = ("a symlink, refused (it would copy what it points to)" if exc.errno == errno.ELOOP
+                           else exc.strerror or str(exc))
+                    self._say("skipped", f"{where}: {why}")
+                    continue
+                used += n
+                taken.append(nb_name)
+        finally:
+            os.close(top)
+        when = rec["timestamp"].replace(tzinfo=UTC)
+        _write_timestamp(Path(dest), when)
+        if own_stamp is not None and (_utc(own_stamp) is None
+                                      or abs(_utc(own_stamp) - when) > dt.timedelta(seconds=1)):
+            self._say("note", f"{shown}/timestamp.txt says {own_stamp.strip()[:60]!r}, not the time of the "
+                              f"folder's name; {_fmt(when)} is recorded")
+        if self.coursedir.groupshared:
+            for path, bits in [(dest, 0o2770)] + [(os.path.join(dest, f), 0o660) for f in os.listdir(dest)]:
+                mode = os.stat(path).st_mode
+                if mode & bits != bits:
+                    try:
+                        os.chmod(path, (mode | bits) & (0o2777 if bits == 0o2770 else 0o777))
+                    except PermissionError:
+                        self.log.warning("Could not update permissions of %s to make it groupshared", path)
+        if taken:
+            self._say("took", f"{student} {assignment}: {shown}/ ({', '.join(taken)}), submitted {_fmt(when)} "
+                              "(exchange folder name)")
+            self.collected.append(student)
+
+    @staticmethod
+    def _open(folder: int, name: str) -> int:
+        """A regular file of ``folder`` opened for reading, never through a symlink, never blocking
+        on a FIFO (OSError otherwise)."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(0, "not a regular file")
+        return fd
+
+    def _read_small(self, folder: int, name: str, limit: int = 1024) -> str | None:
+        try:
+            with os.fdopen(self._open(folder, name), "rb") as fh:
+                return fh.read(limit).decode("utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def _copy_one(self, folder: int, name: str, dest: Path, limit: int, room: int) -> int:
+        with os.fdopen(self._open(folder, name), "rb") as fin:
+            st = os.fstat(fin.fileno())
+            if st.st_size > limit:
+                raise _TooBig(f"it is {st.st_size} bytes, more than CourseDirectory.max_file_size "
+                              f"({self.coursedir.max_file_size} kB)")
+            n = 0
+            out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                with os.fdopen(out, "wb") as fout:
+                    while chunk := fin.read(1 << 16):
+                        n += len(chunk)
+                        if n > limit or n > room:
+                            raise _TooBig("it grew past CourseDirectory.max_file_size while read" if n > limit
+                                          else "the folder passes CourseDirectory.max_dir_size "
+                                               f"({self.coursedir.max_dir_size} kB)")
+                        fout.write(chunk)
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return n
+
+
 def collect_exchange(course: Course, assignments: list[str], exchange_root: str | None = None) -> Collection:
-    """Collect from nbgrader's exchange into the work folder's submitted/ (nbgrader collect)."""
+    """Collect from nbgrader's exchange into the work folder's submitted/ (nbgrader collect with
+    :class:`CourseExchangeCollect`); each of its decisions becomes a line of the report."""
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.utils import capture_log, temp_attrs
 
-    from .util import quiet
+    from .util import env_path, quiet
 
+    env_path()
+    course.workdir.mkdir(parents=True, exist_ok=True)   # the gradebook lives there
     cfg = course.config()
     if exchange_root:
         cfg.Exchange.root = str(exchange_root)
@@ -841,14 +1195,17 @@ def collect_exchange(course: Course, assignments: list[str], exchange_root: str 
     with quiet():
         api = NbGraderAPI(config=cfg)
         for a in assignments:
-            out = api.collect(a, update=True)
+            with temp_attrs(api.coursedir, assignment_id=a):   # what NbGraderAPI.collect does
+                app = api.exchange.Collect(coursedir=api.coursedir, authenticator=api.authenticator, parent=api)
+                app.update = True
+                out = capture_log(app)
+            for kind, text in getattr(app, "decisions", []):
+                got.report.add(kind, text)
             if not out.get("success"):
-                raise RuntimeError(f"nbgrader collect {a} failed: {out.get('error') or out.get('log')}")
-    for student, assignment, _ in find_submissions(course, assignments=assignments):
-        if not names.is_student_id(student):
-            got.report.add("note", f"submitted/{student}/: the exchange's username {student!r} is not an id "
-                                   "this tool would accept; check it")
-        got.append((student, assignment))
+                last = (out.get("error") or out.get("log") or "").strip().splitlines()[-1:] or ["no message"]
+                raise RuntimeError(f"nbgrader collect {a} failed: {last[0].rsplit('Error: ', 1)[-1]}")
+            got.extend((s, a) for s in sorted(set(getattr(app, "collected", []))))
+    got.sort()
     return got
 
 

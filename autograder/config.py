@@ -252,6 +252,8 @@ def course_config(workdir: str | Path | None = None, db_url: str | None = None, 
     cfg.CourseDirectory.course_id = COURSE_ID
     cfg.CourseDirectory.db_url = db_url
     cfg.Exchange.root = os.environ.get("CNNLAB_EXCHANGE") or str(workdir / "exchange")
+    # helper "attack-pages" (keep): the exchange collect under the course's rules for untrusted names
+    cfg.ExchangeFactory.collect = "autograder.collect.CourseExchangeCollect"
     return cfg
 
 

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbgrader.utils import is_grade, is_locked
 
-from . import config, demos, sandbox, store, zygote
+from . import config, demos, sandbox, store
 from .collect import find_submissions
 from .config import Course
 from .release import generate
@@ -120,7 +120,7 @@ def build_template(course: Course, names: list[str], run: Path | None = None) ->
     default ``<workdir>/.work``) with its own template gradebook."""
     from nbgrader.api import Gradebook
 
-    from .kernel import locked_hashes
+    from .sandbox.inside.guard import locked_hashes
 
     work = Path(run) if run is not None else course.workdir / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -300,10 +300,15 @@ def fail(res: Result, exc: BaseException | str, what: str = "the grader failed o
     """Mark ``res`` as not graded because of ``exc`` (an exception, or nbgrader's log text): status
     error, a one-line cause (a full disk named as such), retryable unless the disk is full."""
     res.status = "error"
-    if is_disk_full(exc):
-        res.full_disk = "" if isinstance(exc, str) else disk_full_path(exc)
+    if not isinstance(exc, str) and is_disk_full(exc):   # the tool's own write failed: the run stops
+        res.full_disk = disk_full_path(exc)
         res.cause = "disk full: no space left on device" + (f" (writing {res.full_disk})" if res.full_disk else "")
         res.retryable = False
+    elif isinstance(exc, str) and is_disk_full(exc):
+        # said in nbgrader's output (text a submission can influence): an error, tried again, but
+        # never a reason to stop the class
+        res.cause = f"{what}: no space left on device (as nbgrader reported it)"
+        res.retryable = True
     else:
         text = cause_line(exc) if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
@@ -536,11 +541,6 @@ def _worker_main(conn, parent_pid: int) -> None:
         except (EOFError, OSError):
             return
         if task is None:
-            from .execute import discard_spares
-            from .zygote import close_all
-
-            discard_spares()
-            close_all()   # (a forked worker exits without running atexit)
             return
         course, template, student, assignment, sub_dir, protect, sandboxed = task
         if os.environ.get(FAULT_ENV) == student:
@@ -725,8 +725,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
     """
     env_path()
     sandboxed = check_sandbox(unsafe_no_sandbox, echo)
-    sandbox.remove_stale_cgroups()
-    zygote.remove_stale()
+    sandbox.remove_stale()
     names = [a for a in course.assignments() if not assignments or a in assignments]
     if assignments:
         unknown = sorted(set(assignments) - set(course.assignments()))

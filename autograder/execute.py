@@ -1,206 +1,110 @@
 """nbgrader's Execute step with a sandboxed, limited grading kernel.
 
-- :class:`LimitedKernelManager` starts ``python cnnlab_kernel.py`` (:mod:`autograder.kernel`:
-  memory and file-size limits, the in-process guard) inside a bubblewrap sandbox
-  (:mod:`autograder.sandbox`), talking to the grader over Unix sockets in a private folder (the
-  sandbox has no network, so no TCP); interrupts are sent as messages (the sandbox is in a
-  session of its own, signals from outside do not reach it). Where it can, the kernel is forked
-  from a warm launcher instead (:mod:`autograder.zygote`: the same sandbox, imports done), and
-  started the ordinary way when the launcher fails.
-- :class:`GuardedExecute`: a time limit per cell and per notebook; a kernel that dies (segfault,
-  ``os._exit``, out of memory) is recorded on the cell where it died and the later cells are
-  marked "not run"; a cell that ignores the interrupt sent at its time limit is given a short
-  grace, then its kernel is stopped: that cell and the later ones score nothing, the earlier ones
-  keep their results. Every output is cut to a byte limit. When the notebook is done, every
-  process of its sandbox is killed. Figures are built but not drawn unless ``figures`` is set, and
-  the instructor's demonstration cells (:mod:`autograder.demos`) are not run.
+:class:`GuardedExecute` runs each notebook in a kernel of its own: a stock ``AsyncKernelManager``
+whose kernel spec (:func:`autograder.sandbox.provisioner.grading_kernel_spec`, given for every
+kernel name by :class:`~autograder.sandbox.provisioner.GradingKernelSpecs`) names the
+``cnnlab-sandbox`` provisioner, which starts the kernel in a fresh bubblewrap sandbox
+(:mod:`autograder.sandbox`) and kills every process of it when the notebook is done. Nothing of
+one notebook's kernel is used for another.
+
+- a time limit per cell and per notebook; a kernel that dies (segfault, ``os._exit``, out of
+  memory) is recorded on the cell where it died and the later cells are marked "not run"; a cell
+  that ignores the interrupt sent at its time limit is given a short grace, then its kernel is
+  stopped: that cell and the later ones score nothing, the earlier ones keep their results;
+- every output is cut to a byte limit per cell (``output_bytes``), and the notebook's outputs to a
+  byte limit in all (``notebook_output_bytes``), with a note where output was cut; a cell's
+  error and result are kept (cut short) whatever the limits, so that a failed test stays failed;
+- figures are built but not drawn unless ``figures`` is set, and the instructor's demonstration
+  cells (:mod:`autograder.demos`) are not run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
-from . import demos, sandbox, zygote
+from . import demos
+from .sandbox.provisioner import KERNEL_NAME, PROVISIONER, GradingKernelSpecs, grading_kernel_spec
 from .util import Limits
 
 DEFAULT_LIMITS = Limits()
 
 INTERRUPT_GRACE = 3.0     # seconds a cell has to stop after the interrupt at its time limit
-
-# the kernel started for the next notebook while this one is graded: key -> (manager, start task)
-_SPARE: dict = {}
-STATS = {"prestarted": 0, "fresh": 0}   # kernels used per kind, in this process
+NOTEBOOK_OUTPUT_BYTES = 2_000_000
+SMALL = 300               # what an error or a result keeps at least, whatever the limits
 
 
 class KernelStopped(DeadKernelError):
     """The grader stopped a kernel that ignored the interrupt at a cell's time limit."""
 
 
-class LimitedKernelManager(AsyncKernelManager):
-    """Starts the grading kernel, sandboxed unless ``sandbox_info`` is None (``--unsafe-no-sandbox``)."""
-
-    cnnlab_args: list[str] = []
-    sandbox_info: sandbox.Sandbox | None = None
-    files_dir: str | None = None
-    cgroup: Path | None = None
-    channel: Path | None = None
-    zygote: zygote.Zygote | None = None   # the warm launcher this kernel is forked from, if any
-    kernel_argv: list[str] = []
-
-    def prepare_channel(self) -> None:
-        """Unix sockets in a private folder (created here, removed by :meth:`cleanup_sandbox`)."""
-        self.channel = self.zygote.kernel_channel() if self.zygote else Path(tempfile.mkdtemp(prefix="cnnlab-ch-"))
-        self.transport = "ipc"
-        self.ip = str(self.channel / "k")
-        self.connection_file = str(self.channel / "kernel.json")
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        try:
-            conn = cmd[cmd.index("-f") + 1]
-        except (ValueError, IndexError):
-            return cmd
-        rest = list(cmd[cmd.index("-f") + 2:])
-        if self.sandbox_info is None:
-            import sys
-
-            args = [*self.cnnlab_args, "--extension", "autograder.kernel"]
-            if self.files_dir:
-                args += ["--files", self.files_dir]
-            return [sys.executable, "-m", "autograder.kernel", *args, "--", "-f", conn, *rest]
-        args = [*self.cnnlab_args, "--extension", "cnnlab_kernel"]
-        ro_files = {}
-        if "--locked" in args:
-            i = args.index("--locked") + 1
-            ro_files[args[i]] = sandbox.LOCKED
-            args[i] = sandbox.LOCKED
-        if self.files_dir:
-            args += ["--files", sandbox.FILES]
-        if self.sandbox_info.pids == "rlimit":
-            args += ["--nproc", str(sandbox.MAX_PROCESSES)]
-        self.kernel_argv = [*args, "--", "-f", conn, *rest]
-        self._ro_files = ro_files
-        return self._cold_command() if self.zygote is None else ["(forked by the warm launcher)"]
-
-    def _cold_command(self) -> list[str]:
-        self.cgroup = sandbox.new_cgroup(self.sandbox_info)
-        return sandbox.command(self.sandbox_info, [f"{sandbox.LIB}/cnnlab_kernel.py", *self.kernel_argv],
-                               channel=self.channel, files=Path(self.files_dir) if self.files_dir else None,
-                               cgroup=self.cgroup, ro_files=self._ro_files)
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        import subprocess
-
-        if self.zygote is not None:
-            child = await self.zygote.fork(self.kernel_argv)
-            if child is not None:
-                prov = self.provisioner
-                prov.process, prov.pid, prov.pgid = child, child.pid, None
-                prov.cwd = kw.get("cwd")
-                self._reconcile_connection_info(prov.connection_info)
-                return None
-            self.zygote.release()   # it could not fork: start this kernel the ordinary way (its
-            self.zygote = None      # channel folder stays until cleanup_sandbox)
-            kernel_cmd = self._cold_command()
-        kw.setdefault("stdout", subprocess.DEVNULL)   # the kernel's own console noise
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    async def _async_interrupt_kernel(self) -> None:
-        if self.has_kernel:
-            msg = self.session.msg("interrupt_request", content={})
-            self._connect_control_socket()
-            self.session.send(self._control_socket, msg)
-
-    interrupt_kernel = _async_interrupt_kernel
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:   # nbclient calls this when a notebook is done, then forgets the manager
-            self.cleanup_sandbox()
-
-    cleanup_resources = _async_cleanup_resources
-
-    def cleanup_sandbox(self) -> None:
-        """Kill whatever is left of the sandbox and remove its channel folder."""
-        if self.zygote is not None:
-            self.zygote.release()
-            self.zygote = None
-        sandbox.kill_cgroup(self.cgroup)
-        self.cgroup = None
-        if self.channel is not None:
-            shutil.rmtree(self.channel, ignore_errors=True)
-            zygote.forget_channel(self.channel)
-            self.channel = None
-
-
-def discard(km: LimitedKernelManager, task=None) -> None:
-    """Stop a kernel that was started for a notebook that never came."""
-    if task is not None and not task.done():
-        task.cancel()
-    with contextlib.suppress(Exception):
-        if km.has_kernel and km.provisioner is not None and km.provisioner.process is not None:
-            km.provisioner.process.kill()
-    km.cleanup_sandbox()
-
-
-def discard_spares() -> None:
-    """Stop every spare kernel of this process (the worker calls this before it exits)."""
-    for key in list(_SPARE):
-        discard(*_SPARE.pop(key))
-
-
-atexit.register(discard_spares)
-os.register_at_fork(after_in_child=_SPARE.clear)   # a forked worker must not use its parent's kernels
-
-
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def limit_output_bytes(cell: NotebookNode, max_bytes: int) -> None:
-    """Cut the outputs of ``cell`` so that their text and data take at most ``max_bytes``."""
+def output_size(out: NotebookNode) -> int:
+    """Bytes of an output's text and data."""
+    if out.get("output_type") == "stream":
+        return len(str(out.get("text", "")).encode("utf-8", "replace"))
+    if out.get("output_type") == "error":
+        return sum(len(str(t)) for t in out.get("traceback", [])) + len(str(out.get("evalue", "")))
+    return sum(len(str(v)) for v in out.get("data", {}).values())
+
+
+def _cut_error(out: NotebookNode, room: int) -> None:
+    """An error keeps its name, the start of its message and its last frames, within ``room``
+    bytes (at least :data:`SMALL` of message and of the last frame)."""
+    out["evalue"] = str(out.get("evalue", ""))[:max(SMALL, min(4000, room))]
+    kept: list[str] = []
+    used = len(out["evalue"])
+    for frame in reversed([str(t)[:4000] for t in out.get("traceback", [])][-60:]):
+        if kept and used + len(frame) > room:
+            break
+        frame = frame if used + len(frame) <= room else frame[:SMALL]
+        kept.append(frame)
+        used += len(frame)
+    out["traceback"] = kept[::-1]
+
+
+def limit_output_bytes(cell: NotebookNode, max_bytes: int, note: str | None = None) -> None:
+    """Cut the outputs of ``cell`` so that their text and data take about ``max_bytes``.
+
+    What decides a test cell's grade is never dropped: nbgrader scores a test cell by its first
+    error (no points) or its first ``execute_result`` (partial credit), so those stay, cut short;
+    text and displays past the limit go, with one ``note`` saying so."""
     budget = max_bytes
     kept = []
+    cut = False
     for out in cell.get("outputs", []):
-        size = 0
-        if out.get("output_type") == "stream":
-            text = out.get("text", "")
-            if len(text.encode("utf-8", "replace")) > budget:
-                out["text"] = text.encode("utf-8", "replace")[:max(budget, 0)].decode("utf-8", "ignore") + \
-                    f"\n[output cut: more than {max_bytes} bytes]\n"
-            size = len(out["text"].encode("utf-8", "replace"))
-        elif out.get("output_type") == "error":
-            tb = [str(t)[:4000] for t in out.get("traceback", [])][-60:]
-            out["traceback"] = tb
-            out["evalue"] = str(out.get("evalue", ""))[:4000]
-            size = sum(len(t) for t in tb) + len(out["evalue"])
-        else:
-            data = out.get("data", {})
-            size = sum(len(str(v)) for v in data.values())
-            if size > budget:
-                out = NotebookNode(output_type="stream", name="stdout",
-                                   text=f"[output removed: more than {max_bytes} bytes]\n")
-                size = len(out["text"])
-        budget -= size
+        kind = out.get("output_type")
+        if kind == "error":
+            _cut_error(out, max(budget, 0))
+        elif kind == "execute_result":
+            if output_size(out) > budget:
+                out["data"] = {"text/plain": str(out.get("data", {}).get("text/plain", ""))[:max(SMALL, budget)]}
+        elif cut:
+            continue
+        elif kind == "stream":
+            text = str(out.get("text", "")).encode("utf-8", "replace")
+            if len(text) > budget:
+                out["text"] = text[:max(budget, 0)].decode("utf-8", "ignore") + \
+                    "\n" + (note or f"[output cut: more than {max_bytes} bytes]") + "\n"
+                cut = True
+        elif output_size(out) > budget:
+            out = NotebookNode(output_type="stream", name="stdout",
+                               text=(note or f"[output removed: more than {max_bytes} bytes]") + "\n")
+            cut = True
+        budget -= output_size(out)
         kept.append(out)
-        if budget <= 0:
-            break
     cell["outputs"] = kept
 
 
@@ -216,87 +120,61 @@ def _student_preamble(resources) -> str | None:
     return kernel_preamble(student)
 
 
+def _require_provisioner() -> None:
+    """A clear error when the package is not installed (jupyter_client finds its kernel
+    provisioner through the package's entry points)."""
+    from importlib.metadata import entry_points
+
+    if not entry_points(group="jupyter_client.kernel_provisioners", name=PROVISIONER):
+        raise RuntimeError(f"jupyter_client does not know the kernel provisioner {PROVISIONER!r}: the cnnlab "
+                           "package is not installed in this environment. Run scripts/setup.sh (it runs "
+                           "`pip install -e .`), then grade again.")
+
+
 class GuardedExecute(Execute):
-    """nbgrader's Execute with limits, a sandboxed kernel and survival of kernel deaths."""
+    """nbgrader's Execute with limits, a kernel in a fresh sandbox and survival of kernel deaths."""
 
     notebook_timeout = Integer(DEFAULT_LIMITS.notebook_timeout, help="seconds for the whole notebook").tag(config=True)
     memory_mb = Integer(DEFAULT_LIMITS.memory_mb, help="RLIMIT_AS of the kernel in MiB (0: none)").tag(config=True)
     output_bytes = Integer(DEFAULT_LIMITS.output_bytes, help="bytes of output kept per cell").tag(config=True)
+    notebook_output_bytes = Integer(NOTEBOOK_OUTPUT_BYTES, help="bytes of output kept per notebook (past "
+                                                               "it, a cell keeps its error and result, cut short)").tag(config=True)
     protect = List(Unicode(), help="paths the kernel may not write to (without a sandbox)").tag(config=True)
     locked_file = Unicode("", help="JSON list of sha256 of locked cell sources").tag(config=True)
     files_dir = Unicode("", help="released files copied into the kernel's folder").tag(config=True)
     use_sandbox = Bool(True, help="run the kernel in a bubblewrap sandbox").tag(config=True)
-    prestart = Bool(True, help="start the next notebook's kernel while this one runs").tag(config=True)
     skip_file = Unicode("", help="JSON list of sha256 of demonstration cells not to run (autograder.demos)").tag(config=True)
     source_directory = Unicode("", help="nbgrader's source folder: where skip_file is not given, the demonstration "
                                         "cells are read from <source_directory>/<assignment>/<notebook>.ipynb").tag(config=True)
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
-    warm = Bool(True, help="fork sandboxed kernels from a warm launcher that has imported what kernels import "
-                           "(autograder.zygote); off: every kernel starts from scratch").tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
-        # the sandbox is killed right after the notebook: a graceful shutdown only waits (about 1 s)
+        # the sandbox is killed right after the notebook: a graceful shutdown only waits
         kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
         self._deadline = None
         self._stopped = None
         self._grace_until = None
         self._skip: set[str] = set()
+        self._output_left = 0
         self.timeout_func = self._cell_timeout
 
     def _cell_timeout(self, cell) -> int:
         left = (self._deadline - time.monotonic()) if self._deadline else self.timeout
         return max(1, int(min(self.timeout or 1e9, left) + 0.999))
 
-    def _new_kernel_manager(self):
-        km = super().create_kernel_manager()
-        args = ["--mem-mb", str(self.memory_mb)]
-        if not self.figures:
-            args += ["--figures", "off"]
-        if self.locked_file:
-            args += ["--locked", self.locked_file]
-        km.sandbox_info = sandbox.probe() if self.use_sandbox else None
-        if km.sandbox_info is None and self.protect:
-            args += ["--protect", ":".join(self.protect)]
-        km.cnnlab_args = args
-        km.files_dir = self.files_dir or None
-        if self.warm and km.sandbox_info is not None:
-            km.zygote = zygote.acquire(km, km.sandbox_info, km.files_dir, self.locked_file or None)
-        km.prepare_channel()
-        return km
-
-    def _spare_key(self) -> tuple:
-        return (self.memory_mb, self.figures, self.locked_file, self.files_dir, self.use_sandbox, tuple(self.protect),
-                tuple(self.extra_arguments), self.kernel_name, self.warm)
-
     def create_kernel_manager(self):
-        """The kernel started while the previous notebook was graded, when it fits; and start
-        the next one now (it boots while this notebook runs)."""
-        key = self._spare_key()
-        km = None
-        spare = _SPARE.pop(key, None)
-        if spare is not None:
-            old, task = spare
-            if task.done() and not task.cancelled() and task.exception() is None and old.has_kernel:
-                km = old
-            else:
-                discard(old, task)
-        for other in list(_SPARE):
-            discard(*_SPARE.pop(other))
-        if self.prestart and self.use_sandbox:   # (unsandboxed kernels need the notebook's folder)
-            nxt = self._new_kernel_manager()
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:   # nbclient's sync path: the thread's loop, run by the next run_sync
-                from jupyter_core.utils import ensure_event_loop
-
-                loop = ensure_event_loop()
-            task = loop.create_task(nxt.start_kernel(extra_arguments=self.extra_arguments,
-                                                     cwd=tempfile.gettempdir()))
-            _SPARE[key] = (nxt, task)
-        STATS["prestarted" if km is not None else "fresh"] += 1
-        return km if km is not None else self._new_kernel_manager()
+        """A stock kernel manager whose only kernel spec is the grading kernel (the
+        ``cnnlab-sandbox`` provisioner with this notebook's limits), whatever kernel the
+        notebook's metadata names."""
+        _require_provisioner()
+        spec = grading_kernel_spec(sandboxed=self.use_sandbox, memory_mb=self.memory_mb, figures=self.figures,
+                                   locked_file=self.locked_file, files_dir=self.files_dir,
+                                   protect=list(self.protect) if not self.use_sandbox else [])
+        self.kernel_name = KERNEL_NAME
+        self.km = self.kernel_manager_class(kernel_name=KERNEL_NAME, kernel_spec_manager=GradingKernelSpecs(spec=spec),
+                                            config=self.config)
+        return self.km
 
     def preprocess(self, nb, resources=None, km=None):
         # honest (quiz variants): whose submission this is, from nbgrader's record (the submitted
@@ -316,11 +194,15 @@ class GuardedExecute(Execute):
                 with contextlib.suppress(Exception):
                     self._skip = set(demos.skipped_hashes([nbformat.read(src, as_version=4)]))
         self._stopped = None
+        self._output_left = self.notebook_output_bytes
         try:
             return super().preprocess(nb, resources, km)
         finally:
-            if isinstance(self.km, LimitedKernelManager):
-                self.km.cleanup_sandbox()
+            # nbclient shuts the kernel down; this also covers a start that failed halfway
+            if self.km is not None and self.km.provisioner is not None:
+                from jupyter_core.utils import run_sync
+
+                run_sync(self.km.provisioner.cleanup)()
 
     async def _async_handle_timeout(self, timeout, cell=None):
         now = time.monotonic()
@@ -378,5 +260,9 @@ class GuardedExecute(Execute):
                 _error("KernelDied", "the kernel died while running this cell (crash, os._exit, "
                                      "or out of memory); later cells were not run")]
             self._stopped = "not run: the kernel died in an earlier cell"
-        limit_output_bytes(cell, self.output_bytes)
+        room = min(self.output_bytes, self._output_left)
+        limit_output_bytes(cell, room, None if room == self.output_bytes else
+                           f"[output cut: the notebook's outputs reached their limit of "
+                           f"{self.notebook_output_bytes} bytes while grading]")
+        self._output_left = max(0, self._output_left - sum(output_size(o) for o in cell.outputs))
         return cell, resources

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -130,11 +131,21 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
                 out = api.generate_feedback(a, s, force=True)
                 if not out.get("success"):
                     problems.append(f"{s}/{a}: {(out.get('error') or out.get('log') or '')[-300:]}")
+        pages = {f"{nb.stem}.html" for nb in course.source_notebooks(a)}
         for s in sorted(s for s, aa in subs if aa == a):
             folder = course.feedback / s / a
             for extra in sorted(folder.rglob("*")) if folder.is_dir() else []:
                 if extra.is_symlink() or (extra.is_file() and extra.suffix != ".html"):
                     extra.unlink()   # nothing but the feedback pages goes back to a student
+                elif extra.is_file() and (extra.parent != folder or extra.name not in pages):
+                    # an .html file the submission carried (nbgrader copies a submission's other files
+                    # along): not a page this tool made, it would run what the student wrote
+                    extra.unlink()
+                    LEFT_OUT.append(f"{extra}: a file of the submission, not a feedback page; removed")
+            for name in RELEASE_READS if folder.is_dir() else ():
+                src = course.submitted / s / a / name
+                if src.is_file() and not src.is_symlink():   # written by collect (a secret checked there)
+                    shutil.copyfile(src, folder / name)
             for f in sorted(folder.glob("*.html")):
                 page = f.read_text(encoding="utf-8")
                 if any(ln in html_text(page) for ln in secret):
@@ -152,3 +163,7 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
 
 
 LEFT_OUT: list[str] = []   # pages removed by the last run (reported by the CLI)
+RELEASE_READS = ("timestamp.txt", "submission_secret.txt")
+"""What nbgrader's release_feedback (formgrader's Release Feedback button) reads beside the pages:
+the submission's time and the key the student fetches the pages under (nbgrader's submit writes it).
+Grading writes only the notebook into autograded/, so they are copied from submitted/."""

@@ -22,7 +22,9 @@ that leaves its root or passes through a symlink.
 
 Every CSV the tool writes goes through :func:`csv_cell` (or :func:`csv_writer`): a text cell that
 starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` (OWASP's advice
-against CSV injection), numbers stay numbers. :func:`csv_uncell` reverses it for the tool's own files.
+against CSV injection), as does each such start after a ``;`` inside it (where Excel splits a line
+in locales whose list separator is ';'), numbers stay numbers. :func:`csv_uncell` reverses it for the tool's own
+files.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def student_id(raw: str) -> tuple[str, str | None]:
     if sid.startswith("-"):
         raise Refused("an id may not start with '-' (it reads as an option)")
     if not sid[0].isalnum():
-        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r} (a spreadsheet reads '=', '+', "
-                      "'@' as the start of a formula)")
+        raise Refused(f"an id must start with a letter or a digit, not {sid[0]!r}"
+                      + (" (a spreadsheet reads '=', '+', '@' as the start of a formula)" if sid[0] in "=+@" else ""))
     if "/" in sid or "\\" in sid:
         raise Refused("it holds a path separator ('/' or '\\')")
     if any(c.isspace() for c in sid):
@@ -252,22 +254,29 @@ class Directory:
 # ------------------------------------------------------------------------------------ CSV cells
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NEUTRALISED = re.compile(r"^'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"^[ '\"]*[=+\-@\t\r]")   # spaces and quotes first: some programs skip them
+# where a spreadsheet of another locale starts a cell inside ours: after ';' (Excel where the list
+# separator is ';', as in most of Europe, splits "Smith;=HYPERLINK(...)" in two, quoted or not: the
+# quote is not at the start of its ';' field), then spaces or a quote
+_INNER = re.compile(r"(;)(?=[ '\"]*[=+\-@\t\r])")
+_INNER_UNDO = re.compile(r"(;)'(?=[ '\"]*[=+\-@\t\r])")
 
 
 def csv_cell(value):
     """A value as a spreadsheet-safe CSV cell: text that starts with ``=``, ``+``, ``-``, ``@``,
-    tab or carriage return (or with quotes before one of them) gets one more leading ``'``;
-    numbers (``-2`` as a score) are left as they are, so they stay numbers."""
+    tab or carriage return (or with spaces or quotes before one of them) gets one more leading ``'``, and so
+    does each such start after a ``;`` inside it (see :data:`_INNER`); numbers (``-2`` as a score)
+    are left as they are, so they stay numbers."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    text = str(value)
+    text = _INNER.sub(r"\1'", str(value))
     return "'" + text if _NEUTRALISED.match(text) else text
 
 
 def csv_uncell(text: str) -> str:
     """Undo :func:`csv_cell` on a cell read back from one of the tool's own CSV files."""
-    return text[1:] if text.startswith("'") and _NEUTRALISED.match(text) else text
+    text = text[1:] if text.startswith("'") and _NEUTRALISED.match(text) else text
+    return _INNER_UNDO.sub(r"\1", text)
 
 
 class _SafeWriter:

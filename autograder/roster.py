@@ -132,7 +132,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
         raise RosterError("the roster is empty")
     keys = [_key(h) for h in header if h]
     column = {_key(h): h for h in header if h}
-    shown = ", ".join(h for h in header if h)
+    shown = names.printable(", ".join(h for h in header if h))   # printed: no terminal escapes from the file
     if id_column:
         if _key(id_column) not in keys:
             raise RosterError(f"the roster has no column {id_column!r} (its columns: {shown}); "
@@ -166,7 +166,7 @@ def parse_roster(text: str, id_column: str | None = None, notes: list[str] | Non
             first, last = _split_full(full)
         sid = (row.get(id_key) or "").strip()
         if not sid:
-            who = " ".join(x for x in (first, last) if x) or "a row"
+            who = names.printable(" ".join(x for x in (first, last) if x)) or "a row"
             notes.append(f"line {lineno}: {who} has no {column[id_key]!r}; left out")
             continue
         email = _pick(row, EMAIL_COLUMNS)

@@ -24,6 +24,8 @@ extension points so that the same rules hold in both:
    decoded by the browser as an image: an SVG inside ``<img>`` runs no script and loads nothing),
    inline styles only from a list of properties that take no URL. LaTeX becomes MathML when the
    page is made (latex2mathml): formulas need no script and no network (Chromium renders MathML).
+   nh3 is given each fragment as :func:`balanced` rewrites it, well-formed and at most
+   :data:`MAX_DEPTH` deep, because its parser's work grows with the depth of deep or misnested HTML.
 3. The feedback page is made by :class:`FeedbackExporter` (``GenerateFeedback.exporter_class``),
    which passes the whole ``<body>`` of the finished page through nh3 once more (:data:`PAGE`: as
    :data:`CONTENT`, plus the ids and anchors of the page's own table of contents) and checks that
@@ -223,9 +225,148 @@ def own_markup(markup):
     return Markup(_INLINE_HANDLER.sub("", _SCRIPT.sub("", str(markup))))  # noqa: S704
 
 
+# ----------------------------------------------------------------------------- nesting
+
+MAX_DEPTH = 128
+"""Deepest nesting of elements given to nh3 (browsers stop at 512; the course's pages need under 40)."""
+MAX_ATTRIBUTES = 64
+"""Attributes kept per element (nh3 keeps a handful of names; its parser checks each new one against all)."""
+# html5ever (nh3's parser) spends time proportional to the depth of its stack of open elements on
+# many tokens, and checks every attribute of an element against the others: 10,000 nested <rt>,
+# <optgroup>, <li><dd>, <div/>, <x_1></x_2> or <div title="</div>"> (40 to 200 kB) took 0.5 to 3.4 s
+# and a megabyte takes minutes, in formgrader's server as in the CLI. So nh3 is given the fragment
+# re-written by :func:`balanced` (linear): well-formed, at most MAX_DEPTH deep by construction.
+_VOID = frozenset("area base basefont bgsound br col embed frame hr image img input keygen link meta param source "
+                  "track wbr".split())
+_RAW = frozenset("script style xmp iframe noembed noframes noscript textarea title plaintext".split())
+_TAG_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_ATTR_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.-]*")
+_NAME_TO = re.compile(r"[^\t\n\f\r />]*")
+_ATTRIBUTE = re.compile(r"""[\t\n\f\r ]*(?:/(?!>)[\t\n\f\r ]*)*(?P<n>[^\t\n\f\r />][^\t\n\f\r /=>]*)?"""
+                        r"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"(?P<d>[^"]*)(?P<dq>"?)|'(?P<s>[^']*)(?P<sq>'?)"""
+                        r"""|(?P<u>[^\t\n\f\r >]*)))?""")
+_COMMENT_END = re.compile(r"--!?>")
+# start tags that close the element on top when it is one of these (as HTML parsers do), so that an
+# honest list or table without end tags does not nest
+_CLOSES = {"p": {"p"}, "li": {"li", "p"}, "dt": {"dt", "dd", "p"}, "dd": {"dt", "dd", "p"},
+           "option": {"option"}, "optgroup": {"option"}, "td": {"td", "th"}, "th": {"td", "th"},
+           "tr": {"td", "th", "tr"}, "tbody": {"td", "th", "tr", "tbody", "thead"},
+           "thead": {"td", "th", "tr", "tbody", "thead"}, "tfoot": {"td", "th", "tr", "tbody", "thead"},
+           **{t: {"p"} for t in "address article aside blockquote center details dialog dir div dl fieldset "
+                                "figcaption figure footer header hgroup main menu nav ol pre section summary "
+                                "table ul h1 h2 h3 h4 h5 h6 hr".split()}}
+
+
+def _tag(text: str, i: int) -> tuple[str, list[tuple[str, str]], bool, int] | None:
+    """The tag that starts at ``text[i]`` (just after ``<`` or ``</``): (name, attributes,
+    self-closing, index after ``>``); None when the text ends inside it (HTML drops such a tag)."""
+    m = _NAME_TO.match(text, i)
+    name, j, attrs, n = m.group(0).lower(), m.end(), [], len(text)
+    while True:
+        a = _ATTRIBUTE.match(text, j)
+        if a.group("n") is None and a.end() == j:
+            break
+        if (a.group("d") is not None and not a.group("dq")) or (a.group("s") is not None and not a.group("sq")):
+            return None                                   # a quote that never closes
+        if a.group("n") is not None:
+            value = next((v for v in (a.group("d"), a.group("s"), a.group("u")) if v is not None), "")
+            attrs.append((a.group("n"), value))
+        j = a.end()
+    if j >= n:
+        return None
+    if text.startswith("/>", j):
+        return name, attrs, True, j + 2
+    return (name, attrs, False, j + 1) if text[j] == ">" else None
+
+
+def balanced(text: str, max_depth: int = MAX_DEPTH) -> str:
+    """``text`` (an HTML fragment) re-written well-formed: every element closed in order, at most
+    ``max_depth`` deep (deeper start tags are dropped, their content kept), attributes quoted (the
+    first of a name, at most :data:`MAX_ATTRIBUTES`), comments and the elements whose contents are
+    raw text (script, style, textarea...: all dropped by the allowlist) removed, a ``<`` that starts
+    no tag written ``&lt;``. Linear in the length of ``text``; what it keeps is then nh3's to judge."""
+    out: list[str] = []
+    stack: list[str] = []
+    count: dict[str, int] = {}
+    i, n = 0, len(text)
+
+    def close(name: str) -> None:
+        while stack:
+            top = stack.pop()
+            count[top] -= 1
+            out.append(f"</{top}>")
+            if top == name:
+                return
+
+    while i < n:
+        lt = text.find("<", i)
+        if lt < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:lt])
+        i = lt
+        if text.startswith("<!--", i):                    # comment: <!-->, <!--->, then up to --> or --!>
+            if text.startswith(">", i + 4):
+                i += 5
+            elif text.startswith("->", i + 4):
+                i += 6
+            else:
+                m = _COMMENT_END.search(text, i + 4)
+                i = m.end() if m else n
+            continue
+        nxt = text[i + 1:i + 2]
+        end = nxt == "/"
+        first = text[i + 2:i + 3] if end else nxt
+        if nxt in ("!", "?") or (end and first and not first.isascii() or end and first and not first.isalpha()):
+            if end and first == ">":
+                i += 3                                    # </> is nothing
+                continue
+            gt = text.find(">", i + 2)                    # doctype, CDATA, bogus comment: up to >
+            i = gt + 1 if gt >= 0 else n
+            continue
+        if not (first.isascii() and first.isalpha()):
+            out.append("&lt;")                            # a < that starts no tag
+            i += 1
+            continue
+        tag = _tag(text, i + (2 if end else 1))
+        if tag is None:
+            break                                         # the text ends inside a tag
+        name, attrs, self_closing, i = tag
+        if not _TAG_NAME.fullmatch(name):
+            continue                                      # no allowed element has such a name
+        if end:
+            if count.get(name):
+                close(name)
+            continue
+        if name in _RAW:                                  # up to its end tag, all of it removed
+            m = re.compile(rf"</{name}(?=[\t\n\f\r />])", re.I).search(text, i) if name != "plaintext" else None
+            i = n if m is None else (text.find(">", m.end()) + 1 or n)
+            continue
+        while stack and stack[-1] in _CLOSES.get(name, ()):
+            close(stack[-1])
+        seen, kept = set(), []
+        for a, v in attrs:
+            if a.lower() not in seen and _ATTR_NAME.fullmatch(a) and len(kept) < MAX_ATTRIBUTES:
+                seen.add(a.lower())
+                kept.append(f' {a}="{v.replace(chr(34), "&quot;")}"')
+        if name in _VOID:
+            out.append(f"<{name}{''.join(kept)}>")
+        elif len(stack) < max_depth:
+            out.append(f"<{name}{''.join(kept)}>")
+            if self_closing:
+                out.append(f"</{name}>")
+            else:
+                stack.append(name)
+                count[name] = count.get(name, 0) + 1
+    while stack:
+        close(stack[-1])
+    return "".join(out).replace("\0", "\ufffd")
+
+
 def clean(text: str, policy: nh3.Cleaner = CONTENT) -> str:
-    """``text`` (an HTML fragment) with only what :data:`CONTENT` (or ``policy``) allows."""
-    return policy.clean(str(text))
+    """``text`` (an HTML fragment) with only what :data:`CONTENT` (or ``policy``) allows, given to nh3
+    as :func:`balanced` writes it (so that its parser's work stays linear)."""
+    return policy.clean(balanced(str(text)))
 
 
 def inert(text) -> str:
@@ -469,7 +610,7 @@ def inert_page(page: str) -> str:
         raise ValueError("feedback page whose <head> holds a script: not made by the course's template")
     if FEEDBACK_CSP not in html.unescape(head):
         raise ValueError("feedback page without the course's Content-Security-Policy")
-    return f"{head}<body>\n{PAGE.clean(m.group(1))}\n</body>\n</html>\n"
+    return f"{head}<body>\n{PAGE.clean(balanced(m.group(1), 2 * MAX_DEPTH))}\n</body>\n</html>\n"
 
 
 class FeedbackExporter(HTMLExporter):
@@ -494,6 +635,28 @@ def _nbgrader_templates() -> tuple[str, str]:
             str(root / "static" / "node_modules" / "bootstrap" / "dist" / "css"))
 
 
+def escape_formgrader_pages() -> None:
+    """Formgrader's own pages (assignments, submissions, students, gradebook) come from a Jinja
+    environment without autoescape that writes ids taken from the URL's path into their HTML and
+    scripts (``var student_id = "{{ student_id }}";``): a link to
+    ``/formgrader/manage_students/";<code>;"``, in a student's notebook shown in the grading view or
+    anywhere else, ran ``<code>`` in the instructor's Jupyter origin when clicked. This turns
+    autoescape on for that environment (formgrader builds it after loading this configuration);
+    idempotent."""
+    from nbgrader.server_extensions.formgrader.formgrader import FormgradeExtension
+
+    original = FormgradeExtension.init_tornado_settings
+    if getattr(original, "cnnlab_escaping", False):
+        return
+
+    def init_tornado_settings(self, webapp):
+        original(self, webapp)
+        webapp.settings["nbgrader_jinja2_env"].autoescape = True
+
+    init_tornado_settings.cnnlab_escaping = True
+    FormgradeExtension.init_tornado_settings = init_tornado_settings
+
+
 def page_config() -> Config:
     """The configuration that makes the feedback HTML and formgrader's grading view inert.
 
@@ -506,6 +669,7 @@ def page_config() -> Config:
     from .gradebook_names import install
 
     install()   # formgrader's lists: student ids where there is no roster (not "None, None")
+    escape_formgrader_pages()
     templates, bootstrap = _nbgrader_templates()
     c = Config()
     here = __name__

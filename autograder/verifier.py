@@ -167,20 +167,12 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
     """Run one worker on ``request``; return its decoded reply (raises :class:`WorkerFailed`)."""
     r, w = os.pipe()
     argv = ["--fd", str(w), "--mem-mb", str(memory_mb)]
-    cg = None
+    box = None
     try:
-        if sb is not None:
-            cg = sandbox.new_cgroup(sb, 64)
-            if sb.pids == "rlimit":
-                argv += ["--nproc", "64"]
-            cmd = sandbox.command(sb, [f"{sandbox.LIB}/cnnlab_verify_worker.py", *argv], cgroup=cg)
-        else:
-            cmd = [sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv]
         payload = dumps(request, functions=True)
     except BaseException:
         os.close(r)
         os.close(w)
-        sandbox.kill_cgroup(cg)
         raise
     chunks: list[bytes] = []
     size = [0]
@@ -197,11 +189,18 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
 
     reader = threading.Thread(target=_read, daemon=True)
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                pass_fds=(w,), start_new_session=sb is None)
+        if sb is not None:   # a fresh sandbox: 64 processes at most, every one killed at the end
+            box = sandbox.Sandboxed(sb, [sandbox.VERIFY_WORKER, *argv], max_processes=64, pass_fds=(w,),
+                                    stdin=subprocess.PIPE)
+            proc = box.proc
+        else:
+            proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    pass_fds=(w,), start_new_session=True)
     except OSError as exc:
         os.close(r)
-        sandbox.kill_cgroup(cg)
+        if box is not None:
+            box.kill()
         raise WorkerFailed(f"the worker could not be started ({type(exc).__name__}: {exc})", infra=True) from None
     finally:
         os.close(w)
@@ -221,7 +220,8 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        sandbox.kill_cgroup(cg)
+        if box is not None:
+            box.kill()
         reader.join(timeout=10)
     data = b"".join(chunks)
     if not data.startswith(MAGIC):

@@ -6,9 +6,8 @@
 For every assignment present in solutions/ (or those named), builds a class of ``--students``
 submissions (reference, partial, wrong and blank, generated from solutions/), and grades it, in
 each round, once with one serial ``nbgrader autograde <assignment>`` process (the course's
-configuration: sandboxed kernel, no figures drawn, demonstrations skipped; one kernel at a time,
-``--plain-prestart`` lets it start the next kernel early and fork kernels from warm launchers,
-as formgrader's Autograde does) and once with
+configuration: sandboxed kernel, no figures drawn, demonstrations skipped; one fresh kernel at a
+time, as formgrader's Autograde does) and once with
 ``autograder.engine.autograde`` (sandboxed kernels, verifier, a pool of ``--jobs`` workers); with
 ``--sandbox-cost`` also once with ``--unsafe-no-sandbox``, to measure what the sandbox and the
 verifier cost per notebook. Runs are interleaved (plain, tool, unsafe, plain, tool, ...) so that
@@ -52,21 +51,17 @@ GOAL_MINUTES = 30.0
 CLASS = 100
 
 
-def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str, prestart: bool = False) -> float:
+def plain_nbgrader(course: Course, assignment: str, root: Path, tag: str) -> float:
     """Seconds for one serial `nbgrader autograde` run over the class (after generate_assignment),
     with the course's configuration (its sandboxed kernel, figures not drawn, demonstrations
-    skipped); serial means one freshly started kernel at a time, as nbgrader's own Execute does, so
-    the course kernel's start-the-next-kernel-early and its warm launchers (kernels forked from a
-    process that has imported what kernels import) are off unless ``prestart``."""
+    skipped); serial means one freshly started kernel at a time, as nbgrader's own Execute does."""
     cdir = root / f"plain-{tag}"
     cdir.mkdir()
     (cdir / "nbgrader_config.py").write_text(
         "from autograder.config import course_config\n"
         f"c.merge(course_config({str(cdir)!r}, solutions={str(course.solutions)!r}, "
         f"release_directory={str(root / 'plain_release')!r}))\n"
-        f"c.Execute.timeout = {course.limits.cell_timeout}\n"
-        f"c.GuardedExecute.prestart = {bool(prestart)}\n"
-        f"c.GuardedExecute.warm = {bool(prestart)}\n")
+        f"c.Execute.timeout = {course.limits.cell_timeout}\n")
     shutil.copytree(course.submitted, cdir / "submitted")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
                PYTHONPATH=str(REPO))
@@ -99,10 +94,6 @@ def main() -> int:
     parser.add_argument("--sandbox-cost", action="store_true", help="also grade without sandbox, interleaved")
     parser.add_argument("--no-plain", action="store_true", help="skip serial nbgrader (projection only)")
     parser.add_argument("--toy", action="store_true", help="use the test fixture course (fast)")
-    parser.add_argument("--plain-prestart", action="store_true",
-                        help="let the serial nbgrader run start its next kernel early and fork kernels from warm "
-                             "launchers too (as formgrader's Autograde does with the course configuration): a "
-                             "second, stricter baseline")
     args = parser.parse_args()
     args.jobs = args.jobs or engine.default_jobs()
 
@@ -117,8 +108,7 @@ def main() -> int:
         names = args.assignments or base.assignments()
         load = os.getloadavg()[0]
         print(f"{os.cpu_count()} cores, load average {load:.1f}, tool jobs={args.jobs}, {args.students} students, "
-              f"assignments {names}, {args.rounds} round(s); baseline: serial nbgrader, "
-              f"{'next kernel started early, warm launchers' if args.plain_prestart else 'one fresh kernel at a time'}")
+              f"assignments {names}, {args.rounds} round(s); baseline: serial nbgrader, one fresh kernel at a time")
         if load > (os.cpu_count() or 1):
             print("WARNING: the load average exceeds the cores: other processes share them, so wall-clock "
                   "ratios and the projection say little about an idle machine")
@@ -139,7 +129,7 @@ def main() -> int:
             collect_folder(course, cls)
             n = len(list(cls.iterdir()))
             for r in range(args.rounds):
-                plain = None if args.no_plain else plain_nbgrader(course, a, root, f"{a}-{r}", args.plain_prestart)
+                plain = None if args.no_plain else plain_nbgrader(course, a, root, f"{a}-{r}")
                 secs, results = tool(course, args.jobs, unsafe=False)
                 per_nb.setdefault(a, []).append(secs / n)
                 unsafe = tool(course, args.jobs, unsafe=True)[0] if args.sandbox_cost else None

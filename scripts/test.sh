@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite in .venv/ (created first when missing).
 # With no arguments: the browser tests (tests/browser: one JupyterLab and chromium at a time) run
-# first and serially, then the warm-launcher tests (tests/test_autograder_zygote.py: they check that
-# kernels are forked, which the adversarial class running beside them can make a launcher refuse
-# for a moment), then everything else on ${CNNLAB_TEST_WORKERS:-2} workers. With arguments,
+# first and serially, then everything else on ${CNNLAB_TEST_WORKERS:-2} workers. With arguments,
 # they go to one pytest run as they are (e.g. scripts/test.sh tests/test_grading.py -n 0).
 # --fast: the everyday tier (no sandbox, no grading kernel, no browser, no PostgreSQL server, no
 # GPU): the tests not marked slow, sandbox, browser, postgres or gpu; arguments after it go to
@@ -22,7 +20,5 @@ if [ "$#" -gt 0 ]; then
 fi
 status=0
 .venv/bin/python -m pytest -n 0 tests/browser || status=$?
-.venv/bin/python -m pytest -n 0 tests/test_autograder_zygote.py || status=$?
-.venv/bin/python -m pytest -n "${CNNLAB_TEST_WORKERS:-2}" --ignore=tests/browser \
-  --ignore=tests/test_autograder_zygote.py || status=$?
+.venv/bin/python -m pytest -n "${CNNLAB_TEST_WORKERS:-2}" --ignore=tests/browser || status=$?
 exit "$status"

@@ -306,7 +306,7 @@ def _class_processes() -> list[str]:
     out = []
     for pid, (cmd, cgroup) in info.items():
         if ("sleep 4242.5" in cmd or f"cnnlab-{me}-" in cgroup
-                or (descends(pid) and any(m in cmd for m in ("cnnlab_kernel", "cnnlab_verify_worker", "bwrap")))):
+                or (descends(pid) and any(m in cmd for m in ("cnnlab_sandbox.kernel", "cnnlab_verify_worker", "bwrap")))):
             out.append(f"{pid}: {cmd[:120]}")
     return out
 
@@ -329,11 +329,6 @@ def graded(tmp_path_factory):
 
     set_due_dates(course, [f"{A}={DUE.isoformat()}"])
     before = _protected_digest(course)
-    # launchers and spare kernels this test process holds from earlier tests are not the class's
-    from autograder import execute, zygote
-
-    execute.discard_spares()
-    zygote.close_all()
     sys.path.insert(0, str(FIXTURES.parent))
     import records
 
@@ -550,7 +545,7 @@ def _kill_orphan_kernels(marker: str) -> None:
             cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "autograder.kernel" in cmdline and marker in cmdline:
+        if "sandbox.inside.kernel" in cmdline and marker in cmdline:
             try:
                 os.kill(int(proc_dir.name), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent / "autograder"
 
 # bottom first; a module may import only modules of strictly lower layers
 LAYERS = [
-    {"autograder", "kernel", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos", "names",
-     "sample_class.wrong_answers", "gradebook_names", "hub", "hub.queue"},
-    {"preprocessors", "sandbox", "repair", "sample_class", "sanitise"},
-    {"zygote"},
+    {"autograder", "verify_worker", "util", "authoring", "scan", "leaks", "strip", "demos", "names",
+     "sample_class.wrong_answers", "gradebook_names", "hub", "hub.queue",
+     "sandbox.inside", "sandbox.inside.kernel", "sandbox.inside.guard"},
+    {"preprocessors", "sandbox.host", "repair", "sample_class", "sanitise"},
+    {"sandbox.provisioner"},
+    {"sandbox"},
     {"execute", "verifier"},
     {"config"},
     {"collect", "release", "store", "hub.workspace", "hub.settings"},

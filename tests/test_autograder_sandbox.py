@@ -1,12 +1,20 @@
-"""What the sandbox guarantees, checked directly (no nbgrader): the same guarantees the README and
-``autograder/sandbox.py`` state, and the refusal to grade where no sandbox can start."""
+"""What the sandbox guarantees, checked directly (no nbgrader): the guarantees the README and
+``autograder/sandbox/`` state, and the refusal to grade where no sandbox can start.
+
+Every test that starts a sandbox runs twice: with the process limit this machine gives
+(a pids cgroup when the tool is root and may write cgroup v1's pids controller) and with
+RLIMIT_NPROC forced (``CNNLAB_SANDBOX_PIDS=rlimit``, what a machine without that cgroup gets).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +23,7 @@ import numpy as np
 import pytest
 
 from autograder import sandbox, verifier
+from autograder.sandbox import host
 from autograder.verify_worker import dumps, loads
 
 pytestmark = pytest.mark.sandbox   # every test starts a bubblewrap sandbox or the grader
@@ -22,28 +31,40 @@ REPO = Path(__file__).resolve().parent.parent
 CANARY = "sandbox-canary-31c7"
 
 
-@pytest.fixture(scope="module")
-def sb():
-    return sandbox.probe()
+@pytest.fixture(params=["machine", "rlimit"])
+def sb(request, monkeypatch):
+    """The sandbox as this machine makes it, and with the process limit forced to RLIMIT_NPROC."""
+    if request.param == "rlimit":
+        monkeypatch.setenv(sandbox.PIDS_ENV, "rlimit")
+    else:
+        monkeypatch.delenv(sandbox.PIDS_ENV, raising=False)
+    found = sandbox.probe()
+    if request.param == "rlimit":
+        assert found.pids == "rlimit"
+    return found
 
 
-def run_inside(sb, code: str, timeout=60, **kw) -> subprocess.CompletedProcess:
-    cmd = sandbox.command(sb, ["-c", textwrap.dedent(code)], **kw)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, CNNLAB_SECRET=CANARY))
+def run_inside(sb, code: str, timeout=120, **kw) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh sandbox; its stdout and bubblewrap's (and Python's) stderr."""
+    with sandbox.Sandboxed(sb, ["-c", textwrap.dedent(code)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           **kw) as box:
+        out, err = box.proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(box.proc.args, box.proc.returncode, out.decode(), err.decode())
 
 
 def test_probe_describes_what_it_found(sb):
     assert sb.version and Path(sb.bwrap).exists()
     assert sb.pids in ("cgroup", "rlimit")
-    assert "bubblewrap" in sb.describe()
+    assert sb.as_root == (os.geteuid() == 0)
+    assert "bubblewrap" in sb.describe() and "read-only root" in sb.describe()
 
 
-def test_identity_files_environment_and_network(sb):
+def test_identity_files_environment_and_network(sb, monkeypatch):
+    monkeypatch.setenv("CNNLAB_SECRET", CANARY)
     out = run_inside(sb, f"""
         import os, socket, json
         print(json.dumps({{
-            "uid": os.getuid(), "gid": os.getgid(),
+            "uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(), "groups": os.getgroups(),
             "solutions": os.path.exists({str(REPO / 'solutions')!r}),
             "repo": os.path.exists({str(REPO / 'README.md')!r}),
             "tests": os.path.exists({str(Path(__file__))!r}),
@@ -51,6 +72,7 @@ def test_identity_files_environment_and_network(sb):
             "env": dict(os.environ),
             "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
             "cwd": os.getcwd(),
+            "status": [l.split() for l in open('/proc/self/status') if l.startswith(('Cap', 'NoNewPrivs'))],
         }}))
         try:
             socket.create_connection(('127.0.0.1', 22), timeout=1)
@@ -64,10 +86,19 @@ def test_identity_files_environment_and_network(sb):
             print('no network')
         """)
     assert out.returncode == 0, out.stderr
-    import json
-
     facts = json.loads(out.stdout.splitlines()[0])
-    assert (facts["uid"], facts["gid"]) == (65534, 65534)
+    assert facts["uid"] == facts["euid"] == facts["gid"] and facts["uid"] != 0 and facts["uid"] != os.getuid()
+    if sb.as_root:   # a fresh uid that no account of the host has
+        import pwd
+
+        assert facts["uid"] >= 1 << 30 and facts["groups"] == []
+        with pytest.raises(KeyError):
+            pwd.getpwuid(facts["uid"])
+    else:
+        assert facts["uid"] == sandbox.INSIDE_UID
+    status = {row[0].rstrip(":"): row[1] for row in facts["status"]}
+    assert all(int(status[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")), status
+    assert status["NoNewPrivs"] == "1"
     assert not facts["solutions"] and not facts["repo"] and not facts["tests"] and not facts["etc_passwd"]
     assert CANARY not in json.dumps(facts["env"]) and "CNNLAB_SECRET" not in facts["env"]
     assert facts["pids"] == [1, 2] or max(facts["pids"]) < 10      # its own PID namespace
@@ -75,53 +106,84 @@ def test_identity_files_environment_and_network(sb):
     assert "loopback closed" in out.stdout and "no network" in out.stdout
 
 
-def test_read_only_environment_and_size_limited_tmp(sb):
-    out = run_inside(sb, """
-        import os, sys, cnnlab
-        for target in (os.path.dirname(cnnlab.__file__), sys.prefix, '/usr'):
-            try:
-                open(os.path.join(target, 'x'), 'w')
-                print('wrote', target)
-            except OSError:
-                print('read-only')
+WRITES = """
+    import json, os, sys, cnnlab
+    out = {}
+    targets = ['/x', '/etc/x', '/etc/ipython/ipython_kernel_config.py', '/dev/x', '/opt/x',
+               '/opt/cnnlab/lib/x.py', '/opt/cnnlab/lib/cnnlab_sandbox/guard.py',
+               '/opt/cnnlab/lib/sitecustomize.py', os.path.join(os.path.dirname(cnnlab.__file__), 'x'),
+               os.path.join(sys.prefix, 'x'), '/usr/x', '/proc/x',
+               '/tmp/x', '/tmp/home/x', '/dev/shm/x', '/tmp/.channel/x']
+    for p in targets:
         try:
-            with open('/tmp/fill', 'wb') as fh:
-                for _ in range(64):
-                    fh.write(b'0' * (1 << 20))
-            print('filled 64 MiB')
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, 'w') as fh:
+                fh.write('1')
+            out[p] = 'written'
         except OSError as exc:
-            print('full', exc.errno)
-        """, tmpfs_mb=16)
-    assert out.stdout.count("read-only") == 3, out.stdout + out.stderr
-    if sb.tmpfs_size:
-        assert "full" in out.stdout
-    else:
-        pytest.skip("this bubblewrap has no --size: /tmp is not size-limited")
+            out[p] = exc.strerror
+    print(json.dumps(out))
+    """
 
 
-def test_process_limit(sb):
-    cg = sandbox.new_cgroup(sb, 32)
-    try:
-        code = """
-            import os, resource, time
-            if {rlimit}:
-                resource.setrlimit(resource.RLIMIT_NPROC, (32, 32))
-            n = 0
+def test_the_root_is_read_only_and_four_places_are_writable(sb):
+    out = run_inside(sb, WRITES)
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    writable = {"/tmp/x", "/tmp/home/x", "/dev/shm/x", "/tmp/.channel/x"}
+    assert {p for p, v in facts.items() if v == "written"} == writable, facts
+    # read-only for any uid (not merely not this uid's): the root and every bind are mounted read-only
+    assert all(v == "Read-only file system" for p, v in facts.items() if p not in writable and p != "/proc/x"), facts
+
+
+def test_one_size_limit_for_every_writable_place(sb):
+    """home, /tmp, /dev/shm and the channel folder share one tmpfs of ``tmpfs_mb``: 6 MiB in
+    each of them does not fit into 16 MiB, and what does not fit is a clear error."""
+    out = run_inside(sb, """
+        import json
+        out = {}
+        for place in ('/tmp/home', '/dev/shm', '/tmp/.channel', '/tmp'):
             try:
-                for _ in range(200):
-                    if os.fork() == 0:
-                        time.sleep(30)
-                        os._exit(0)
-                    n += 1
-            except OSError:
-                pass
-            print('forked', n)
-            """.format(rlimit=sb.pids == "rlimit")
-        out = run_inside(sb, code, cgroup=cg)
-        n = int(out.stdout.split()[-1])
-        assert n < 40, out.stdout
+                with open(place + '/fill', 'wb') as fh:
+                    for _ in range(6):
+                        fh.write(b'0' * (1 << 20))
+                        fh.flush()
+                out[place] = 'ok'
+            except OSError as exc:
+                out[place] = exc.strerror
+        print(json.dumps(out))
+        """, tmpfs_mb=16)
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert list(facts.values())[:2] == ["ok", "ok"], facts
+    assert "No space left on device" in facts.values(), facts
+
+
+FORK = """
+    import os, sys, time
+    n = 0
+    try:
+        for _ in range(200):
+            if os.fork() == 0:
+                time.sleep(60)
+                os._exit(0)
+            n += 1
+    except OSError:
+        pass
+    print('forked', n, flush=True)
+    time.sleep(60)
+    """
+
+
+def test_process_limit_per_sandbox(sb):
+    """A sandbox limited to 32 processes cannot start 200; a second one started while the first
+    holds its 32 gets its own 32 (the limit is never shared)."""
+    boxes = [sandbox.Sandboxed(sb, ["-c", textwrap.dedent(FORK)], max_processes=32, stdout=subprocess.PIPE)
+             for _ in range(2)]
+    try:
+        counts = [int(b.proc.stdout.readline().split()[-1]) for b in boxes]
     finally:
-        sandbox.kill_cgroup(cg)
+        for b in boxes:
+            b.kill()
+    assert all(24 <= n < 32 for n in counts), counts
 
 
 def _alive(marker: str) -> list[str]:
@@ -135,11 +197,83 @@ def _alive(marker: str) -> list[str]:
     return found
 
 
+def _stat(pid) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first), or [] when gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (through /proc/<pid>/task/*/children: a process whose leader
+    thread exited has no command line to find it by)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+EXITED_LEADER = """
+    import ctypes, os, sys, threading, time
+    # a child whose main thread exits while another thread lives on: /proc shows it as a zombie
+    # ("Z"), a sweep that skips zombies leaves its thread running
+    if os.fork() == 0:
+        os.setsid()
+        def live():
+            while True:
+                time.sleep(0.05)
+        threading.Thread(target=live).start()
+        time.sleep(0.2)
+        ctypes.CDLL(None).pthread_exit(None)
+    if os.fork() == 0:                       # and a detached sleeper
+        os.setsid()
+        os.execvp('sleep', ['sleep', '{marker}'])
+    time.sleep(60)
+    """
+
+
+def test_every_process_dies_with_the_sandbox_whatever_its_state(sb):
+    marker = "3131.7"
+    box = sandbox.Sandboxed(sb, ["-c", textwrap.dedent(EXITED_LEADER.format(marker=marker))])
+    try:
+        box.wait_info()
+        deadline = time.monotonic() + 60
+        leaders: list[int] = []
+        while time.monotonic() < deadline:
+            procs = {p: _stat(p) for p in _descendants(box.child_pid)}
+            leaders = [p for p, st in procs.items() if st and st[0] == "Z" and len(list(Path(f"/proc/{p}/task").glob("*"))) >= 2]
+            if leaders and _alive(f"sleep {marker}"):
+                break
+            time.sleep(0.1)
+        assert leaders, "the attack did not take shape: no process whose leader thread exited while another lives"
+        started = {p: st[19] for p, st in procs.items() if st}     # start times: a reused pid is another process
+        # the wrong sweep (the warm launchers' one): SIGKILL to every process not shown as a zombie
+        # (but the sandbox's command itself) leaves the exited leader's thread running
+        command = int(Path(f"/proc/{box.child_pid}/task/{box.child_pid}/children").read_text().split()[0])
+        for p, st in procs.items():
+            if p != command and st and st[0] != "Z":
+                os.kill(p, signal.SIGKILL)
+        time.sleep(0.5)
+        assert all(_stat(p) and len(list(Path(f"/proc/{p}/task").glob("*"))) >= 2 for p in leaders)
+    finally:
+        box.kill()
+    assert [p for p, t in started.items() if _stat(p) and _stat(p)[19] == t] == []
+    assert _alive(f"sleep {marker}") == []
+
+
 def test_detached_processes_die_with_the_sandbox_and_its_parent(sb):
     marker = "3131.5"
     inner = f"import subprocess; subprocess.Popen(['setsid', 'sleep', '{marker}']); import time; time.sleep(60)"
-    cmd = sandbox.command(sb, ["-c", inner])
-    # a parent that starts the sandbox, then is killed
+    cmd = host.command(sb, ["-c", inner])
+    # a parent that starts the sandbox (as the grader does, without a cgroup), then is killed
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, time; subprocess.Popen({cmd!r}); time.sleep(60)"])
     deadline = time.monotonic() + 30
     while not _alive(f"sleep {marker}") and time.monotonic() < deadline:
@@ -151,6 +285,109 @@ def test_detached_processes_die_with_the_sandbox_and_its_parent(sb):
     while _alive(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _alive(f"sleep {marker}") == []
+
+
+LEAVE = """
+    import ctypes, json, os, socket, sys, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    for p in ('/tmp/home/planted.py', '/tmp/left.txt', '/dev/shm/left', '/tmp/.channel/left'):
+        open(p, 'w').write('secret answers')
+    assert libc.shmget(0x5eed, 4096, 0o1666) >= 0, ctypes.get_errno()      # System V shared memory
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind('\\0cnnlab-left'); srv.listen()                               # an abstract socket
+    if os.fork() == 0:                                                     # a detached process
+        os.setsid()
+        while True:
+            time.sleep(0.05)
+    print('left', flush=True)
+    time.sleep(60)
+    """
+
+LOOK = """
+    import ctypes, json, os, socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect('\\0cnnlab-left'); sock = 'reachable'
+    except OSError:
+        sock = 'gone'
+    me = os.getpid()
+    others = [int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)]
+    print(json.dumps({'home': sorted(os.listdir('.')), 'tmp': sorted(os.listdir('/tmp')),
+                      'shm': sorted(os.listdir('/dev/shm')), 'channel': os.path.exists('/tmp/.channel/left'),
+                      'sysv': libc.shmget(0x5eed, 0, 0), 'sock': sock, 'others': others}))
+    """
+
+
+def test_a_sandbox_finds_nothing_of_the_one_before(sb):
+    """Files in every writable place, System V IPC, an abstract socket and a detached process
+    left by one sandbox, still running: the next sandbox sees none of them."""
+    first = sandbox.Sandboxed(sb, ["-c", textwrap.dedent(LEAVE)], stdout=subprocess.PIPE)
+    try:
+        assert first.proc.stdout.readline().strip() == b"left"
+        look = json.loads(run_inside(sb, LOOK).stdout.strip().splitlines()[-1])
+    finally:
+        first.kill()
+    assert look == {"home": [], "tmp": [".channel", ".shm", "home"], "shm": [], "channel": False, "sysv": -1,
+                    "sock": "gone", "others": []}, look
+
+
+def test_nothing_it_writes_is_root_owned_or_set_uid_on_the_host(sb, tmp_path):
+    """A set-uid copy of /usr/bin/id in every writable place: it exists only in the sandbox's
+    tmpfs (mounted nosuid), belongs to the sandbox's unprivileged uid, runs without privileges,
+    and nothing appears on the host; through /proc the host sees the same."""
+    code = """
+        import os, shutil, subprocess, time
+        for place in ('/tmp/home', '/tmp', '/dev/shm', '/tmp/.channel'):
+            dest = os.path.join(place, 'suid-id-7d1')
+            shutil.copy('/usr/bin/id', dest)
+            os.chmod(dest, 0o6755)
+        print(subprocess.run(['/tmp/home/suid-id-7d1', '-u'], capture_output=True, text=True).stdout.strip(), flush=True)
+        time.sleep(60)
+        """
+    box = sandbox.Sandboxed(sb, ["-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
+    try:
+        box.wait_info()
+        ran_as = int(box.proc.stdout.readline())
+        root = f"/proc/{box.child_pid}/root"
+        seen = []
+        for place in ("tmp/home", "tmp", "tmp/.shm", "tmp/.channel"):
+            st = os.stat(f"{root}/{place}/suid-id-7d1")
+            seen.append((st.st_uid, bool(st.st_mode & stat.S_ISUID)))
+        mounts = [m.split() for m in Path(f"/proc/{box.child_pid}/mountinfo").read_text().splitlines()]
+    finally:
+        box.kill()
+    assert ran_as != 0 and (not sb.as_root or ran_as == box.uid), "the set-uid bit gave it nothing"
+    assert all(uid != 0 for uid, _ in seen) and all(suid for _, suid in seen), seen
+    # every mount it can write to: its tmpfs (nosuid), its /proc, and the five device files
+    writable = {m[4]: (m[m.index("-") + 1], m[5]) for m in mounts if "rw" in m[5].split(",")}
+    assert writable.pop("/tmp")[0] == "tmpfs" and set(writable) <= {"/proc", *(f"/dev/{d}" for d in host.DEVICES)}, \
+        writable
+    assert all("nosuid" in m[5] for m in mounts), [m for m in mounts if "nosuid" not in m[5]]
+    assert not list(Path(tempfile.gettempdir()).glob("suid-id-7d1")) and not list(tmp_path.rglob("suid-id-7d1"))
+
+
+def test_the_grader_reaches_the_channel_through_proc_and_nowhere_else(sb):
+    """The channel folder lives in the sandbox's tmpfs: the host reaches it through
+    /proc/<pid>/root, and it is not any folder of the host's /tmp."""
+    box = sandbox.Sandboxed(sb, ["-c", "open('/tmp/.channel/hello', 'w').write('hi'); print('ok', flush=True); "
+                                       "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        box.wait_info()
+        assert box.proc.stdout.readline().strip() == b"ok"
+        fd = box.open_inside(sandbox.CHANNEL)
+        try:
+            assert os.listdir(f"/proc/self/fd/{fd}") == ["hello"]
+            vfs = os.statvfs(f"/proc/self/fd/{fd}")
+            assert vfs.f_blocks * vfs.f_frsize == sandbox.TMPFS_MB * 1024 * 1024     # the sandbox's tmpfs
+            st = os.fstat(fd)
+            if sb.as_root:   # root's, sticky: the kernel makes entries, cannot remove root's
+                assert st.st_uid == 0 and st.st_mode & stat.S_ISVTX
+        finally:
+            os.close(fd)
+    finally:
+        box.kill()
+    assert not os.path.exists("/tmp/.channel/hello")
 
 
 def test_no_sandbox_means_refusal(tmp_path):
@@ -204,6 +441,32 @@ def test_a_worker_that_dies_or_forges_gives_no_verdict(sb):
         verifier.run_worker([], ["import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, b'x' * 100)\n"
                                  "    except OSError:\n        pass\nos._exit(0)"],
                             [["f", [], {}]], seconds=2, total_seconds=30, memory_mb=2048, sb=sb)
+
+
+def test_run_python_kills_everything_it_started(sb):
+    """The host-side function the verifier uses: a sandbox-side file, read-only files bound in,
+    an fd passed in, and every process gone when the block ends."""
+    marker = "3131.9"
+    data = Path(tempfile.mkdtemp()) / "data.txt"     # (its folder is 0700: bound by bubblewrap, not walked)
+    data.write_text("read-only data")
+    r, w = os.pipe()
+    try:
+        with sandbox.run_python(sb, "-c", ["import os, subprocess, sys; subprocess.Popen(['setsid', 'sleep', "
+                                           f"'{marker}']); os.write({w}, open('/opt/cnnlab/data.txt').read().encode()); "
+                                           "open('/opt/cnnlab/data.txt', 'w')"],
+                                ro_files={str(data): "/opt/cnnlab/data.txt"}, pass_fds=(w,)) as proc:
+            os.close(w)
+            w = None
+            assert os.read(r, 100) == b"read-only data"
+            proc.wait(timeout=60)
+            assert proc.returncode != 0          # opening the read-only file for writing failed
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+        data.unlink()
+        data.parent.rmdir()
+    assert _alive(f"sleep {marker}") == []
 
 
 def test_worker_defers_imports_until_a_name_is_needed():
