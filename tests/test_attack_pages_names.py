@@ -308,6 +308,7 @@ def test_formgraders_collect_button_uses_the_courses_exchange_collect(exchange):
     assert f"took: alice {A}: inbound/alice+{A}+{TS}+r1/" in out["log"]
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_collect_exchange_cli_prints_each_decision(exchange):
     import subprocess
 
@@ -579,6 +580,7 @@ def test_a_path_thousands_of_folders_deep_is_not_looked_at(course, tmp_path):
                              "LMS download's; not looked at")
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_roster_messages_print_no_terminal_escapes(course, tmp_path):
     """A display name or a column name from the LMS is printed in a note or an error: an escape
     sequence in it reached the instructor's terminal as it was (here: clear the screen and write a

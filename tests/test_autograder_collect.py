@@ -440,6 +440,7 @@ def test_which_assignment_a_zip_is(tmp_path):
                           "is A"]
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_a_pattern_for_a_layout_collect_does_not_know(course, tmp_path):
     z = tmp_path / "other-lms.zip"
     with zipfile.ZipFile(z, "w") as zf:

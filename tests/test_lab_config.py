@@ -153,6 +153,7 @@ def test_roster_reads_lms_exports():
         parse_roster("first_name,last_name\nAda,Lovelace\n")
 
 
+@pytest.mark.slow   # the CLI in fresh processes (several seconds of CPU each): not in the fast tier
 def test_roster_import_names_students_and_collect_warns_about_strangers(tmp_path):
     from nbgrader.api import Gradebook
 

@@ -155,6 +155,7 @@ ATTACKS = {
 }
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_every_attack_on_the_seal_fails(sb):
     answers = list(ATTACKS.values()) + ["def honest(a, b):\n    return (a + 1) * b"]
     names = [src.split("def ", 1)[1].split("(", 1)[0] for src in answers]
@@ -182,12 +183,14 @@ def test_every_attack_on_the_seal_fails(sb):
     assert got["frames"]["ok"] < 0      # frames are no way back to an original: there is none
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_a_second_worker_run_is_as_sealed_as_the_first(sb):
     """Nothing an attack did persists: a fresh worker for the next notebook."""
     replies = run(sb, [ATTACKS["alias"]], ["alias"])
     assert "called" in replies[0] and "ok" not in replies[0]
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_an_installed_library_may_still_load_its_own_compiled_code(sb):
     """Where the policy allows torch (the toy's public check), importing it works in a sealed worker."""
     pytest.importorskip("torch")
@@ -196,6 +199,7 @@ def test_an_installed_library_may_still_load_its_own_compiled_code(sb):
     assert reply == {"ok": 12}, reply
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_allowed_functions_run_with_what_they_need_and_nothing_else(sb):
     """nb07's exercises may use the course's layers (conv_forward calls numpy_ref's internals):
     those run; another reference of the same package stays trapped."""
@@ -215,6 +219,7 @@ def test_allowed_functions_run_with_what_they_need_and_nothing_else(sb):
     assert "ref_lenet_forward" in replies[2]["called"][0]
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_worker_looks_like_the_kernel_where_cheap(sb):
     answers = ["import os, sys\n"
                "def looks(a, b):\n"
@@ -308,6 +313,7 @@ def test_a_reply_never_names_a_function():
         dumps({"f": os.system}, functions=True)
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
 def test_a_forged_or_broken_reply_is_no_verdict_and_not_an_infrastructure_failure(sb):
     forge = ("import os\n"
              "for fd in range(3, 64):\n"
