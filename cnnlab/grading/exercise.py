@@ -611,6 +611,10 @@ class Exercise:
                 text = text[len(self.name) + 11:]
             if text.startswith("not implemented yet"):
                 raise Problem(f"{self.title}: {text}") from None
+            advice = getattr(self.extra, "advice", "")
+            if advice and text.startswith("your function called "):
+                # the exercise's own advice says more than the guard's general one
+                text = f"{text.split(';', 1)[0]}; the course's references are off limits here: {advice}"
             where = self._where(case, tier, index, total)
             bug = self._match_error(case, exc.__cause__)
             raise Problem(f"{self.title}, {where}:\n  {text}",

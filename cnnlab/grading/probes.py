@@ -127,4 +127,5 @@ def refuse_module(module: Any, *args: Any, tiers: tuple[str, ...] = ("hidden",),
     # what the grader's trusted verifier reads: it refuses this module's code in every call of these tiers
     extra.refuses = module.__name__  # type: ignore[attr-defined]
     extra.tiers = tuple(tiers)  # type: ignore[attr-defined]
+    extra.advice = advice  # type: ignore[attr-defined]
     return extra

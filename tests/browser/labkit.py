@@ -26,6 +26,20 @@ RUN_ID = f"cnnlab-browser-{uuid.uuid4().hex[:12]}"   # marks every process the s
 COPY_ITEMS = ("autograder", "cnnlab", "jupyter", "scripts", "solutions", "notebooks",
               "nbgrader_config.py", "pyproject.toml", "requirements-lock.txt")
 
+# What a test's server or command may have made at the top of the shared course copy (a work
+# folder, a student workspace, hub data): a test that copies the course leaves these out.
+MADE_AT_RUN_TIME = ("course", "student", "hub-data", "out", "quiz_test.ipynb")
+
+
+def copy_course(src: Path, dst: Path) -> Path:
+    """Copy the shared course copy ``src`` to ``dst`` as the repository holds it: what other tests
+    made at its top (``MADE_AT_RUN_TIME``) stays behind."""
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n in MADE_AT_RUN_TIME] if Path(folder) == src else []
+    shutil.copytree(src, dst, symlinks=True, ignore=ignore)
+    return dst
+
+
 # Browser-side messages that are JupyterLab's own noise, not the course's: each with its reason.
 ALLOWED_CONSOLE = (
     # JupyterLab probes optional services; a 404 on them is logged as a console error

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from labkit import Lab
+from labkit import Lab, copy_course
 
 A = "01_history"
 SCORE = re.compile(r"(\d+(?:\.\d+)?) / (\d+(?:\.\d+)?)")
@@ -40,10 +40,8 @@ MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
 def demo_lab(course_copy, tmp_path_factory, processes_cleanup):
     """`python -m autograder demo 01_history` in a copy of the course (roster imported by the
     demo), then JupyterLab in instructor mode on it."""
-    import shutil
-
     root = tmp_path_factory.mktemp("demo") / "cnnlab"
-    shutil.copytree(course_copy, root, symlinks=True)
+    copy_course(course_copy, root)
     env = {**__import__("os").environ, "PYTHONPATH": str(root),
            "PATH": f"{root / '.venv' / 'bin'}:{__import__('os').environ['PATH']}"}
     t0 = time.monotonic()

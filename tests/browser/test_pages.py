@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import OUT, Lab
+from labkit import OUT, Lab, copy_course
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from feedback_attacks import VECTORS, attacked  # noqa: E402
@@ -55,7 +54,7 @@ def pages_lab(course_copy, tmp_path_factory, processes_cleanup):
     from autograder.util import env_path, quiet
 
     root = tmp_path_factory.mktemp("pages") / "cnnlab"
-    shutil.copytree(course_copy, root, symlinks=True)
+    copy_course(course_copy, root)
     t0 = time.monotonic()
     _run(root, "release", A)
     rel = nbformat.read(root / "notebooks" / A / f"{A}.ipynb", as_version=4)

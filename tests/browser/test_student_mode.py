@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import nbformat
 import pytest
 
 from jlab import CODE_CELL, cell_with, menu, wait_kernel_idle
-from labkit import Lab
+from labkit import Lab, copy_course
 
 A = "01_history"
 EXERCISES = ("fc_params", "conv_params", "shift_image", "response_change")
@@ -46,7 +45,7 @@ def single(course_copy, tmp_path_factory, processes_cleanup):
     from autograder.config import Course
 
     root = tmp_path_factory.mktemp("single") / "cnnlab"
-    shutil.copytree(course_copy, root, symlinks=True)
+    copy_course(course_copy, root)
     course = Course(solutions=root / "solutions", notebooks=root / "notebooks", workdir=root / "course")
     cfg = course.config()
     cfg.Exchange.root = str(root / "course" / "exchange")
