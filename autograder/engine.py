@@ -397,7 +397,8 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
     if res.failed:
         return
     names = [p.name for p in sorted((template.release / assignment).glob("*.ipynb"))]
-    res.output_hash = publish(graded, course.autograded / student / assignment, names)
+    res.output_hash = publish(graded, course.autograded / student / assignment, names,
+                              beside=course.submitted / student / assignment)
 
 
 def _verify(course, template, assignment, repaired, res, sandboxed) -> None:
@@ -447,10 +448,15 @@ def _write_checked(path: Path, data: bytes) -> None:
         raise OSError(errno.EIO, "the written copy differs from the graded notebook", str(path))
 
 
-def publish(graded: Path, dest: Path, names: list[str]) -> str:
+def publish(graded: Path, dest: Path, names: list[str], beside: Path | None = None) -> str:
     """Replace the folder ``dest`` by the notebooks ``names`` of ``graded``, all at once: they are
     written into a folder beside it, read back and compared, then renamed into place; on any
-    failure (a full disk) ``dest`` is left as it was. Return the digest of what was published."""
+    failure (a full disk) ``dest`` is left as it was. ``beside``: the submission's folder, whose
+    ``timestamp.txt`` and ``submission_secret.txt`` go along (nbgrader's Generate Feedback copies
+    them from autograded/ to feedback/, where Release Feedback reads them). Return the digest of
+    the notebooks published."""
+    from .feedback import RELEASE_READS
+
     import uuid
 
     made = not dest.parent.exists()
@@ -468,6 +474,10 @@ def publish(graded: Path, dest: Path, names: list[str]) -> str:
         stage.chmod(0o755)
         for name in names:
             src = graded / name
+            if src.is_file() and not src.is_symlink():
+                _write_checked(stage / name, src.read_bytes())
+        for name in RELEASE_READS if beside is not None else ():
+            src = beside / name
             if src.is_file() and not src.is_symlink():
                 _write_checked(stage / name, src.read_bytes())
         if dest.exists() or dest.is_symlink():

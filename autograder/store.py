@@ -65,7 +65,13 @@ class Result:
         return self.status in FAILED
 
     def summary(self) -> str:
-        """One line: student, assignment, score, status, time and what went wrong."""
+        """One line: student, assignment, score, status, time and what went wrong (a student's text in
+        it, such as an error message or a file name, with control characters escaped)."""
+        from .names import printable
+
+        return printable(self._line())
+
+    def _line(self) -> str:
         if self.failed:
             return (f"{self.student:<16} {self.assignment:<20} {'NOT GRADED':>13} {self.status:<8} "
                     f"{self.seconds:5.1f}s  cause: {self.cause or '; '.join(self.problems)[:200]}")

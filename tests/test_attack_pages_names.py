@@ -491,6 +491,21 @@ def test_feedback_from_the_cli_can_be_released_and_fetched(exchange_class):
     assert got.read_bytes() == page.read_bytes()
 
 
+def test_formgrader_feedback_after_cli_autograde_can_be_released(exchange_class):
+    """The CLI's autograde published only the notebook into autograded/: formgrader's Generate
+    Feedback (nbgrader's GenerateFeedback, which copies autograded/'s other files) then left
+    feedback/ without timestamp.txt and submission_secret.txt, and Release Feedback failed."""
+    course, api, *_ = exchange_class
+    graded = course.autograded / "alice" / A
+    assert sorted(p.name for p in graded.iterdir()) == [f"{A}.ipynb", "submission_secret.txt", "timestamp.txt"]
+    for name in ("submission_secret.txt", "timestamp.txt"):
+        assert (graded / name).read_bytes() == (course.submitted / "alice" / A / name).read_bytes()
+    out = api.generate_feedback(A, "alice", force=True)
+    assert out["success"], out.get("error")
+    out = api.release_feedback(A, "alice")
+    assert out["success"], out.get("error")
+
+
 def test_an_html_file_in_autograded_never_reaches_the_feedback_folder(exchange_class):
     """nbgrader copies every other file of autograded/<student>/<assignment>/ into feedback/ (where
     nbgrader's own Autograde, e.g. formgrader's button, put what the submission carried): a page of

@@ -431,7 +431,12 @@ def test_nothing_of_the_instructor_is_seen(graded):
 def test_only_the_graded_notebook_comes_back(graded):
     course = graded["course"]
     for kind in ("leave_files", "correct", "huge_line"):
-        assert sorted(p.name for p in (course.autograded / kind / A).iterdir()) == [f"{A}.ipynb"], kind
+        got = sorted(p.name for p in (course.autograded / kind / A).iterdir())
+        # the notebook, and collect's timestamp (for nbgrader's feedback release): nothing the kernel wrote
+        assert [n for n in got if n != "timestamp.txt"] == [f"{A}.ipynb"], kind
+        if "timestamp.txt" in got:
+            assert (course.autograded / kind / A / "timestamp.txt").read_bytes() == \
+                (course.submitted / kind / A / "timestamp.txt").read_bytes()
     assert "evil_link" in _outputs(course, "leave_files")        # it did write them, in its own folder
     size = (course.autograded / "huge_line" / A / f"{A}.ipynb").stat().st_size
     assert size < 1_000_000, size

@@ -500,3 +500,15 @@ def test_a_gradebook_that_fails_while_recording_is_an_error_not_a_grade(tmp_path
     rc, out = _cli(course, capsys, "export")
     assert rc == 1 and "bob/00_toy: collected but not graded yet" in out, out
     assert _csv(course)["bob"][A] == "" and _csv(course)["alice"][A] == "6.0"
+
+
+def test_the_summary_line_escapes_a_students_control_characters():
+    """A student's text reaches the instructor's terminal in autograde's summary (an error message, an
+    ignored notebook's name): an escape sequence there could clear the screen or set the clipboard."""
+    evil = "x\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J"
+    for status in ("graded", "error"):
+        res = Result("alice", "01_history", status=status, problems=[f"ignored notebooks: ['{evil}.ipynb']"],
+                     cause=f"your function raised {evil}" if status == "error" else "")
+        line = res.summary()
+        assert "\x1b" not in line and "\x07" not in line, line
+        assert "\\u001b]52;c;cm0gLXJmIH4=\\u0007" in line
