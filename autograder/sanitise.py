@@ -190,6 +190,10 @@ _MATHJAX_SCRIPT = re.compile(r"<script\b[^>]*(mathjax|x-mathjax-config)[^>]*>.*?
 _INLINE_HANDLER = re.compile(r"\s+on[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*')", re.I)
 
 
+_FONT_FACE = re.compile(r"@font-face\s*\{[^{}]*\}", re.I)
+_EXTERNAL_URL = re.compile(r"url\(\s*(?![\"']?data:)", re.I)
+
+
 def head(markup, kind: str):
     """The ``cnnlab_head`` template filter, on the ``<head>`` that nbgrader's template wrote.
 
@@ -202,6 +206,9 @@ def head(markup, kind: str):
     text = re.sub(r"<!--.*?-->", "", str(markup), flags=re.S)
     if kind == "feedback":
         text = _SCRIPT.sub("", text)
+        # nbconvert's inlined stylesheet declares Bootstrap's icon font by a relative URL, which the
+        # page's policy blocks (and a page saved alone cannot reach): drop the declaration
+        text = _FONT_FACE.sub(lambda m: "" if _EXTERNAL_URL.search(m.group(0)) else m.group(0), text)
         meta = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(FEEDBACK_CSP)}">'
         text, n = re.subn(r"(<head\b[^>]*>)", lambda m: m.group(1) + "\n" + meta, text, count=1, flags=re.I)
     elif kind == "formgrade":

@@ -203,6 +203,9 @@ def test_course_feedback_is_inert(toy_class):
         for href in re.findall(r'<a[^>]*\shref="([^"]*)"', page):
             assert href.startswith(("#", "https://", "http://", "mailto:")), href
         assert "mathjax" not in page.lower()
+        # nothing the policy would block and a browser would log (nbconvert's icon font by a relative URL)
+        styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", page, re.S | re.I))
+        assert re.findall(r"url\(\s*(?![\"']?data:)[^)]*\)", styles) == [], f
     attacker = (toy_class.feedback / "attacker" / A / f"{A}.html").read_text()
     assert "PWNED:html-script" in html.unescape(html_text(attacker))        # shown as the student's code
     assert "&lt;IPython.core.display.Javascript object&gt;" in attacker      # its text, never its code
