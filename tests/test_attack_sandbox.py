@@ -1,0 +1,120 @@
+"""Attacks on the grading sandbox's guarantees (README, "What the grading sandbox guarantees") by
+someone who did not write it. Each test is one attack, written before its fix; what it found is
+in the commit that added it.
+
+- The verifier's worker may not read the code of a sealed course module (else a fresh copy of a
+  reference, with no trap in it, computes the forbidden answers and the verifier confirms them).
+  Its audit hook decided that from the path it was shown; three ways to open another file than
+  the one it checked: a ``str`` subclass whose methods steer ``os.path.realpath``, ``os.open``
+  relative to a directory descriptor (the hook never sees the directory), and a symlink swapped
+  by a signal handler that runs inside the hook, after its check.
+- Outputs past the notebook's budget through ``update_display``: the cell whose display is
+  updated was cut when it ran, the update arrives later.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import engine, sandbox, verifier
+from autograder.config import Course, Limits
+from autograder.release import release
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_autograder_adversarial import A, CORR_OK, FIXTURES, SCALE_OK, _code, _index  # noqa: E402
+from test_verify_worker import POLICY, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sb():
+    try:
+        return sandbox.probe()
+    except Exception:  # noqa: BLE001 - no sandbox here: the worker runs unsandboxed, sealed all the same
+        return None
+
+
+# ----------------------------------------------------------------------------- the worker's file rule
+
+# a fresh module made from the source of cnnlab.shapes: no trap in it
+FRESH = """
+    m = types.ModuleType("fresh_shapes")
+    sys.modules["fresh_shapes"] = m
+    exec(compile(src, "fresh.py", "exec"), m.__dict__)
+    return m.fc_params(a, b)
+"""
+
+READ_ATTACKS = {
+    # realpath() calls the path's own methods: a str subclass shows the hook another path
+    "str_subclass": """
+import os, sys, types, cnnlab.shapes as S
+class _Elsewhere(str):
+    def startswith(self, *a):
+        return False
+    def partition(self, sep):
+        return ("harmless", "", "")
+def str_subclass(a, b):
+    src = open(_Elsewhere(S.__file__), "rb").read()
+""" + FRESH,
+    # the "open" audit event names the path, never the dir_fd it is relative to
+    "dir_fd": """
+import os, sys, types, cnnlab.shapes as S
+def dir_fd(a, b):
+    d = os.open(os.path.dirname(S.__file__), os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(os.path.basename(S.__file__), os.O_RDONLY, dir_fd=d)
+    src = b""
+    while chunk := os.read(fd, 65536):
+        src += chunk
+""" + FRESH,
+    # a timer's handler runs between the hook's check and the open: the link it checked is swapped
+    "signal_race": """
+import os, sys, signal, types, cnnlab.shapes as S
+def signal_race(a, b):
+    real = os.path.dirname(S.__file__)
+    os.makedirs("/tmp/decoy", exist_ok=True)
+    open("/tmp/decoy/shapes.py", "w").write("x = 1\\n")
+    def point(to):
+        if os.path.lexists("/tmp/d.new"):
+            os.unlink("/tmp/d.new")
+        os.symlink(to, "/tmp/d.new")
+        os.replace("/tmp/d.new", "/tmp/d")
+    signal.signal(signal.SIGALRM, lambda *_: point(real))
+    for i in range(20000):
+        point("/tmp/decoy")
+        signal.setitimer(signal.ITIMER_REAL, 0.000001 * (1 + i % 200))
+        try:
+            fd = os.open("/tmp/d/shapes.py", os.O_RDONLY)
+        except PermissionError:
+            continue
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        src = b""
+        while chunk := os.read(fd, 65536):
+            src += chunk
+        os.close(fd)
+        if b"fc_params" in src:
+            break
+    else:
+        return -1
+""" + FRESH,
+}
+
+
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
+@pytest.mark.parametrize("attack", list(READ_ATTACKS))
+def test_the_worker_never_opens_a_sealed_modules_code(sb, attack):
+    """Each attack returns cnnlab.shapes.fc_params's answer (40) from a fresh, untrapped copy when
+    it can read the module's source; the worker must refuse the read, whatever path it is shown."""
+    sealed = verifier._exchange({"prelude": [], "answers": [], "calls": [], "policy": POLICY, "argv": ["x"]},
+                                total_seconds=120, memory_mb=2048, sb=sb)["sealed"]
+    if attack != "str_subclass" and sealed["landlock"] != "on":
+        pytest.skip(f"no Landlock here ({sealed['landlock']}): the audit hook's path check alone is racy "
+                    "(README: what it does not do)")
+    (reply,) = run(sb, [READ_ATTACKS[attack]], [attack], policy=POLICY, seconds=60, total=180)
+    assert reply.get("ok") != 40, reply
+    if attack != "signal_race":     # (the race catches each refusal and tries again: -1 when it never won)
+        assert reply.get("raised") == "builtins.PermissionError", reply    # refused by the hook or by the kernel
