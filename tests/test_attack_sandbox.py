@@ -118,3 +118,51 @@ def test_the_worker_never_opens_a_sealed_modules_code(sb, attack):
     assert reply.get("ok") != 40, reply
     if attack != "signal_race":     # (the race catches each refusal and tries again: -1 when it never won)
         assert reply.get("raised") == "builtins.PermissionError", reply    # refused by the hook or by the kernel
+
+
+# ----------------------------------------------------------------------------- outputs past the budget
+
+DISPLAYS = "from IPython.display import display\nfor _i in range(60):\n    display('small', display_id=f'd{_i}')"
+UPDATES = ("from IPython.display import update_display\nfor _i in range(60):\n"
+           "    update_display('u' * 99_000, display_id=f'd{_i}')")
+
+
+@pytest.fixture(scope="module")
+def toy_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attack-toy")
+    course = Course(solutions=FIXTURES, notebooks=root / "notebooks", workdir=root / "work",
+                    limits=Limits(cell_timeout=30, notebook_timeout=120, memory_mb=3072))
+    release([A], course=course)
+    rel = nbformat.read(course.notebooks / A / f"{A}.ipynb", as_version=4)
+    sys.path.insert(0, str(FIXTURES.parent))
+    import records
+
+    verifier.set_exercise_source(records.exercises)
+    try:
+        yield course, rel, root
+    finally:
+        verifier.set_exercise_source(None)
+
+
+def _grade(toy_course, name, extra_cells):
+    course, rel, root = toy_course
+    nb = copy.deepcopy(rel)
+    nb.cells[_index(nb, "ex_scale")].source = SCALE_OK
+    nb.cells[_index(nb, "ex_corr1d")].source = CORR_OK
+    nb.cells += [_code(src) for src in extra_cells]
+    sub = root / "subs" / name
+    sub.mkdir(parents=True)
+    nbformat.write(nb, sub / f"{A}.ipynb")
+    res = engine.grade_one(course, A, sub, student=name)
+    return res, course.autograded / name / A / f"{A}.ipynb"
+
+
+@pytest.mark.sandbox   # grades a notebook in a sandboxed kernel
+def test_update_display_cannot_grow_an_earlier_cell_past_the_budget(toy_course):
+    """60 displays of 5 bytes, each updated later to 99 kB: 6 MB in a cell that was cut (and
+    counted) before the updates came, past the notebook's 2 MB."""
+    res, out = _grade(toy_course, "updates", [DISPLAYS, UPDATES])
+    assert res.score == 6, res.summary()
+    size = out.stat().st_size
+    assert size < 3_000_000, size
+    assert "[output removed: more than 100000 bytes]" in out.read_text()   # the cell's own limit, applied again
