@@ -196,13 +196,29 @@ class GuardedExecute(Execute):
         self._stopped = None
         self._output_left = self.notebook_output_bytes
         try:
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
+            self._limit_again(nb)
+            return nb, resources
         finally:
             # nbclient shuts the kernel down; this also covers a start that failed halfway
             if self.km is not None and self.km.provisioner is not None:
                 from jupyter_core.utils import run_sync
 
                 run_sync(self.km.provisioner.cleanup)()
+
+    def _limit_again(self, nb) -> None:
+        """The limits once more, over the whole notebook: ``update_display`` changes the outputs of
+        a cell that ran (and was cut and counted) earlier."""
+        left = self.notebook_output_bytes
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            room = min(self.output_bytes, left)
+            if sum(output_size(o) for o in cell.get("outputs", [])) > room:
+                limit_output_bytes(cell, room, None if room == self.output_bytes else
+                                   f"[output cut: the notebook's outputs reached their limit of "
+                                   f"{self.notebook_output_bytes} bytes while grading]")
+            left = max(0, left - sum(output_size(o) for o in cell.get("outputs", [])))
 
     async def _async_handle_timeout(self, timeout, cell=None):
         now = time.monotonic()

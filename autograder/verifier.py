@@ -504,6 +504,11 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
                             f"the traps hold without it")
                     if line not in verdict.flags:
                         verdict.flags.append(line)
+                if sealed.get("landlock") != "on":
+                    line = (f"verifier: its worker ran without the kernel's file rule (Landlock: "
+                            f"{str(sealed.get('landlock'))[:120]}); the course's code was kept from it by a path check only")
+                    if line not in verdict.flags:
+                        verdict.flags.append(line)
                 outcome = (calls, None, False)
                 break
             except WorkerFailed as exc:

@@ -42,7 +42,12 @@ the student's code does can switch the rules off (each piece is attacked in
   objects), compiled modules from outside the installed libraries, opening the source or
   bytecode of a sealed course module (no ``importlib.reload``, no fresh copy, whoever asks) and
   opening ``/proc/*/mem``. Setting a function's ``__code__``, frames and tracers stay allowed:
-  with no original left anywhere, they lead nowhere.
+  with no original left anywhere, they lead nowhere;
+- a Landlock rule (Linux 5.13 or later, where enabled) makes the kernel refuse reading the sealed
+  modules' source and bytecode, whatever path, ``dir_fd`` or link reaches them: the audit hook
+  checks a path before the call opens it, and a ``str`` subclass, a ``dir_fd`` or a signal
+  handler that swaps a link after the check open another file than the one checked. Without
+  Landlock the verifier flags it (``sealed["landlock"]``).
 
 The worker and the grading kernel look alike to the student's code where that is cheap (the same
 ``sys.argv``, ``NBGRADER_EXECUTION``, a ``__main__`` module holding the notebook's names), but
@@ -414,6 +419,70 @@ def _seccomp() -> str:
     return "on"
 
 
+_LANDLOCK = {"create_ruleset": 444, "add_rule": 445, "restrict_self": 446}   # x86-64 and aarch64 alike
+_READ_FILE = 1 << 2            # LANDLOCK_ACCESS_FS_READ_FILE
+
+
+def _landlock(course_dir: str, sealed) -> str:
+    """Refuse, in the Linux kernel, reading every file of the course package that ``sealed(path)``
+    names (the sealed modules' source and bytecode), for the rest of this process; every other file
+    stays readable. The kernel decides on the file itself, whatever path, descriptor or link reaches
+    it and whenever it is opened: the audit hook's check of a path cannot be that (a ``str`` subclass
+    steers ``os.path.realpath``, ``dir_fd`` is not in the audit event, a signal handler can swap a
+    link after the check). Returns "on", or why Landlock could not be used."""
+    import ctypes
+    import struct
+
+    if not sys.platform.startswith("linux"):
+        return f"no Landlock on {sys.platform}"
+    denied = set()
+    for root, _dirs, files in os.walk(course_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            if sealed(os.path.realpath(path)):
+                denied.add(path)
+    if not denied:
+        return "on"
+    ancestors = set()
+    for path in denied:
+        while path != os.sep:
+            path = os.path.dirname(path)
+            ancestors.add(path)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    attr = ctypes.create_string_buffer(struct.pack("<Q", _READ_FILE), 8)
+    ruleset = libc.syscall(ctypes.c_long(_LANDLOCK["create_ruleset"]), attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"Landlock is not available (errno {ctypes.get_errno()})"
+    try:
+        def allow(path: str) -> None:
+            if path in denied or os.path.islink(path):
+                return
+            if path in ancestors:
+                for name in os.listdir(path):
+                    allow(os.path.join(path, name))
+                return
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                return
+            try:
+                rule = ctypes.create_string_buffer(struct.pack("<Qi", _READ_FILE, fd), 12)
+                libc.syscall(ctypes.c_long(_LANDLOCK["add_rule"]), ctypes.c_int(ruleset), ctypes.c_int(1), rule,
+                             ctypes.c_uint32(0))   # (a rule refused leaves that file unreadable: safe)
+            finally:
+                os.close(fd)
+
+        allow(os.sep)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:                     # PR_SET_NO_NEW_PRIVS
+            return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+        if libc.syscall(ctypes.c_long(_LANDLOCK["restrict_self"]), ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return f"Landlock refused the rules (errno {ctypes.get_errno()})"
+    finally:
+        os.close(ruleset)
+    return "on"
+
+
 _MARKER = "__cnnlab_verifier_hook__"
 
 
@@ -662,8 +731,9 @@ def _seal(policy: dict):
                     refuse(event, f"compiled code from {args[1]}")
         elif event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
             busy[0] = True
-            try:
-                path = os.path.realpath(os.fsdecode(args[0]))
+            try:     # the string the call used, never a subclass's methods (the kernel's rule decides anyway)
+                name = os.fsdecode(args[0])
+                path = os.path.realpath(str.__str__(name) if isinstance(name, str) else name)
             finally:
                 busy[0] = False
             if sealed_file(path):
@@ -671,6 +741,7 @@ def _seal(policy: dict):
             if path.startswith("/proc/") and path.endswith("/mem"):
                 refuse(event, path)
 
+    state["landlock"] = _landlock(course_dir, sealed_file)
     sys.addaudithook(audit)
 
     def log() -> tuple[list[str], list[str]]:
