@@ -722,8 +722,12 @@ def check_sandbox(unsafe_no_sandbox: bool = False, echo=print) -> bool:
 
 def autograde(course: Course, students=None, assignments=None, jobs: int | None = None,
               force: bool = False, progress: bool = True, echo=print,
-              unsafe_no_sandbox: bool = False, wait: float | None = 0) -> list[Result]:
+              unsafe_no_sandbox: bool = False, wait: float | None = 0, on_result=None) -> list[Result]:
     """Grade the collected submissions in parallel; return one Result per submission.
+
+    ``on_result(result)``, when given, is called with each result as soon as it is recorded, while
+    the other submissions are still being graded (the hub's feedback service releases a student's
+    feedback then, not at the end of the batch); its exceptions are reported, never raised.
 
     Submissions whose files, course sources and published notebooks are unchanged since they were
     graded are skipped unless ``force``. Never raises for a submission's fault, nor records a
@@ -743,7 +747,7 @@ def autograde(course: Course, students=None, assignments=None, jobs: int | None 
             raise ValueError(f"unknown assignment(s) {unknown}; the course has {course.assignments()}")
     try:
         with work_lock(course.workdir, "autograde", wait, echo), run_folder(course.workdir) as run:
-            return _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed)
+            return _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed, on_result)
     except Exception as exc:
         if is_disk_full(exc):
             raise GradingStopped(disk_full_message(getattr(exc, "filename", None) or course.workdir)) from exc
@@ -763,7 +767,8 @@ def unchanged(course: Course, prev: Result | None, digest: str) -> bool:
     return not dest.exists()
 
 
-def _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed) -> list[Result]:
+def _autograde(course, run, students, names, jobs, force, progress, echo, sandboxed,
+               on_result=None) -> list[Result]:
     subs = find_submissions(course, students, names)
     if not subs:
         echo("nothing to grade: no submissions under " + str(course.submitted))
@@ -818,6 +823,11 @@ def _autograde(course, run, students, names, jobs, force, progress, echo, sandbo
                 bar.update(1)
             else:
                 echo(line)
+            if on_result is not None:
+                try:
+                    on_result(res)
+                except Exception as exc:  # noqa: BLE001 - the caller's trouble must not stop the class
+                    echo(f"autograde: after {res.student}/{res.assignment}: {type(exc).__name__}: {exc}")
     finally:
         if bar is not None:
             bar.close()

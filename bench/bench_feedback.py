@@ -82,15 +82,14 @@ def main() -> int:
             rows = lat_file.read_text().splitlines()[1:]
             cols = [row.split(",") for row in rows[seen:seen + len(students)]]
             secs = [float(c[4]) for c in cols]
-            batches = sorted({(c[5], c[7], c[8], c[9], c[10]) for c in cols})
+            stages = sorted((float(c[7]), float(c[8]), float(c[9]), c[0]) for c in cols)
             seen += len(students)
             rounds.append(secs)
             print(f"round {r + 1}: {len(students)} submissions at once, load average {load:.1f} before, "
                   f"{os.getloadavg()[0]:.1f} after: submit-to-feedback "
                   + ", ".join(f"{x:.1f}" for x in sorted(secs)) + f" s; median {statistics.median(secs):.1f} s")
-            for n, ag, fb, rl, cpu in batches:
-                print(f"  batch of {n}: autograde {ag} s, feedback pages {fb} s, release {rl} s; "
-                      f"{cpu} CPU s counted (a lower bound: warm launchers that outlive the batch are not)")
+            for ag, fb, rl, who in stages:     # seconds into its batch (each released when it is graded)
+                print(f"  {who}: graded at {ag:.1f} s, page at {fb:.1f} s, released at {rl:.1f} s into its batch")
         stop.set()
         worker.join(60)
         every = [x for rr in rounds for x in rr]

@@ -512,3 +512,27 @@ def test_the_summary_line_escapes_a_students_control_characters():
         line = res.summary()
         assert "\x1b" not in line and "\x07" not in line, line
         assert "\\u001b]52;c;cm0gLXJmIH4=\\u0007" in line
+
+
+def test_on_result_sees_each_recorded_result_while_the_class_is_graded(tmp_path, released, monkeypatch):
+    """The hub's feedback service releases a student's feedback from ``on_result``, before the rest
+    of the batch is done: each result arrives once, already recorded in the store, and a caller's
+    exception is reported without stopping the class."""
+    plan = {"good": ["ok"], "broken": ["infra", "infra"], "late": ["ok"]}
+    course = _course(tmp_path, released)
+    _collect(course, released, plan, tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", plan)
+    seen: list[tuple[str, str, float | None]] = []
+    said: list[str] = []
+
+    def on_result(res):
+        stored = store.read_results(course.gradebook_url).get((res.student, A))
+        seen.append((res.student, stored.status, stored.score if stored.final else None))
+        if res.student == "good":
+            raise RuntimeError("the caller's own trouble")
+
+    results = engine.autograde(course, jobs=1, progress=False, echo=said.append, unsafe_no_sandbox=True,
+                               on_result=on_result)
+    assert sorted(seen) == [("broken", "error", None), ("good", "graded", 6.0), ("late", "graded", 6.0)]
+    assert sorted(r.student for r in results) == ["broken", "good", "late"]
+    assert any("after good/00_toy: RuntimeError: the caller's own trouble" in s for s in said), said

@@ -161,10 +161,10 @@ class Service:
             w = csv.writer(fh)
             if new:
                 w.writerow(["student", "assignment", "submitted", "feedback_released", "seconds", "batch", "load1",
-                            "autograde_s", "feedback_s", "release_s", "batch_cpu_s"])
+                            "graded_at_s", "pages_at_s", "released_at_s"])
             w.writerow([sub.student, sub.assignment, sub.timestamp.isoformat(), now.isoformat(),
                         f"{secs:.2f}", batch, f"{load_average():.2f}",
-                        *(f"{stages.get(k, 0.0):.2f}" for k in ("autograde", "feedback", "release", "cpu"))])
+                        *(f"{stages.get(k, 0.0):.2f}" for k in ("autograde", "feedback", "release"))])
         return secs
 
     # -- the exchange
@@ -245,60 +245,69 @@ class Service:
                 self.queue.done(sub, REJECTED)
                 done.setdefault(REJECTED, []).append(sub.name)
         if todo:
-            keys = {(s.student, s.assignment) for s in todo}
-            stages: dict[str, float] = {}
-            t0, c0 = time.monotonic(), os.times()
-            try:
-                results = engine.autograde(self.course, students=sorted({s for s, _ in keys}),
-                                           assignments=sorted({a for _, a in keys}), progress=False,
-                                           echo=self.echo, unsafe_no_sandbox=self.unsafe_no_sandbox)
-            except Exception as exc:  # noqa: BLE001 - the service must go on; the instructor grades later
-                self.echo(f"feedback service: grading failed: {exc}")
-                results = []
-            ok = {(r.student, r.assignment) for r in results if r.status == engine.STATUS_OK}
-            graded = [s for s in todo if s.key in ok]
-            t1 = time.monotonic()
-            stages["autograde"] = t1 - t0
-            if graded:
-                try:
-                    generate_feedback(self.course, assignments=sorted({s.assignment for s in graded}),
-                                      students=sorted({s.student for s in graded}))
-                except Exception as exc:  # noqa: BLE001
-                    self.echo(f"feedback service: feedback failed: {exc}")
-                    graded = []
-            t2 = time.monotonic()
-            stages["feedback"] = t2 - t1
-            outcomes = []
-            for sub in todo:
-                outcome = GRADED if sub in graded else FAILED
-                try:
-                    if outcome == GRADED:
-                        self._release(sub)
-                    else:
-                        text = ("Your submission was received, but it could not be graded automatically "
-                                "just now. Nothing is lost: your instructor grades it after the deadline.")
-                        self._release(sub, {nb: notice_page(f"{sub.assignment}: no automatic feedback", text)
-                                            for nb in self._notebook_ids(sub)})
-                except (OSError, RuntimeError) as exc:
-                    self.echo(f"feedback service: {exc}")
-                    outcome = FAILED
-                outcomes.append((sub, outcome))
-            c1 = os.times()
-            stages["release"] = time.monotonic() - t2
-            # CPU seconds of the batch, this process and its reaped children (workers, kernels)
-            stages["cpu"] = sum(b - a for a, b in zip(c0[:4], c1[:4]))
-            for sub, outcome in outcomes:
-                self.queue.done(sub, outcome)
-                secs = self._latency(sub, len(todo), stages)
-                self.echo(f"feedback service: {sub.student}/{sub.assignment} {outcome}, "
-                          f"{secs:.1f} s after submit")
-                done.setdefault(outcome, []).append(sub.name)
-            self.echo(f"feedback service: batch of {len(todo)}: autograde {stages['autograde']:.1f} s, "
-                      f"feedback {stages['feedback']:.1f} s, release {stages['release']:.1f} s, "
-                      f"{stages['cpu']:.1f} CPU s, load {load_average():.1f}")
+            self._grade(todo, done)
         if decision.superseded or decision.capped or decision.grade:
             self._save()
         return done
+
+    def _grade(self, todo: list[Submission], done: dict[str, list[str]]) -> None:
+        """Grade ``todo`` in one autograde run; each submission's feedback is written and released
+        as soon as its own grading is recorded, while the others are still being graded."""
+        from .. import engine
+        from ..feedback import generate_feedback
+
+        by_key = {sub.key: sub for sub in todo}
+        finished: dict[tuple[str, str], str] = {}
+        t0 = time.monotonic()
+
+        def release(sub: Submission, outcome: str, stages: dict[str, float]) -> None:
+            try:
+                if outcome == GRADED:
+                    self._release(sub)
+                else:
+                    text = ("Your submission was received, but it could not be graded automatically "
+                            "just now. Nothing is lost: your instructor grades it after the deadline.")
+                    self._release(sub, {nb: notice_page(f"{sub.assignment}: no automatic feedback", text)
+                                        for nb in self._notebook_ids(sub)})
+            except (OSError, RuntimeError) as exc:
+                self.echo(f"feedback service: {exc}")
+                outcome = FAILED
+            stages["release"] = time.monotonic() - t0
+            finished[sub.key] = outcome
+            self.queue.done(sub, outcome)
+            secs = self._latency(sub, len(todo), stages)
+            self.echo(f"feedback service: {sub.student}/{sub.assignment} {outcome}, {secs:.1f} s after submit "
+                      f"(graded {stages['autograde']:.1f} s, pages {stages['feedback']:.1f} s, "
+                      f"released {stages['release']:.1f} s into the batch of {len(todo)}; "
+                      f"load {load_average():.1f})")
+            done.setdefault(outcome, []).append(sub.name)
+
+        def graded_one(res) -> None:
+            sub = by_key.get((res.student, res.assignment))
+            if sub is None or sub.key in finished:
+                return
+            stages = {"autograde": time.monotonic() - t0}
+            outcome = GRADED if res.status == engine.STATUS_OK else FAILED
+            if outcome == GRADED:
+                try:
+                    generate_feedback(self.course, assignments=[sub.assignment], students=[sub.student])
+                except Exception as exc:  # noqa: BLE001 - a notice instead; the instructor grades later
+                    self.echo(f"feedback service: feedback failed for {sub.name}: {exc}")
+                    outcome = FAILED
+            stages["feedback"] = time.monotonic() - t0
+            release(sub, outcome, stages)
+
+        keys = set(by_key)
+        try:
+            engine.autograde(self.course, students=sorted({s for s, _ in keys}),
+                             assignments=sorted({a for _, a in keys}), progress=False, echo=self.echo,
+                             unsafe_no_sandbox=self.unsafe_no_sandbox, on_result=graded_one)
+        except Exception as exc:  # noqa: BLE001 - the service must go on; the instructor grades later
+            self.echo(f"feedback service: grading failed: {exc}")
+        for sub in todo:      # not graded at all (the run failed, or the submission was not found)
+            if sub.key not in finished:
+                now = time.monotonic() - t0
+                release(sub, FAILED, {"autograde": now, "feedback": now})
 
     def run(self, interval: float = 1.0, stop=lambda: False) -> None:
         while not stop():
