@@ -10,6 +10,8 @@ in the commit that added it.
   by a signal handler that runs inside the hook, after its check.
 - Outputs past the notebook's budget through ``update_display``: the cell whose display is
   updated was cut when it ran, the update arrives later.
+- Memory past ``--memory-mb`` in processes of one sandbox (RLIMIT_AS is per process): held off
+  where a memory cgroup per sandbox can be made, a known failure where it cannot.
 """
 
 from __future__ import annotations
@@ -191,15 +193,33 @@ print('HELD TOGETHER', sorted(f for f in os.listdir('/tmp') if f.startswith('bot
 
 
 @pytest.mark.sandbox   # grades a notebook in a sandboxed kernel
-@pytest.mark.xfail(strict=True, reason="--memory-mb is RLIMIT_AS per process: a sandbox's processes together "
-                                       "may hold up to 128 times it (README says so; no memory cgroup yet)")
-def test_memory_limit_holds_for_the_whole_sandbox(toy_course):
-    """Two detached processes (past the guard, through libc's system) each hold 1300 MiB at the same
-    time in a sandbox whose memory limit is 2048 MiB."""
+@pytest.mark.parametrize("memory", ["machine", "rlimit"])
+def test_memory_limit_holds_for_the_whole_sandbox(toy_course, memory, monkeypatch, request):
+    """Two detached processes (past the guard, through libc's system) each try to hold 1300 MiB at
+    the same time in a sandbox whose memory limit is 2048 MiB. With a memory cgroup (2048 MiB + the
+    512 MiB tmpfs for the whole sandbox) they cannot: its OOM killer ends the larger, the kernel
+    lives on, and the honest cells keep their 6 points. With RLIMIT_AS alone (a machine without a
+    writable memory controller, or ``CNNLAB_SANDBOX_MEMORY=rlimit``) the attack holds: a known
+    failure there."""
     from dataclasses import replace
 
+    if memory == "rlimit":
+        monkeypatch.setenv(sandbox.MEMORY_ENV, "rlimit")
+    else:
+        monkeypatch.delenv(sandbox.MEMORY_ENV, raising=False)
+    try:
+        kind = sandbox.probe().memory
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    if kind == "rlimit":
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "no writable cgroup-v1 memory controller (or CNNLAB_SANDBOX_MEMORY=rlimit): --memory-mb is "
+            "RLIMIT_AS per process, so a sandbox's processes together may hold up to 128 times it")))
     course, rel, root = toy_course
     course = course.with_(limits=replace(course.limits, memory_mb=2048))
-    res, out = _grade((course, rel, root), "two_hogs", [TWO_HOGS])
+    res, out = _grade((course, rel, root), f"two_hogs_{memory}", [TWO_HOGS])
     assert res.score == 6, res.summary()
-    assert "HELD TOGETHER ['both0', 'both1']" not in out.read_text()
+    text = out.read_text()
+    assert "HELD TOGETHER ['both0', 'both1']" not in text
+    if kind == "cgroup":   # one hog was killed, not the kernel: the cell ran to its end
+        assert "HELD TOGETHER" in text and not res.deaths, res.summary()
