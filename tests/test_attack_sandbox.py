@@ -159,6 +159,13 @@ def _grade(toy_course, name, extra_cells):
     return res, course.autograded / name / A / f"{A}.ipynb"
 
 
+def _outputs(path) -> str:
+    """Every output of a graded notebook as text (not its sources)."""
+    nb = nbformat.read(path, as_version=4)
+    return "".join(str(o.get("text", "")) + str(o.get("data", "")) + str(o.get("ename", "")) + str(o.get("evalue", ""))
+                   for c in nb.cells for o in c.get("outputs", []))
+
+
 @pytest.mark.sandbox   # grades a notebook in a sandboxed kernel
 def test_update_display_cannot_grow_an_earlier_cell_past_the_budget(toy_course):
     """60 displays of 5 bytes, each updated later to 99 kB: 6 MB in a cell that was cut (and
@@ -219,7 +226,46 @@ def test_memory_limit_holds_for_the_whole_sandbox(toy_course, memory, monkeypatc
     course = course.with_(limits=replace(course.limits, memory_mb=2048))
     res, out = _grade((course, rel, root), f"two_hogs_{memory}", [TWO_HOGS])
     assert res.score == 6, res.summary()
-    text = out.read_text()
+    text = _outputs(out)
     assert "HELD TOGETHER ['both0', 'both1']" not in text
     if kind == "cgroup":   # one hog was killed, not the kernel: the cell ran to its end
-        assert "HELD TOGETHER" in text and not res.deaths, res.summary()
+        assert "HELD TOGETHER" in text and not res.deaths, (text[-2000:], res.summary())
+
+
+# the kernel itself holds 1100 MiB (under its own RLIMIT_AS) and 500 MiB of tmpfs (charged to the
+# sandbox, in no process's RSS), then starts a detached child of 1100 MiB: past 2048 + 512 MiB in all,
+# with the kernel the largest process
+BIG_KERNEL = """
+import ctypes, time
+kept = b'k' * (1100 << 20)
+with open('/tmp/fill', 'wb') as fh:
+    for _ in range(50):
+        fh.write(b'f' * (10 << 20))
+open('/tmp/child.py', 'w').write("b = b'x' * (1100 << 20)\\nimport time\\ntime.sleep(20)\\n")
+ctypes.CDLL(None).system(b'python /tmp/child.py >/dev/null 2>&1 &')
+time.sleep(15)
+print('KERNEL', 'LIVED')
+"""
+
+
+@pytest.mark.sandbox   # grades a notebook in a sandboxed kernel
+def test_a_kernel_killed_by_the_sandbox_memory_limit_costs_only_what_came_after(toy_course):
+    """Where the kernel is the largest process when its sandbox reaches its memory limit, the
+    cgroup's OOM killer ends the kernel: the cell records a dead kernel, the notebook is graded again,
+    and a death at the same cell both times is the submission's own crash. The cells before it keep
+    their points (6), as with any crash of the student's making."""
+    from dataclasses import replace
+
+    try:
+        kind = sandbox.probe().memory
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    if kind != "cgroup":
+        pytest.skip("no memory cgroup here: nothing kills the kernel for memory that its children hold")
+    course, rel, root = toy_course
+    course = course.with_(limits=replace(course.limits, memory_mb=2048))
+    res, out = _grade((course, rel, root), "big_kernel", [BIG_KERNEL])
+    assert res.score == 6, res.summary()
+    text = _outputs(out)
+    assert "KERNEL LIVED" not in text and "KernelDied" in text, text[-2000:]
+    assert res.deaths and any("own crash" in p for p in res.problems), res.summary()
