@@ -191,7 +191,7 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
     try:
         if sb is not None:   # a fresh sandbox: 64 processes at most, every one killed at the end
             box = sandbox.Sandboxed(sb, [sandbox.VERIFY_WORKER, *argv], max_processes=64, pass_fds=(w,),
-                                    stdin=subprocess.PIPE)
+                                    stdin=subprocess.PIPE, memory_mb=memory_mb)
             proc = box.proc
         else:
             proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("verify_worker.py")), *argv],

@@ -1,13 +1,16 @@
 """What the sandbox guarantees, checked directly (no nbgrader): the guarantees the README and
 ``autograder/sandbox/`` state, and the refusal to grade where no sandbox can start.
 
-Every test that starts a sandbox runs twice: with the process limit this machine gives
-(a pids cgroup when the tool is root and may write cgroup v1's pids controller) and with
-RLIMIT_NPROC forced (``CNNLAB_SANDBOX_PIDS=rlimit``, what a machine without that cgroup gets).
+Every test that starts a sandbox runs twice: with the process and memory limits this machine
+gives (pids and memory cgroups when the tool is root and may write cgroup v1's pids and memory
+controllers) and with both cgroups refused (``CNNLAB_SANDBOX_PIDS=rlimit`` and
+``CNNLAB_SANDBOX_MEMORY=rlimit``: RLIMIT_NPROC and RLIMIT_AS alone, what a machine without those
+cgroups gets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,14 +36,16 @@ CANARY = "sandbox-canary-31c7"
 
 @pytest.fixture(params=["machine", "rlimit"])
 def sb(request, monkeypatch):
-    """The sandbox as this machine makes it, and with the process limit forced to RLIMIT_NPROC."""
-    if request.param == "rlimit":
-        monkeypatch.setenv(sandbox.PIDS_ENV, "rlimit")
-    else:
-        monkeypatch.delenv(sandbox.PIDS_ENV, raising=False)
+    """The sandbox as this machine makes it, and with the process and memory limits forced to
+    rlimits (no cgroup)."""
+    for env in (sandbox.PIDS_ENV, sandbox.MEMORY_ENV):
+        if request.param == "rlimit":
+            monkeypatch.setenv(env, "rlimit")
+        else:
+            monkeypatch.delenv(env, raising=False)
     found = sandbox.probe()
     if request.param == "rlimit":
-        assert found.pids == "rlimit"
+        assert (found.pids, found.memory) == ("rlimit", "rlimit")
     return found
 
 
@@ -54,9 +59,10 @@ def run_inside(sb, code: str, timeout=120, **kw) -> subprocess.CompletedProcess:
 
 def test_probe_describes_what_it_found(sb):
     assert sb.version and Path(sb.bwrap).exists()
-    assert sb.pids in ("cgroup", "rlimit")
+    assert sb.pids in ("cgroup", "rlimit") and sb.memory in ("cgroup", "rlimit")
     assert sb.as_root == (os.geteuid() == 0)
     assert "bubblewrap" in sb.describe() and "read-only root" in sb.describe()
+    assert f"memory limit by {sb.memory}" in sb.describe()
 
 
 def test_identity_files_environment_and_network(sb, monkeypatch):
@@ -184,6 +190,107 @@ def test_process_limit_per_sandbox(sb):
         for b in boxes:
             b.kill()
     assert all(24 <= n < 32 for n in counts), counts
+
+
+def _our_memory_cgroups() -> set[Path]:
+    """The memory cgroups this test process made (named after its pid)."""
+    root = sandbox.CGROUP_MEMORY
+    return set(root.glob(f"cnnlab-{os.getpid()}-*")) if root.is_dir() else set()
+
+
+def test_memory_limit_falls_back_to_rlimit_by_request(monkeypatch):
+    """``CNNLAB_SANDBOX_MEMORY=rlimit`` gives RLIMIT_AS alone (what a machine without a writable
+    memory controller gets), whatever this machine could do, and leaves the process limit alone."""
+    monkeypatch.delenv(sandbox.MEMORY_ENV, raising=False)
+    machine = sandbox.probe()
+    monkeypatch.setenv(sandbox.MEMORY_ENV, "rlimit")
+    forced = sandbox.probe()
+    assert forced.memory == "rlimit" and forced.pids == machine.pids
+    assert "memory limit by rlimit, per process" in forced.describe()
+    before = _our_memory_cgroups()
+    with sandbox.Sandboxed(forced, ["-c", "pass"], memory_mb=256) as box:
+        assert box.memcg is None
+        box.proc.wait(timeout=60)
+    assert _our_memory_cgroups() == before
+
+
+def test_memory_cgroup_per_sandbox_removed_at_its_end(sb):
+    """Where the probe says "cgroup", each sandbox gets its own memory cgroup limited to the memory
+    limit plus its tmpfs, holding its processes; it is gone when the sandbox ends. No cgroup of
+    this process is left under the memory controller either way."""
+    before = _our_memory_cgroups()
+    boxes = [sandbox.Sandboxed(sb, ["-c", "import time; time.sleep(60)"], memory_mb=300, tmpfs_mb=64)
+             for _ in range(2)]
+    try:
+        cgs = [b.memcg for b in boxes]
+        if sb.memory == "cgroup":
+            assert cgs[0] != cgs[1] and all(c.is_dir() for c in cgs)
+            for b, c in zip(boxes, cgs):
+                assert int((c / "memory.limit_in_bytes").read_text()) == (300 + 64) << 20
+                if (c / "memory.memsw.limit_in_bytes").exists():
+                    assert int((c / "memory.memsw.limit_in_bytes").read_text()) == (300 + 64) << 20
+                procs = (c / "cgroup.procs").read_text().split()
+                assert str(b.proc.pid) in procs and str(b.child_pid) in procs
+        else:
+            assert cgs == [None, None]
+    finally:
+        for b in boxes:
+            b.kill()
+    assert all(c is None or not c.exists() for c in cgs)
+    assert _our_memory_cgroups() == before
+
+
+# two processes of one sandbox hold 100 MiB each at the same time (detached from each other)
+TWO_HOGS = """
+    import json, os, subprocess, sys, time
+    child = ("import os, time\\nb = b'x' * (100 << 20)\\nopen('/tmp/held%d', 'w').close()\\n"
+             "end = time.time() + 20\\n"
+             "while time.time() < end and len([f for f in os.listdir('/tmp') if f.startswith('held')]) < 2:\\n"
+             "    time.sleep(0.05)\\n")
+    procs = [subprocess.Popen([sys.executable, '-c', child % i], stderr=subprocess.DEVNULL) for i in range(2)]
+    end = time.time() + 30
+    while time.time() < end and all(p.poll() is None for p in procs) and \\
+            len([f for f in os.listdir('/tmp') if f.startswith('held')]) < 2:
+        time.sleep(0.05)
+    print(json.dumps([sorted(f for f in os.listdir('/tmp') if f.startswith('held')), [p.poll() for p in procs]]))
+    """
+
+
+def test_memory_limit_holds_for_the_sandbox_as_a_whole(sb):
+    """Two processes of 100 MiB each in a sandbox limited to 64 MiB (+ 64 MiB of tmpfs): with a
+    memory cgroup they cannot hold them together (the cgroup's OOM killer ends one: SIGKILL);
+    with RLIMIT_AS alone (set inside by the sandbox-side code, not here) both do."""
+    out = run_inside(sb, TWO_HOGS, memory_mb=64, tmpfs_mb=64)
+    assert out.returncode == 0, out.stderr[-2000:]
+    held, codes = json.loads(out.stdout.strip().splitlines()[-1])
+    if sb.memory == "cgroup":
+        assert len(held) < 2 and -signal.SIGKILL in codes, out.stdout
+    else:
+        assert held == ["held0", "held1"], out.stdout
+
+
+def test_remove_stale_removes_cgroups_of_dead_runs():
+    """A tool process killed before it removed its cgroups: the next run removes them, pids and
+    memory alike, and leaves those of live processes alone."""
+    roots = [r for r in (sandbox.CGROUP_PIDS, sandbox.CGROUP_MEMORY)
+             if os.geteuid() == 0 and (r / "cgroup.procs").exists() and os.access(r, os.W_OK)]
+    if not roots:
+        pytest.skip("no writable cgroup v1 pids or memory controller here")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    made = []
+    try:
+        for r in roots:
+            for owner in (dead.pid, os.getpid()):
+                cg = r / f"cnnlab-{owner}-stale{os.getpid()}"
+                cg.mkdir()
+                made.append(cg)
+        sandbox.remove_stale()
+        assert [c.exists() for c in made] == [False, True] * len(roots)
+    finally:
+        for c in made:
+            with contextlib.suppress(OSError):
+                c.rmdir()
 
 
 def _alive(marker: str) -> list[str]:

@@ -10,8 +10,9 @@ Which code a student's process can touch, at a glance:
   worker, ``autograder/verify_worker.py``, is bound next to them as ``cnnlab_verify_worker.py``.
 - ``host.py``: the host side, never inside a sandbox: the bubblewrap command line (read-only root,
   one size-limited writable tmpfs, no network, PID namespace, a fresh unprivileged uid when the
-  tool is root), the process limit (pids cgroup or RLIMIT_NPROC), the kill of every process of
-  a sandbox, and :func:`probe`.
+  tool is root), the process limit (pids cgroup or RLIMIT_NPROC), the memory limit of a whole
+  sandbox (a memory cgroup, where one can be made), the kill of every process of a sandbox, and
+  :func:`probe`.
 - ``provisioner.py``: the grading kernel for jupyter_client: a kernel provisioner (entry point
   ``cnnlab-sandbox``) that starts each kernel in a fresh sandbox and reaches its sockets from the
   host. :class:`autograder.execute.GuardedExecute`, nbgrader's Execute step, uses it through a
@@ -24,14 +25,14 @@ and the paths inside (:data:`LIB`, :data:`VERIFY_WORKER`, :data:`HOME`, ...).
 
 What it does not do: limit CPU time (the grader's timeouts do), hide the course package's own
 source (the checks run inside; the points are decided outside, see :mod:`autograder.verifier`),
-limit memory beyond RLIMIT_AS and the tmpfs (a process can still use page cache through
-``memfd_create``), or protect against exploits of the Linux kernel.
+limit a sandbox's memory as a whole where no memory cgroup can be made (then each process has its
+own RLIMIT_AS: ``Sandbox.memory`` says which), or protect against exploits of the Linux kernel.
 """
 
-from .host import (CGROUP_PIDS, CHANNEL, FILES, HOME, INSIDE_UID, LIB, LOCKED, MAX_PROCESSES, PIDS_ENV, SHM,
-                   TMPFS_MB, VERIFY_WORKER, Sandbox, Sandboxed, SandboxUnavailable, find_bwrap, probe,
-                   remove_stale, run_python)
+from .host import (CGROUP_MEMORY, CGROUP_PIDS, CHANNEL, FILES, HOME, INSIDE_UID, LIB, LOCKED, MAX_PROCESSES,
+                   MEMORY_ENV, PIDS_ENV, SHM, TMPFS_MB, VERIFY_WORKER, Sandbox, Sandboxed, SandboxUnavailable,
+                   find_bwrap, probe, remove_stale, run_python)
 
-__all__ = ["CGROUP_PIDS", "CHANNEL", "FILES", "HOME", "INSIDE_UID", "LIB", "LOCKED", "MAX_PROCESSES", "PIDS_ENV",
-           "SHM", "TMPFS_MB", "VERIFY_WORKER", "Sandbox", "Sandboxed", "SandboxUnavailable", "find_bwrap", "probe",
+__all__ = ["CGROUP_MEMORY", "CGROUP_PIDS", "CHANNEL", "FILES", "HOME", "INSIDE_UID", "LIB", "LOCKED", "MAX_PROCESSES",
+           "MEMORY_ENV", "PIDS_ENV", "SHM", "TMPFS_MB", "VERIFY_WORKER", "Sandbox", "Sandboxed", "SandboxUnavailable", "find_bwrap", "probe",
            "remove_stale", "run_python"]

@@ -21,6 +21,12 @@ What a sandbox is (``bwrap``, see :func:`bwrap_args`):
 - a process limit: a pids cgroup (cgroup v1, when the tool is root and may write it) or
   RLIMIT_NPROC set inside (``prlimit``; counted per fresh uid or per user namespace, so never
   shared with another sandbox). ``CNNLAB_SANDBOX_PIDS=rlimit`` forces the second;
+- a memory limit for the whole sandbox, when the caller gives one (``memory_mb``): a memory
+  cgroup (cgroup v1, when the tool is root and may write it) limited to ``memory_mb`` plus the
+  tmpfs's size, whose OOM killer ends a process of that sandbox (the largest) when all of them
+  together reach it; else none beyond the RLIMIT_AS that the sandbox-side code sets on its own
+  process (which a sandbox's processes each have: up to :data:`MAX_PROCESSES` times the limit in
+  all). ``CNNLAB_SANDBOX_MEMORY=rlimit`` forces the second;
 - no environment of the host (``--clearenv``).
 
 The grader reaches a kernel's Unix sockets through ``/proc/<pid>/root`` of the sandbox's first
@@ -61,6 +67,9 @@ TMPFS_MB = 512                    # size of the writable place
 MAX_PROCESSES = 128               # tasks (processes and threads) per sandbox
 CGROUP_PIDS = Path("/sys/fs/cgroup/pids")
 PIDS_ENV = "CNNLAB_SANDBOX_PIDS"  # "rlimit": RLIMIT_NPROC even where a pids cgroup could be used
+CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")
+MEMORY_ENV = "CNNLAB_SANDBOX_MEMORY"  # "rlimit": RLIMIT_AS alone even where a memory cgroup could be used
+CGROUP_PREFIX = "cnnlab-"         # cgroups of the tool: cnnlab-<pid of the tool>-<random>
 STALE_PREFIX = "cnnlab-ch-"       # host folders of the grader's links to kernel channels
 PACKAGE_DIR = Path(__file__).resolve().parent.parent   # autograder/
 INSIDE_DIR = Path(__file__).resolve().parent / "inside"
@@ -82,12 +91,14 @@ class Sandbox:
     version: str
     pids: str                 # "cgroup" or "rlimit"
     as_root: bool             # the tool is root: no user namespace, the command drops to a fresh uid
+    memory: str = "rlimit"    # "cgroup" (a memory cgroup per sandbox) or "rlimit" (RLIMIT_AS per process only)
 
     def describe(self) -> str:
         user = "a fresh unprivileged uid (the tool runs as root)" if self.as_root else \
             f"uid {INSIDE_UID} in a user namespace"
+        memory = "cgroup, per sandbox" if self.memory == "cgroup" else "rlimit, per process"
         return (f"bubblewrap {self.version} ({self.bwrap}); read-only root; one writable tmpfs of "
-                f"{TMPFS_MB} MiB; process limit by {self.pids}; runs as {user}")
+                f"{TMPFS_MB} MiB; process limit by {self.pids}; memory limit by {memory}; runs as {user}")
 
 
 def find_bwrap() -> str | None:
@@ -210,8 +221,10 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
 
 def command(sb: Sandbox, argv: list[str], *, uid: int | None = None, max_processes: int = MAX_PROCESSES,
             ro_files: dict[str, str] | None = None, env: dict[str, str] | None = None,
-            cgroup: Path | None = None, tmpfs_mb: int = TMPFS_MB, info_fd: int | None = None) -> list[str]:
-    """The command line that runs ``python argv...`` in a fresh sandbox (:class:`Sandboxed` runs it)."""
+            cgroup: Path | None = None, tmpfs_mb: int = TMPFS_MB, info_fd: int | None = None,
+            memcg: Path | None = None) -> list[str]:
+    """The command line that runs ``python argv...`` in a fresh sandbox (:class:`Sandboxed` runs it);
+    ``cgroup``, ``memcg``: the sandbox's pids and memory cgroups (None: not used)."""
     args = bwrap_args(sb, ro_files=ro_files, tmpfs_mb=tmpfs_mb, info_fd=info_fd)
     args += _env(env) + ["--chdir", HOME, "--"]
     if sb.as_root:
@@ -221,9 +234,11 @@ def command(sb: Sandbox, argv: list[str], *, uid: int | None = None, max_process
     if sb.pids == "rlimit":
         args += ["/usr/bin/prlimit", f"--nproc={max_processes}:{max_processes}", "--"]
     args += [PYTHON, *argv]
-    if cgroup is not None:
-        # a shell puts itself into the cgroup, then becomes bwrap (children inherit the cgroup)
-        return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup), *args]
+    cgroups = [str(c) for c in (cgroup, memcg) if c is not None]
+    if cgroups:
+        # a shell puts itself into the cgroups, then becomes bwrap (children inherit the cgroups)
+        enter = "".join(f'echo $$ > "${i}/cgroup.procs" && ' for i in range(1, len(cgroups) + 1))
+        return ["/bin/sh", "-c", f'{enter}shift {len(cgroups)} && exec "$@"', "sh", *cgroups, *args]
     return args
 
 
@@ -236,8 +251,10 @@ class Sandboxed:
     ``stdin``/``stdout``/``stderr`` as for Popen (stdout and stderr are discarded by default;
     ``stderr=subprocess.PIPE`` keeps bubblewrap's error messages for :meth:`errors`, for a command
     that closes its own stderr early: nobody reads that pipe while it runs);
-    ``pass_fds``: host file descriptors the command inherits. :meth:`kill` ends every process of
-    the sandbox and removes its cgroup; call it (or use the object as a context manager) whatever
+    ``pass_fds``: host file descriptors the command inherits; ``memory_mb``: the memory limit of
+    the whole sandbox (a memory cgroup where the probe found one, see :func:`new_memory_cgroup`;
+    0: none; the command sets its own RLIMIT_AS besides). :meth:`kill` ends every process of
+    the sandbox and removes its cgroups; call it (or use the object as a context manager) whatever
     happens. ``pin`` (default): the constructor waits until bubblewrap names the sandbox's first
     process (a few milliseconds), so that :meth:`kill` can wait until every process is gone; an
     asynchronous caller passes False and calls :meth:`poll_info` itself.
@@ -246,10 +263,15 @@ class Sandboxed:
     def __init__(self, sb: Sandbox, argv: list[str], *, max_processes: int = MAX_PROCESSES,
                  ro_files: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (), stdin=None,
                  stdout=None, stderr=None, env: dict[str, str] | None = None, tmpfs_mb: int = TMPFS_MB,
-                 pin: bool = True) -> None:
+                 pin: bool = True, memory_mb: int = 0) -> None:
         self.sb = sb
         self.uid = fresh_uid() if sb.as_root else None
         self.cgroup = new_cgroup(sb, max_processes)
+        try:
+            self.memcg = new_memory_cgroup(sb, memory_mb, tmpfs_mb)
+        except BaseException:
+            kill_cgroup(self.cgroup)
+            raise
         self.child_pid: int | None = None
         self._started: str | None = None
         self._pidfd: int | None = None
@@ -257,13 +279,14 @@ class Sandboxed:
         info_r, info_w = os.pipe()
         try:
             cmd = command(sb, argv, uid=self.uid, max_processes=max_processes, ro_files=ro_files, env=env,
-                          cgroup=self.cgroup, tmpfs_mb=tmpfs_mb, info_fd=info_w)
+                          cgroup=self.cgroup, tmpfs_mb=tmpfs_mb, info_fd=info_w, memcg=self.memcg)
             self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL if stdout is None else stdout,
                                          stderr=subprocess.DEVNULL if stderr is None else stderr,
                                          pass_fds=(info_w, *pass_fds))
         except BaseException:
             os.close(info_r)
             kill_cgroup(self.cgroup)
+            kill_cgroup(self.memcg)
             raise
         finally:
             os.close(info_w)
@@ -354,7 +377,7 @@ class Sandboxed:
     # ---- the end
     def kill(self) -> None:
         """Kill every process of the sandbox (its first process is killed, and Linux kills the rest
-        of its PID namespace with it, whatever their state), wait for them, remove the cgroup."""
+        of its PID namespace with it, whatever their state), wait for them, remove the cgroups."""
         if self.child_pid is None and self.proc.poll() is None:
             self.poll_info()   # (a caller that never asked: pin the first process now, to wait for it)
         with contextlib.suppress(ProcessLookupError, OSError):
@@ -382,7 +405,8 @@ class Sandboxed:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             self.proc.stderr.close()
         kill_cgroup(self.cgroup)
-        self.cgroup = None
+        kill_cgroup(self.memcg)
+        self.cgroup = self.memcg = None
 
 
 def _start_time(pid: int) -> str | None:
@@ -406,28 +430,55 @@ def _ppid(pid: int) -> int | None:
 @contextlib.contextmanager
 def run_python(sb: Sandbox, script: str, args: list[str] = (), *, max_processes: int = MAX_PROCESSES,
                ro_files: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (), stdin=None,
-               tmpfs_mb: int = TMPFS_MB):
+               tmpfs_mb: int = TMPFS_MB, memory_mb: int = 0):
     """Run the sandbox-side Python file ``script`` (a path inside, e.g. :data:`VERIFY_WORKER`)
     with ``args`` in a fresh sandbox; yield bubblewrap's ``subprocess.Popen``; on leaving, every
     process of the sandbox is killed. ``ro_files`` (host path -> path inside) are bound read-only,
-    ``pass_fds`` inherited, ``stdin`` as for Popen; stdout is discarded."""
+    ``pass_fds`` inherited, ``stdin`` as for Popen, ``memory_mb`` as for :class:`Sandboxed`; stdout
+    is discarded."""
     box = Sandboxed(sb, [script, *args], max_processes=max_processes, ro_files=ro_files, pass_fds=pass_fds,
-                    stdin=stdin, tmpfs_mb=tmpfs_mb)
+                    stdin=stdin, tmpfs_mb=tmpfs_mb, memory_mb=memory_mb)
     try:
         yield box.proc
     finally:
         box.kill()
 
 
-# ----------------------------------------------------------------------------- process limits
+# ----------------------------------------------------------------------------- process and memory limits
 
 def new_cgroup(sb: Sandbox, limit: int = MAX_PROCESSES) -> Path | None:
     """A fresh pids cgroup limited to ``limit`` tasks (None when limits come from RLIMIT_NPROC)."""
     if sb.pids != "cgroup":
         return None
-    cg = CGROUP_PIDS / f"cnnlab-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    cg = CGROUP_PIDS / f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:10]}"
     cg.mkdir()
     (cg / "pids.max").write_text(str(limit))
+    return cg
+
+
+def new_memory_cgroup(sb: Sandbox, memory_mb: int, tmpfs_mb: int = TMPFS_MB) -> Path | None:
+    """A fresh memory cgroup for one sandbox, limited to ``memory_mb + tmpfs_mb`` MiB (None when
+    the probe found no writable memory controller, or ``memory_mb`` is 0: no limit).
+
+    The pages a sandbox writes into its tmpfs (its home, /tmp, /dev/shm) are charged to the
+    cgroup of the process that wrote them, this one, for as long as they exist: hence the tmpfs's
+    size on top of the memory limit, so that a full tmpfs leaves the processes their whole
+    ``memory_mb``. Swap counts too where the kernel accounts it (``memory.memsw.limit_in_bytes``).
+    When the processes together reach the limit, the cgroup's OOM killer ends the largest of
+    them (SIGKILL); RLIMIT_AS, set inside, still stops one process's huge allocation first, with
+    a MemoryError."""
+    if sb.memory != "cgroup" or memory_mb <= 0:
+        return None
+    limit = str((memory_mb + tmpfs_mb) * 1024 * 1024)
+    cg = CGROUP_MEMORY / f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    cg.mkdir()
+    try:
+        (cg / "memory.limit_in_bytes").write_text(limit)   # first: memsw may not be below it
+        if (cg / "memory.memsw.limit_in_bytes").exists():
+            (cg / "memory.memsw.limit_in_bytes").write_text(limit)
+    except BaseException:
+        kill_cgroup(cg)
+        raise
     return cg
 
 
@@ -459,13 +510,14 @@ def _owner_gone(name: str, prefix: str) -> bool:
 
 
 def remove_stale() -> None:
-    """Remove what killed runs of the tool left: pids cgroups (killing what is in them) and the
-    grader's channel folders, of tool processes that no longer exist."""
-    if CGROUP_PIDS.is_dir():
-        with contextlib.suppress(OSError):
-            for cg in CGROUP_PIDS.glob("cnnlab-*"):
-                if _owner_gone(cg.name, "cnnlab-"):
-                    kill_cgroup(cg)
+    """Remove what killed runs of the tool left: pids and memory cgroups (killing what is in them)
+    and the grader's channel folders, of tool processes that no longer exist."""
+    for root in (CGROUP_PIDS, CGROUP_MEMORY):
+        if root.is_dir():
+            with contextlib.suppress(OSError):
+                for cg in root.glob(CGROUP_PREFIX + "*"):
+                    if _owner_gone(cg.name, CGROUP_PREFIX):
+                        kill_cgroup(cg)
     import tempfile
 
     with contextlib.suppress(OSError):
@@ -474,31 +526,40 @@ def remove_stale() -> None:
                 shutil.rmtree(d, ignore_errors=True)
 
 
-def _cgroup_ok() -> bool:
-    if os.environ.get(PIDS_ENV) == "rlimit":
+def _cgroup_ok(root: Path = CGROUP_PIDS, env: str = PIDS_ENV, limit_file: str = "pids.max",
+               value: str = "8") -> bool:
+    """Whether the tool may make cgroups under ``root`` (cgroup v1) and limit them; False when
+    ``$env`` is "rlimit"."""
+    if os.environ.get(env) == "rlimit":
         return False
-    if os.geteuid() != 0 or not (CGROUP_PIDS / "cgroup.procs").exists():
+    if os.geteuid() != 0 or not (root / "cgroup.procs").exists():
         return False
+    cg = root / f"{CGROUP_PREFIX}probe-{os.getpid()}"
     try:
-        cg = CGROUP_PIDS / f"cnnlab-probe-{os.getpid()}"
         cg.mkdir(exist_ok=True)
-        (cg / "pids.max").write_text("8")
-        cg.rmdir()
+        (cg / limit_file).write_text(value)
         return True
     except OSError:
         return False
+    finally:
+        with contextlib.suppress(OSError):
+            cg.rmdir()
+
+
+def _memory_cgroup_ok() -> bool:
+    return _cgroup_ok(CGROUP_MEMORY, MEMORY_ENV, "memory.limit_in_bytes", str(64 << 20))
 
 
 # ----------------------------------------------------------------------------- probe
 
 def probe() -> Sandbox:
     """Find bubblewrap and start a test sandbox; raise :class:`SandboxUnavailable` saying why not.
-    (Cached per process and per ``$CNNLAB_SANDBOX_PIDS``.)"""
-    return _probe(os.environ.get(PIDS_ENV, ""))
+    (Cached per process and per ``$CNNLAB_SANDBOX_PIDS`` and ``$CNNLAB_SANDBOX_MEMORY``.)"""
+    return _probe(os.environ.get(PIDS_ENV, ""), os.environ.get(MEMORY_ENV, ""))
 
 
-@functools.lru_cache(maxsize=4)
-def _probe(pids_setting: str) -> Sandbox:
+@functools.lru_cache(maxsize=8)
+def _probe(pids_setting: str, memory_setting: str) -> Sandbox:
     bwrap = find_bwrap()
     if bwrap is None:
         raise SandboxUnavailable(
@@ -523,7 +584,8 @@ def _probe(pids_setting: str) -> Sandbox:
     if not as_root and not os.access("/usr/bin/prlimit", os.X_OK):
         raise SandboxUnavailable("no sandbox: /usr/bin/prlimit (util-linux) is needed. Install util-linux, or "
                                  "pass --unsafe-no-sandbox.")
-    sb = Sandbox(bwrap, version, "cgroup" if _cgroup_ok() else "rlimit", as_root)
+    sb = Sandbox(bwrap, version, "cgroup" if _cgroup_ok() else "rlimit", as_root,
+                 "cgroup" if _memory_cgroup_ok() else "rlimit")
     code = ("import os, socket\nassert os.getuid() != 0 and os.geteuid() != 0\n"
             "try:\n    open('/probe', 'w')\nexcept OSError:\n    pass\nelse:\n    raise SystemExit('the root is writable')\n"
             "socket.create_connection(('1.1.1.1', 53), timeout=1)")

@@ -79,7 +79,8 @@ class SandboxProvisioner(KernelProvisionerBase):
     """Starts one grading kernel (:mod:`autograder.sandbox.inside.kernel`) in a fresh sandbox."""
 
     sandboxed = Bool(True, help="run the kernel in a bubblewrap sandbox (off: on the host, unsafe)")
-    memory_mb = Integer(0, help="RLIMIT_AS of the kernel in MiB (0: none)")
+    memory_mb = Integer(0, help="memory limit in MiB (0: none): RLIMIT_AS of the kernel, and of its whole "
+                                "sandbox where a memory cgroup can be made (see host.new_memory_cgroup)")
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)")
     locked_file = Unicode("", help="host file: JSON list of sha256 of the locked cells (the guard)")
     files_dir = Unicode("", help="host folder: the released files, copied into the kernel's home")
@@ -208,7 +209,8 @@ class SandboxProvisioner(KernelProvisionerBase):
         if self.files_dir:
             ro_files[self.files_dir] = host.FILES
         self.box = host.Sandboxed(sb, cmd, ro_files=ro_files, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, pin=False)   # (pinned below, without blocking the loop)
+                                  stderr=subprocess.PIPE, pin=False,   # (pinned below, without blocking the loop)
+                                  memory_mb=self.memory_mb)
         self.process = self.box.proc
         self._send_connection(self.process)
         await self._until(self.box.poll_info, "the sandbox to start")
