@@ -455,7 +455,6 @@ def publish(graded: Path, dest: Path, names: list[str], beside: Path | None = No
     ``timestamp.txt`` and ``submission_secret.txt`` go along (nbgrader's Generate Feedback copies
     them from autograded/ to feedback/, where Release Feedback reads them). Return the digest of
     the notebooks published."""
-    from .feedback import RELEASE_READS
 
     import uuid
 
@@ -476,7 +475,7 @@ def publish(graded: Path, dest: Path, names: list[str], beside: Path | None = No
             src = graded / name
             if src.is_file() and not src.is_symlink():
                 _write_checked(stage / name, src.read_bytes())
-        for name in RELEASE_READS if beside is not None else ():
+        for name in store.RELEASE_READS if beside is not None else ():
             src = beside / name
             if src.is_file() and not src.is_symlink():
                 _write_checked(stage / name, src.read_bytes())

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 from traitlets import List, Unicode
 
+from . import store
 from .config import Course
 from .preprocessors import FeedbackPreprocessor, assignment_hidden_lines
 from .release import secret_lines
@@ -163,7 +164,4 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
 
 
 LEFT_OUT: list[str] = []   # pages removed by the last run (reported by the CLI)
-RELEASE_READS = ("timestamp.txt", "submission_secret.txt")
-"""What nbgrader's release_feedback (formgrader's Release Feedback button) reads beside the pages:
-the submission's time and the key the student fetches the pages under (nbgrader's submit writes it).
-Grading writes only the notebook into autograded/, so they are copied from submitted/."""
+RELEASE_READS = store.RELEASE_READS

@@ -83,6 +83,13 @@ class Result:
                 f"{self.status:<8} {self.seconds:5.1f}s{late}{probs}")
 
 
+RELEASE_READS = ("timestamp.txt", "submission_secret.txt")
+"""What nbgrader's release_feedback (formgrader's Release Feedback button) reads beside the pages:
+the submission's time and the key the student fetches the pages under (nbgrader's submit writes it).
+autograde publishes them beside the graded notebook (nbgrader's Generate Feedback copies them into
+feedback/), and the CLI's feedback copies them from submitted/."""
+
+
 class GradebookUnavailable(RuntimeError):
     """The gradebook cannot be opened (the message names it and what to do)."""
 
