@@ -367,7 +367,7 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
     from nbgrader.apps import NbGraderAPI
 
     cfg = grading_config(course, template, priv, protect, assignment, sandboxed)
-    with quiet() as log:
+    with quiet(errors=True) as log:
         api = NbGraderAPI(config=cfg)
         out = api.autograde(assignment, student, force=True, create=True)
     if not out.get("success"):
@@ -516,6 +516,21 @@ def record(course: Course, res: Result, keep_grade: bool = False) -> None:
     """Write one result into the store (:func:`autograder.store.record`: scores into the real
     gradebook, the rest beside them; a failed result writes no score)."""
     store.record(course.gradebook_url, res, keep_grade)
+
+
+RECORD_RETRY_SECONDS = 3.0
+
+
+def _record_twice(course: Course, res: Result, keep: bool) -> None:
+    """:func:`record`, and once more after a pause when it fails for a reason other than a full disk
+    (a database that was locked by another program, or restarting); the second failure is raised."""
+    try:
+        record(course, res, keep_grade=keep)
+    except Exception as exc:  # noqa: BLE001 - tried once more below
+        if is_disk_full(exc):
+            raise
+        time.sleep(RECORD_RETRY_SECONDS)
+        record(course, res, keep_grade=keep)
 
 
 def read_ledger(course: Course) -> dict[tuple[str, str], Result]:
@@ -802,12 +817,12 @@ def _autograde(course, run, students, names, jobs, force, progress, echo, sandbo
             keep = (res.failed and prev is not None and prev.final and prev.status in store.FINAL
                     and prev.input_hash == res.input_hash)
             try:
-                record(course, res, keep_grade=keep)
+                _record_twice(course, res, keep)
             except Exception as exc:  # noqa: BLE001 - keep going, report it
                 detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
                 res.status, res.score = "error", 0.0
                 res.cause = ("disk full: the gradebook could not be written" if is_disk_full(exc)
-                             else f"could not write the gradebook: {detail}")
+                             else f"could not write the gradebook: {detail} [tried twice]")
                 res.full_disk = disk_full_path(exc) or store.sqlite_path(course.gradebook_url) or ""
             res.final = not res.failed and not any(v[2] == "needs manual grading" for v in res.cells.values())
             if res.failed and keep:

@@ -212,8 +212,8 @@ def ensure_schema(url: str) -> None:
 
 # ------------------------------------------------------------------------------ writing
 
-def _row_data(res: Result) -> dict:
-    return {"status": res.status, "cause": res.cause, "problems": res.problems, "flags": res.flags,
+def _row_data(res: Result, auto: dict) -> dict:
+    return {"status": res.status, "auto": auto, "cause": res.cause, "problems": res.problems, "flags": res.flags,
             "messages": {k: v[2] for k, v in res.cells.items()}, "seconds": round(res.seconds, 3),
             "timestamp": res.timestamp, "input_hash": res.input_hash, "output_hash": res.output_hash,
             "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
@@ -239,6 +239,7 @@ def record(url: str, res: Result, keep_grade: bool = False) -> None:
         with contextlib.suppress(ValueError, TypeError, OverflowError):
             ts = parse_utc(res.timestamp.strip()) if res.timestamp else None
         sub = gb.update_or_create_submission(res.assignment, res.student, **({"timestamp": ts} if ts else {}))
+        auto = {}
         for nb in sub.notebooks:
             for g in nb.grades:
                 key = f"{nb.name}/{g.name}"
@@ -249,6 +250,7 @@ def record(url: str, res: Result, keep_grade: bool = False) -> None:
                 elif cell is not None:
                     g.auto_score = cell[0]
                     g.needs_manual_grade = cell[2] == "needs manual grading" and g.manual_score is None
+                auto[key] = g.auto_score
             for c in nb.comments:
                 cell = res.cells.get(f"{nb.name}/{c.name}")
                 if res.failed:
@@ -259,7 +261,7 @@ def record(url: str, res: Result, keep_grade: bool = False) -> None:
         gb.db.execute(t.delete().where(where))
         gb.db.execute(t.insert().values(course_id=config.COURSE_ID, student=res.student, assignment=res.assignment,
                                         submission_id=sub.id, status=res.status,
-                                        data=json.dumps(_row_data(res))))
+                                        data=json.dumps(_row_data(res, auto))))
         gb.db.commit()
 
 
@@ -288,10 +290,14 @@ def read_results(url: str, assignments: list[str] | None = None) -> dict[tuple[s
                 msgs = (data or {}).get("messages", {})
                 manual: list[bool] = []
                 needs = False
+                recorded = (data or {}).get("auto")
+                changed = []      # auto scores not the ones autograde wrote (formgrader's Autograde)
                 for nb in sub.notebooks:
                     for g in nb.grades:
                         key = f"{nb.name}/{g.name}"
                         msg = msgs.get(key, "")
+                        if recorded is not None and g.manual_score is None and not _same(recorded.get(key), g.auto_score):
+                            changed.append(key)
                         manual.append(g.manual_score is not None)
                         if manual[-1]:
                             msg = "score given by the instructor" + (f"; the autograder said: {msg}" if msg else "")
@@ -310,6 +316,11 @@ def read_results(url: str, assignments: list[str] | None = None) -> dict[tuple[s
                               "output_hash"):
                         if k in data:
                             setattr(res, k, data[k])
+                if changed:
+                    res.status = UNGRADED
+                    res.cause = (f"its scores were changed outside the course's autograde ({', '.join(changed)[:120]}: "
+                                 "formgrader's Autograde or `nbgrader autograde`, which do not verify hidden "
+                                 "checks): run `python -m autograder autograde`")
                 by_hand = bool(manual) and all(manual)    # the instructor graded every cell
                 res.final = not needs and (res.status in FINAL or by_hand)
                 if res.final and res.status not in FINAL:
@@ -318,6 +329,12 @@ def read_results(url: str, assignments: list[str] | None = None) -> dict[tuple[s
                     res.cause = "a grade cell still needs manual grading (formgrader: Manual Grading)"
                 out[(res.student, res.assignment)] = res
     return out
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) < 1e-9
 
 
 def not_final(results: dict[tuple[str, str], Result]) -> list[Result]:

@@ -34,11 +34,13 @@ class Limits:
 
 
 @contextlib.contextmanager
-def quiet():
-    """Silence nbgrader's logging and console output; yields the captured text."""
+def quiet(errors: bool = False):
+    """Silence nbgrader's logging and console output; yields the captured text. ``errors``: let
+    log records of level ERROR and above through (nbgrader's ``capture_log`` hands them back as
+    its result's ``log``: the cause of a failure; what reaches a console goes into the text)."""
     buf = io.StringIO()
     old = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+    logging.disable(logging.WARNING if errors else logging.CRITICAL)
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -482,24 +482,32 @@ def test_the_cause_is_the_error_nbgrader_logged_not_its_pointer_to_a_traceback()
 def test_a_gradebook_that_fails_while_recording_is_an_error_not_a_grade(tmp_path, released, monkeypatch, capsys):
     import sqlalchemy.exc
 
+    """A write that fails is tried once more (a database that was busy or restarting a moment):
+    carol's first write fails and she is graded; bob's fails twice and he is not graded."""
     course = _course(tmp_path, released)
-    _collect(course, released, ["alice", "bob"], tmp_path)
-    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["ok"], "bob": ["ok"]})
+    _collect(course, released, ["alice", "bob", "carol"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["ok"], "bob": ["ok"], "carol": ["half"]})
+    monkeypatch.setattr(engine, "RECORD_RETRY_SECONDS", 0.0)
     real = store.record
+    tries: dict[str, int] = {}
 
     def flaky(url, res, keep_grade=False):
-        if res.student == "bob":
+        tries[res.student] = tries.get(res.student, 0) + 1
+        if res.student == "bob" or (res.student == "carol" and tries["carol"] == 1):
             raise sqlalchemy.exc.OperationalError("UPDATE grade", {}, Exception("server closed the connection"))
         return real(url, res, keep_grade)
 
     monkeypatch.setattr(store, "record", flaky)
     rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")
     assert rc == 1 and "Traceback" not in out
-    assert "bob/00_toy: could not write the gradebook: (builtins.Exception) server closed the connection" in out, out
+    assert ("bob/00_toy: could not write the gradebook: (builtins.Exception) server closed the connection "
+            "[tried twice]") in out, out
+    assert tries == {"alice": 1, "bob": 2, "carol": 2}
+    assert "carol/" not in out.split("NOT GRADED:")[-1], out
     monkeypatch.setattr(store, "record", real)
     rc, out = _cli(course, capsys, "export")
     assert rc == 1 and "bob/00_toy: collected but not graded yet" in out, out
-    assert _csv(course)["bob"][A] == "" and _csv(course)["alice"][A] == "6.0"
+    assert _csv(course)["bob"][A] == "" and _csv(course)["alice"][A] == "6.0" and _csv(course)["carol"][A] == "3.0"
 
 
 def test_the_summary_line_escapes_a_students_control_characters():
@@ -536,3 +544,59 @@ def test_on_result_sees_each_recorded_result_while_the_class_is_graded(tmp_path,
     assert sorted(seen) == [("broken", "error", None), ("good", "graded", 6.0), ("late", "graded", 6.0)]
     assert sorted(r.student for r in results) == ["broken", "good", "late"]
     assert any("after good/00_toy: RuntimeError: the caller's own trouble" in s for s in said), said
+
+
+def test_scores_changed_outside_autograde_are_not_final_until_it_grades_them(tmp_path, released, monkeypatch, capsys):
+    """formgrader's Autograde (nbgrader's autograde, without the trusted verifier) rewrites the auto
+    scores of a submission the CLI graded: the exports do not count them (they could hold points
+    the verifier withdrew) until the course's autograde has graded it again; a manual score stays
+    final."""
+    from nbgrader.api import Gradebook
+
+    course = _course(tmp_path, released)
+    _collect(course, released, ["alice", "bob"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"alice": ["half"], "bob": ["half"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:
+        gb.find_grade("test_corr1d_hidden", A, A, "alice").auto_score = 2.0   # as nbgrader's autograde writes it
+        gb.find_grade("test_corr1d_hidden", A, A, "bob").manual_score = 2.0   # as formgrader's Manual Grading does
+        gb.db.commit()
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1, out
+    assert "alice/00_toy: its scores were changed outside the course's autograde" in out, out
+    assert _csv(course)["alice"][A] == "" and _csv(course)["alice"]["total"] == ""
+    assert not (course.exports / "gradescope" / "alice" / A / "results.json").exists()
+    assert _csv(course)["bob"][A] == "5.0"
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")   # grades alice again
+    assert rc == 0 and "1 submission(s) unchanged" in out, out
+    assert _cli(course, capsys, "export")[0] == 0
+    assert _csv(course)["alice"][A] == "3.0" and _csv(course)["bob"][A] == "5.0"
+
+
+def test_nbgraders_logged_error_reaches_the_cause_while_grading_is_quiet():
+    """nbgrader hands back what it logged (``capture_log``): the grading's ``quiet(errors=True)``
+    lets the ERROR records through to it, where a plain ``quiet()`` (logging disabled) left only
+    nbgrader's "Please see the above traceback" and the cause was a line of code."""
+    import logging
+
+    from nbgrader.converters.base import NbGraderException
+    from nbgrader.utils import capture_log
+
+    from autograder.util import quiet
+
+    class App:
+        log = logging.getLogger("cnnlab-test-app")
+
+        def start(self):
+            self.log.error("Traceback (most recent call last):\n  File \"client.py\", line 207, in wait_for_ready\n"
+                           "    RuntimeError: Kernel died before replying to kernel_info")   # as nbgrader logs it
+            self.log.warning("a warning nobody needs")
+            raise NbGraderException("Please see the the above traceback for details")
+
+    with quiet(errors=True) as text:
+        out = capture_log(App())
+    assert "Kernel died before replying" in out["log"] and "warning" not in out["log"]
+    assert engine.cause_line("\n".join([out["error"], out["log"], text.getvalue()])) == \
+        "RuntimeError: Kernel died before replying to kernel_info"
+    with quiet():
+        assert "log" not in capture_log(App())       # what grading got before
