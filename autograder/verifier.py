@@ -42,7 +42,7 @@ from pathlib import Path
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from . import sandbox
-from .verify_worker import KERNEL_ARGV0, MAGIC, MAX_REPLY, UNTRAPPABLE, dumps, loads, reachable, resolve
+from .verify_worker import KERNEL_ARGV0, MAGIC, MAX_REPLY, UNTRAPPABLE, dumps, loads, reachable, resolve, split_reply
 
 _SOURCE = None
 
@@ -141,16 +141,24 @@ def answer_sources(nb) -> list[str]:
     cells with nbgrader solution metadata, and copies of them that
     :func:`autograder.repair.repair` kept as ordinary cells) whole, and the definitions of their
     other cells (helpers a student wrote in a cell of their own), never their other statements."""
+    return [src for _, src in answer_cells(nb)]
+
+
+def answer_cells(nb) -> list[tuple[str, str]]:
+    """:func:`answer_sources`, each with the cell it comes from, as a student would name it (the
+    answer cell's id, or ``cell N``)."""
     from .repair import DUPLICATE_KEY
 
     out = []
-    for c in nb.cells:
+    for i, c in enumerate(nb.cells):
         if c.cell_type != "code" or is_locked(c):
             continue
+        label = c.metadata.get("nbgrader", {}).get("grade_id") if is_solution(c) else None
+        label = f"answer cell {label}" if label else f"cell {i + 1}"
         if is_solution(c) or c.metadata.get(DUPLICATE_KEY):
-            out.append(c.source)
+            out.append((label, c.source))
         else:
-            out += _definitions(c.source)
+            out += [(label, d) for d in _definitions(c.source)]
     return out
 
 
@@ -158,9 +166,26 @@ class WorkerFailed(RuntimeError):
     """The verifier's worker gave no readable reply. ``infra``: it never reached the student's
     code (the sandbox or the worker itself failed to start): an infrastructure failure."""
 
-    def __init__(self, message: str, *, infra: bool = False) -> None:
+    def __init__(self, message: str, *, infra: bool = False, crashed_at: int | None = None) -> None:
         super().__init__(message)
         self.infra = infra
+        self.crashed_at = crashed_at     # the answer source the worker died in (it ended the process)
+
+
+def exit_text(code: int | None) -> str:
+    """How a process ended, in words: ``exit code 3``, ``signal SIGSEGV`` (a negative code, or
+    bubblewrap's 128 + signal)."""
+    import signal
+
+    if code is None:
+        return "no exit code"
+    num = -code if code < 0 else code - 128 if code > 128 else 0
+    if num:
+        try:
+            return f"signal {signal.Signals(num).name}"
+        except ValueError:
+            return f"signal {num}"
+    return f"exit code {code}"
 
 
 def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> dict:
@@ -231,8 +256,15 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
         raise WorkerFailed(f"the worker gave no answer within {total_seconds} s")
     if size[0] > MAX_REPLY + len(MAGIC):
         raise WorkerFailed(f"the reply was larger than {MAX_REPLY >> 20} MiB")
+    started, answered, body = split_reply(data[len(MAGIC):])
+    if not answered and not body:
+        if not started:
+            raise WorkerFailed(f"the worker ended before the submission's code ({exit_text(proc.returncode)})",
+                               infra=True)
+        raise WorkerFailed(f"the submission's code ended the checking process ({exit_text(proc.returncode)})",
+                           crashed_at=started - 1)
     try:
-        reply = loads(data[len(MAGIC):])
+        reply = loads(body)
     except ValueError as exc:
         raise WorkerFailed(f"the worker sent {exc} (it exited with {proc.returncode})") from None
     if not isinstance(reply, dict) or not isinstance(reply.get("calls"), list):
@@ -433,6 +465,9 @@ def verify(assignment: str, graded_nb, release_nb, source_nb, scores: dict[str, 
     return verdict
 
 
+MAX_SKIPS = 3     # pieces of a submission's code that ended the verifier's process, run without
+
+
 def _withdraw(verdict: Verdict, item: _Item, cause: str, *, infra: bool) -> None:
     for g in item.cells:
         verdict.withdrawn[g] = f"{UNCONFIRMED}: {cause}"
@@ -480,7 +515,7 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
         w = workers[item.worker]
         item.calls = list(range(len(w["calls"]), len(w["calls"]) + len(calls)))
         w["calls"] += calls
-    prelude_src, answers = prelude(release_nb), answer_sources(graded_nb)
+    prelude_src, answers = prelude(release_nb), answer_cells(graded_nb)
     if student is not None:   # whose quiz numbers the answer cells see (question(N)): the grader's record
         from cnnlab import quiz
 
@@ -488,11 +523,13 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
         if preamble:
             prelude_src = [preamble, *prelude_src]
     results: list[tuple[list[dict] | None, str | None, bool]] = []
+    notes: list[str] = []       # per worker: the student's code it had to leave out
     for w in workers:
-        request = {"prelude": prelude_src, "answers": answers, "calls": w["calls"], "policy": w["policy"],
-                   "argv": [KERNEL_ARGV0]}
+        request = {"prelude": prelude_src, "calls": w["calls"], "policy": w["policy"], "argv": [KERNEL_ARGV0]}
         outcome: tuple[list[dict] | None, str | None, bool] = (None, "no attempt", True)
-        for _attempt in (1, 2):
+        kept, infra_tries, skips, left_out = list(answers), 0, 0, []
+        while True:
+            request["answers"] = [src for _, src in kept]
             try:
                 reply = _exchange(request, total_seconds=total_seconds, memory_mb=memory_mb, sb=sb)
                 calls = reply["calls"]
@@ -513,9 +550,22 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
                 break
             except WorkerFailed as exc:
                 outcome = (None, str(exc), exc.infra)
-                if not exc.infra:
-                    break           # the submission's code ran: running it again gives the same
+                if exc.infra and infra_tries < 1:
+                    infra_tries += 1
+                    continue
+                if exc.crashed_at is not None and 0 <= exc.crashed_at < len(kept) and skips < MAX_SKIPS:
+                    # the student's code ended the process (as it would end a kernel): the checks
+                    # run again without that piece, as the cells before and after it ran in the notebook
+                    label, _ = kept.pop(exc.crashed_at)
+                    skips += 1
+                    left_out.append(f"the code of {label} ended the checking process and was left out")
+                    line = f"verifier: the code of {label} {str(exc).split('code ', 1)[-1]}; checked without it"
+                    if line not in verdict.flags:
+                        verdict.flags.append(line)
+                    continue
+                break               # the submission's code ran: running it again gives the same
         results.append(outcome)
+        notes.append("; ".join(dict.fromkeys(left_out)))
     for item in items:
         verdict.checked += 1
         if item.problem is not None:
@@ -526,8 +576,11 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
             _withdraw(verdict, item, failure or "no reply", infra=infra)
             continue
         disagreement, cause = _judge(item, [replies[i] for i in item.calls])
+        note = notes[item.worker]
+        if note and disagreement is not None:   # run without a piece of the student's code: not a verdict
+            cause, disagreement = f"a fresh run of {item.what} on its {item.tier} cases: {disagreement}", None
         if cause is not None:
-            _withdraw(verdict, item, cause, infra=False)
+            _withdraw(verdict, item, f"{cause} ({note})" if note else cause, infra=False)
         elif disagreement is not None:
             for g in item.cells:
                 verdict.withdrawn[g] = (f"{TAMPERING}: this check passed in the notebook, but a fresh run of "

@@ -16,7 +16,8 @@ Request::
                 "helpers": {name: function}, "seconds": int}]}
 
 Reply: :data:`MAGIC` (written once the worker is sealed, before any of the student's code runs),
-then ``{"calls": [{"ok": value} | {"raised": "module.Type", "message": str} | {"error": str}, ...],
+then :data:`STARTED` once before each answer source runs and :data:`ANSWERED` after the last (a
+worker that dies in an answer says which one by them), then ``{"calls": [{"ok": value} | {"raised": "module.Type", "message": str} | {"error": str}, ...],
 "sealed": {...}}``; a call's reply may also carry ``"called"`` (course functions the policy
 forbids that it tried) and ``"refused"`` (audit events refused while it ran). A reply without the
 magic means the worker never reached the student's code (an infrastructure failure).
@@ -66,7 +67,19 @@ import struct
 import sys
 
 MAX_REPLY = 64 * 1024 * 1024
-MAGIC = b"CNNLAB-VERIFY-2\n"
+MAGIC = b"CNNLAB-VERIFY-3\n"
+STARTED = b"+"      # written before each answer source runs
+ANSWERED = b"|"     # written after the last: the reply follows
+
+
+def split_reply(data: bytes) -> tuple[int, bool, bytes]:
+    """What follows :data:`MAGIC` in a worker's output: (how many answer sources it started, whether
+    it finished them all, the encoded reply)."""
+    body = data.lstrip(STARTED)
+    started = len(data) - len(body)
+    if body.startswith(ANSWERED):
+        return started, True, body[len(ANSWERED):]
+    return started, False, body
 KERNEL_ARGV0 = "/opt/cnnlab/lib/cnnlab_kernel.py"   # what the grading kernel's sys.argv[0] is
 
 #: forbidden groups whose code is compiled (cannot be trapped): the worker refuses importing them
@@ -798,7 +811,11 @@ def main() -> None:
     for src in request.get("prelude", []):
         run_source(src, "<setup>", ns, deferred, tripped)
     for i, src in enumerate(request.get("answers", [])):
+        write(STARTED)
+        flush()
         run_source(_strip_magics(src), f"<answer {i}>", ns, deferred, tripped)
+    write(ANSWERED)
+    flush()
     log()
     replies = []
     for call in calls:

@@ -91,6 +91,27 @@ def test_a_malformed_reply_withdraws_and_says_so_without_crying_tampering(notebo
     assert not v.tampering and not v.errors       # the submission's doing, not the machine's
 
 
+@pytest.mark.parametrize("crash", ["import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "import os\nos._exit(3)"])
+def test_code_that_ends_the_checking_process_costs_its_own_checks_only(notebooks, crash):
+    """A student's answer cell that ends its process (a segfault, os._exit) as its last statement:
+    the checks of the earlier cells are still confirmed (the verifier runs again without that cell,
+    as the kernel ran the cells before it), the crashing cell's own checks are not, and both say
+    why. Before, every check of the notebook lost its points ("the worker sent unreadable data")."""
+    source, release = notebooks
+    sols = {_gid(c): answer_code(c.source) for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    v = verify(notebooks, submission(notebooks, shift_image=sols["shift_image"] + "\n" + crash))
+    tests = verifier.test_grade_ids(release)
+    assert {g for g in tests if "fc_params" in g or "conv_params" in g} <= v.confirmed, (v.confirmed, v.withdrawn)
+    lost = {g for g in tests if "shift_image" in g}
+    assert lost <= set(v.withdrawn), v.withdrawn
+    assert all("the code of answer cell shift_image ended the checking process and was left out" in v.withdrawn[g]
+               for g in lost), v.withdrawn
+    signal = "signal SIGSEGV" if "SIGSEGV" in crash else "exit code 3"
+    assert (f"verifier: the code of answer cell shift_image ended the checking process ({signal}); checked without it"
+            in v.flags), v.flags
+    assert not v.tampering and not v.errors
+
+
 def test_a_worker_that_never_starts_is_retried_once_then_an_error(notebooks, monkeypatch):
     starts = []
     real = verifier._exchange

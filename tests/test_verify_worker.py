@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from autograder import sandbox, verifier
-from autograder.verify_worker import MAGIC, dumps, loads
+from autograder.verify_worker import ANSWERED, MAGIC, STARTED, dumps, loads, split_reply
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -340,6 +340,17 @@ def test_a_worker_that_never_starts_is_an_infrastructure_failure(monkeypatch):
     assert info.value.infra
 
 
+@pytest.mark.sandbox   # runs the verifier's worker in a sandbox
+def test_a_worker_that_dies_in_an_answer_says_which_one(sb):
+    with pytest.raises(verifier.WorkerFailed) as info:
+        run(sb, ["def f(a, b):\n    return 1", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "x = 1"], ["f"])
+    assert info.value.crashed_at == 1 and not info.value.infra
+    assert str(info.value) == "the submission's code ended the checking process (signal SIGSEGV)"
+    assert run(sb, ["def f(a, b):\n    return 1", "x = 1"], ["f"])[0] == {"ok": 1}
+    assert split_reply(STARTED * 2 + ANSWERED + b"data") == (2, True, b"data")
+    assert split_reply(STARTED * 2) == (2, False, b"")
+
+
 def test_magic_comes_before_any_student_code():
     """The student's code cannot write before the worker has said it is sealed."""
     r, w = os.pipe()
@@ -352,7 +363,7 @@ def test_magic_comes_before_any_student_code():
     while chunk := os.read(r, 1 << 16):
         data += chunk
     os.close(r)
-    assert data.startswith(MAGIC + b"first")
+    assert data.startswith(MAGIC + STARTED + b"first")
 
 
 def _serve(worker: Path, request: dict, tmp: Path) -> dict:
@@ -365,7 +376,7 @@ def _serve(worker: Path, request: dict, tmp: Path) -> dict:
         data += chunk
     os.close(r)
     assert data.startswith(MAGIC)
-    return loads(data[len(MAGIC):])
+    return loads(split_reply(data[len(MAGIC):])[2])
 
 
 @pytest.mark.parametrize("weakened", ["nothing", "audit", "audit and seccomp"])
