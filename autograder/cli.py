@@ -79,6 +79,7 @@ def _collect(args) -> int:
 
     from . import collect
     from .roster import RosterError, directory
+    from .util import is_disk_full
 
     course = _course(args)
     src = Path(args.source) if args.source else None
@@ -104,6 +105,8 @@ def _collect(args) -> int:
         if dues:
             set_due_dates(course, dues)
     except (ValueError, RuntimeError, OSError, RosterError) as exc:
+        if is_disk_full(exc):
+            raise   # main's one line: which file system is full, and the fix
         print(f"collect failed: {exc}")
         return 1
     shown = src if src is not None else "nbgrader's exchange"

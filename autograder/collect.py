@@ -78,7 +78,13 @@ def _fmt(when: dt.datetime | None) -> str:
 
 
 def _write_timestamp(dest: Path, when: dt.datetime) -> None:
-    (dest / "timestamp.txt").write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    """``dest/timestamp.txt``, written under a temporary name beside it and renamed: whole or not at all."""
+    tmp = dest / f".timestamp.txt.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        os.replace(tmp, dest / "timestamp.txt")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ results
@@ -675,14 +681,33 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB"
 
 
+class _Unreadable(Exception):
+    """Reading one source file failed (``args[0]``: what was raised): that file is skipped."""
+
+
+def _read_chunk(fin, size: int) -> bytes:
+    try:
+        return fin.read(size)
+    except _UNREADABLE as exc:
+        raise _Unreadable(exc) from exc
+
+
 def _unpack(item: _Item, dest: Path, limits: ZipLimits, used: list[int]) -> int:
-    """Stream ``item`` into ``dest`` within the limits (counting the bytes actually written)."""
+    """Stream ``item`` into ``dest`` within the limits (counting the bytes actually written).
+
+    A failure to read the source is :class:`_Unreadable` (the file is skipped); a failure to write
+    (a full disk above all) is raised as it is: it is the machine's, never the student's file's, and
+    stops the collect."""
     if item.size > limits.max_file:
         raise _TooBig(f"it is {_mib(item.size)}, more than {_mib(limits.max_file)} (the limit for one file)")
     n = 0
-    with item.read() as fin, open(dest, "wb") as fout:
+    try:
+        fin = item.read()
+    except _UNREADABLE as exc:
+        raise _Unreadable(exc) from exc
+    with fin, open(dest, "wb") as fout:
         while True:
-            chunk = fin.read(1 << 16)
+            chunk = _read_chunk(fin, 1 << 16)
             if not chunk:
                 break
             n += len(chunk)
@@ -724,8 +749,8 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         except _TooBig as exc:
             report.add("skipped", f"{p.claim.item.path}: {exc}; not taken, the rest is kept")
             continue
-        except _UNREADABLE as exc:
-            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc)})")
+        except _Unreadable as exc:
+            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc.args[0])})")
             continue
         staged[nb] = folder / nb
     if not staged:
