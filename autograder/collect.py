@@ -586,9 +586,18 @@ def _rank(p: _Pick) -> tuple:
 
 
 def _identity(c: _Claim) -> tuple:
-    """Who a claim says submitted: the layout, the name and the LMS's number for the student (Canvas's
-    user id, Moodle's participant number), so that two students of one display name stay two."""
-    return (c.layout, c.who, c.lms_id or c.participant)
+    """Who a claim says submitted: the layout and the LMS's number for the student (Canvas's user id,
+    Moodle's participant number) where it gives one, so that two students of one display name stay
+    two and one student's files stay one however the name is written; else the layout and the name,
+    compared in Unicode NFC (a macOS zip writes accents decomposed: ``álvarezjosé`` in NFD is the
+    same name). NFKC differences (a fullwidth ``ａlice``) stay different names."""
+    number = c.lms_id or c.participant
+    return (c.layout, "#", number) if number else (c.layout, names.file_key(c.who), None)
+
+
+def _shown(c: _Claim) -> str:
+    number = c.lms_id or c.participant
+    return names.file_key(c.who) + (f" (id {number})" if number else "")
 
 
 def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report,
@@ -605,19 +614,18 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
             report.add("changed", how)
         resolved.append((c, sid))
     # two different students (as the source names them: name and the LMS's number) must not become one id
-    identities: dict[str, set[tuple]] = {}
+    identities: dict[str, dict[tuple, _Claim]] = {}
     for c, sid in resolved:
-        identities.setdefault(sid, set()).add(_identity(c))
+        identities.setdefault(sid, {}).setdefault(_identity(c), c)
     clash = {sid for sid, ids in identities.items() if len(ids) > 1}
     kept: list[tuple[_Claim, str]] = []
     for c, sid in resolved:
         if sid in clash:
-            exact = [i for i in identities[sid] if i[1] == sid]
+            exact = [i for i, first in identities[sid].items() if names.file_key(first.who) == sid]
             if len(exact) == 1 and _identity(c) == exact[0]:
                 kept.append((c, sid))
                 continue
-            others = sorted(i[1] + (f" (id {i[2]})" if i[2] else "") for i in identities[sid]
-                            if i != _identity(c))
+            others = sorted(_shown(first) for i, first in identities[sid].items() if i != _identity(c))
             report.add("refused", f"{c.item.path}: {c.who!r} would be student {sid!r}, as would "
                                   f"{', '.join(repr(o) for o in others)}; rename one (or import a roster)")
             continue
