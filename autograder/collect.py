@@ -780,9 +780,21 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
             _write_timestamp(dest, when)
         report.add("unchanged", f"{student} {assignment}: already collected, the same notebook")
         return True
+    # which replaces which: a newer one replaces the collected one, an older one does not; with a time on
+    # one side only, the order cannot be told and the side with a time stays (a time is evidence, its
+    # absence is none); with no time on either side the later collect's is taken (an LMS keeps one
+    # submission per student, and a later download holds the later one). Every case is a line.
     if earlier and old_when and when and when < old_when:
         report.add("kept", f"{student} {assignment}: the collected submission ({_fmt(old_when)}) is newer than "
                            f"this one ({_fmt(when)}); left as it was")
+        return False
+    if earlier and old_when and when is None:
+        why = sorted({p.claim.time_from or "the zip gives every notebook one time, its own" for nb, p in picks.items()
+                      if nb in staged})
+        report.add("kept", f"{student} {assignment}: this submission has no time ({', '.join(why)}), the collected "
+                           f"one was submitted {_fmt(old_when)}; which is newer cannot be told, so the collected one "
+                           f"is left as it was (to take this one, move submitted/{student}/{assignment}/ into "
+                           "replaced/ and collect again)")
         return False
     names.inside(course.submitted, student, assignment, create=True).mkdir(exist_ok=True)
     moved_to = None
@@ -805,7 +817,9 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
                    + (f", submitted {_fmt(c.time)} ({c.time_from})" if c.time else ", no submission time") + extra)
     if moved_to is not None:
         report.add("replaced", f"{student} {assignment}: the earlier collection was moved to "
-                               f"{moved_to.relative_to(course.workdir)}")
+                               f"{moved_to.relative_to(course.workdir)}"
+                               + (" (neither has a submission time: this later collect's is taken)"
+                                  if earlier and old_when is None and when is None else ""))
     return True
 
 
@@ -839,7 +853,7 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
     for by_nb in groups.values():
         for picks in by_nb.values():
             picks.sort(key=lambda p: p.rank, reverse=True)
-    _download_stamp([p[0] for by_nb in groups.values() for p in by_nb.values()], report)
+    _download_stamp(items, [p for by_nb in groups.values() for ps in by_nb.values() for p in ps], report)
     try:
         for (student, assignment), by_nb in sorted(groups.items()):
             winners: dict[str, _Pick] = {}
@@ -873,19 +887,27 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
     return got
 
 
-def _download_stamp(winners: list[_Pick], report: Report) -> None:
+def _download_stamp(notebooks: list[_Item], picks: list[_Pick], report: Report) -> None:
     """An LMS that stamps every zip entry with the time of the download (Moodle's zip writer does
-    unless told otherwise) gives no submission time: when two or more students' files all carry
-    one and the same zip entry time, that time is dropped (none is counted late) and said."""
-    stamped = [p for p in winners if p.claim.time and p.claim.time_from.startswith("zip entry time")]
-    if len({p.student for p in stamped}) < 2 or len({p.claim.time for p in stamped}) != 1:
+    unless told otherwise) gives no submission time. That is the case when every notebook entry of
+    the zip (``notebooks``: all of them, taken or not, resubmissions included) carries one and the
+    same zip entry time and they are two or more students' files: then that time is dropped from
+    ``picks`` (none is counted late) and said. Entries with different times are real times, even
+    where the files taken happen to share one (two students who submitted at the same moment)."""
+    times = {i.time for i in notebooks if i.time and i.time_from.startswith("zip entry time")}
+    if len(times) != 1 or any(not (i.time and i.time_from.startswith("zip entry time")) for i in notebooks):
+        return
+    stamped = [p for p in picks if p.claim.time and p.claim.time_from.startswith("zip entry time")]
+    if len({p.student for p in stamped}) < 2:
         return
     when = stamped[0].claim.time
     for p in stamped:
         p.claim.time, p.claim.time_from = None, ""
-    report.add("note", f"every file of the zip carries the same time ({_fmt(when)}), the time the zip was made, "
-                       "not when each was submitted: no submission time is recorded, so none is counted late; "
-                       "check late work in the LMS")
+    rest = [p for p in picks if p.claim.time]
+    report.add("note", f"all {len(notebooks)} notebooks of the zip carry the same time ({_fmt(when)}), the time the "
+                       "zip was made, not when each was submitted: no submission time is recorded"
+                       + (f" for the {len(stamped)} without a time of their own" if rest else "")
+                       + ", so none is counted late; check late work in the LMS")
 
 
 def _nbgrader_dirs(paths: list[tuple[str, ...]], known: set[str]) -> set[tuple[str, ...]]:
