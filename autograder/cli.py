@@ -79,12 +79,14 @@ def _collect(args) -> int:
 
     from . import collect
     from .roster import RosterError, directory
+    from .util import is_disk_full
 
     course = _course(args)
     src = Path(args.source) if args.source else None
     try:
         tz = _timezone(args.lms_timezone)
         dues = _parse_dues(args.due)
+        _check_dues(course, dues)   # before anything is collected
         roster = directory(course)
         limits = collect.ZipLimits(max_file=int(args.max_file_mb * 2**20))
         if args.exchange:
@@ -104,6 +106,8 @@ def _collect(args) -> int:
         if dues:
             set_due_dates(course, dues)
     except (ValueError, RuntimeError, OSError, RosterError) as exc:
+        if is_disk_full(exc):
+            raise   # main's one line: which file system is full, and the fix
         print(f"collect failed: {exc}")
         return 1
     shown = src if src is not None else "nbgrader's exchange"
@@ -192,17 +196,22 @@ def set_due_dates(course: Course, dues: list) -> None:
     from nbgrader.api import Gradebook
 
     from .engine import ensure_in_gradebook
-    from .util import quiet
+    from .util import env_path, quiet
 
     pairs = [d if isinstance(d, tuple) else _parse_dues([d])[0] for d in dues]
-    unknown = [a for a, _ in pairs if a not in course.assignments()]
-    if unknown:
-        raise ValueError(f"--due names unknown assignment(s) {', '.join(unknown)}")
+    _check_dues(course, pairs)
+    env_path()   # nbgrader runs `alembic` (a new gradebook) from the environment's bin/, on PATH or not
     (course.workdir / ".work").mkdir(parents=True, exist_ok=True)   # ensure_in_gradebook works in there
     ensure_in_gradebook(course, [a for a, _ in pairs])
     with quiet(), Gradebook(course.gradebook_url, config.COURSE_ID) as gb:
         for a, ts in pairs:
             gb.update_or_create_assignment(a, duedate=ts)
+
+
+def _check_dues(course: Course, pairs: list) -> None:
+    unknown = [a for a, _ in pairs if a not in course.assignments()]
+    if unknown:
+        raise ValueError(f"--due names unknown assignment(s) {', '.join(unknown)}")
 
 
 def _wait(args) -> float | None:

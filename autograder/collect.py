@@ -78,7 +78,13 @@ def _fmt(when: dt.datetime | None) -> str:
 
 
 def _write_timestamp(dest: Path, when: dt.datetime) -> None:
-    (dest / "timestamp.txt").write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    """``dest/timestamp.txt``, written under a temporary name beside it and renamed: whole or not at all."""
+    tmp = dest / f".timestamp.txt.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        os.replace(tmp, dest / "timestamp.txt")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------ results
@@ -580,9 +586,18 @@ def _rank(p: _Pick) -> tuple:
 
 
 def _identity(c: _Claim) -> tuple:
-    """Who a claim says submitted: the layout, the name and the LMS's number for the student (Canvas's
-    user id, Moodle's participant number), so that two students of one display name stay two."""
-    return (c.layout, c.who, c.lms_id or c.participant)
+    """Who a claim says submitted: the layout and the LMS's number for the student (Canvas's user id,
+    Moodle's participant number) where it gives one, so that two students of one display name stay
+    two and one student's files stay one however the name is written; else the layout and the name,
+    compared in Unicode NFC (a macOS zip writes accents decomposed: ``álvarezjosé`` in NFD is the
+    same name). NFKC differences (a fullwidth ``ａlice``) stay different names."""
+    number = c.lms_id or c.participant
+    return (c.layout, "#", number) if number else (c.layout, names.file_key(c.who), None)
+
+
+def _shown(c: _Claim) -> str:
+    number = c.lms_id or c.participant
+    return names.file_key(c.who) + (f" (id {number})" if number else "")
 
 
 def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report,
@@ -599,19 +614,18 @@ def _plan(claims: list[_Claim], ctx: _Context, roster: Directory, report: Report
             report.add("changed", how)
         resolved.append((c, sid))
     # two different students (as the source names them: name and the LMS's number) must not become one id
-    identities: dict[str, set[tuple]] = {}
+    identities: dict[str, dict[tuple, _Claim]] = {}
     for c, sid in resolved:
-        identities.setdefault(sid, set()).add(_identity(c))
+        identities.setdefault(sid, {}).setdefault(_identity(c), c)
     clash = {sid for sid, ids in identities.items() if len(ids) > 1}
     kept: list[tuple[_Claim, str]] = []
     for c, sid in resolved:
         if sid in clash:
-            exact = [i for i in identities[sid] if i[1] == sid]
+            exact = [i for i, first in identities[sid].items() if names.file_key(first.who) == sid]
             if len(exact) == 1 and _identity(c) == exact[0]:
                 kept.append((c, sid))
                 continue
-            others = sorted(i[1] + (f" (id {i[2]})" if i[2] else "") for i in identities[sid]
-                            if i != _identity(c))
+            others = sorted(_shown(first) for i, first in identities[sid].items() if i != _identity(c))
             report.add("refused", f"{c.item.path}: {c.who!r} would be student {sid!r}, as would "
                                   f"{', '.join(repr(o) for o in others)}; rename one (or import a roster)")
             continue
@@ -675,14 +689,33 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB"
 
 
+class _Unreadable(Exception):
+    """Reading one source file failed (``args[0]``: what was raised): that file is skipped."""
+
+
+def _read_chunk(fin, size: int) -> bytes:
+    try:
+        return fin.read(size)
+    except _UNREADABLE as exc:
+        raise _Unreadable(exc) from exc
+
+
 def _unpack(item: _Item, dest: Path, limits: ZipLimits, used: list[int]) -> int:
-    """Stream ``item`` into ``dest`` within the limits (counting the bytes actually written)."""
+    """Stream ``item`` into ``dest`` within the limits (counting the bytes actually written).
+
+    A failure to read the source is :class:`_Unreadable` (the file is skipped); a failure to write
+    (a full disk above all) is raised as it is: it is the machine's, never the student's file's, and
+    stops the collect."""
     if item.size > limits.max_file:
         raise _TooBig(f"it is {_mib(item.size)}, more than {_mib(limits.max_file)} (the limit for one file)")
     n = 0
-    with item.read() as fin, open(dest, "wb") as fout:
+    try:
+        fin = item.read()
+    except _UNREADABLE as exc:
+        raise _Unreadable(exc) from exc
+    with fin, open(dest, "wb") as fout:
         while True:
-            chunk = fin.read(1 << 16)
+            chunk = _read_chunk(fin, 1 << 16)
             if not chunk:
                 break
             n += len(chunk)
@@ -724,8 +757,8 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
         except _TooBig as exc:
             report.add("skipped", f"{p.claim.item.path}: {exc}; not taken, the rest is kept")
             continue
-        except _UNREADABLE as exc:
-            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc)})")
+        except _Unreadable as exc:
+            report.add("skipped", f"{p.claim.item.path}: unreadable ({_why_unreadable(exc.args[0])})")
             continue
         staged[nb] = folder / nb
     if not staged:
@@ -747,9 +780,21 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
             _write_timestamp(dest, when)
         report.add("unchanged", f"{student} {assignment}: already collected, the same notebook")
         return True
+    # which replaces which: a newer one replaces the collected one, an older one does not; with a time on
+    # one side only, the order cannot be told and the side with a time stays (a time is evidence, its
+    # absence is none); with no time on either side the later collect's is taken (an LMS keeps one
+    # submission per student, and a later download holds the later one). Every case is a line.
     if earlier and old_when and when and when < old_when:
         report.add("kept", f"{student} {assignment}: the collected submission ({_fmt(old_when)}) is newer than "
                            f"this one ({_fmt(when)}); left as it was")
+        return False
+    if earlier and old_when and when is None:
+        why = sorted({p.claim.time_from or "the zip gives every notebook one time, its own" for nb, p in picks.items()
+                      if nb in staged})
+        report.add("kept", f"{student} {assignment}: this submission has no time ({', '.join(why)}), the collected "
+                           f"one was submitted {_fmt(old_when)}; which is newer cannot be told, so the collected one "
+                           f"is left as it was (to take this one, move submitted/{student}/{assignment}/ into "
+                           "replaced/ and collect again)")
         return False
     names.inside(course.submitted, student, assignment, create=True).mkdir(exist_ok=True)
     moved_to = None
@@ -772,7 +817,9 @@ def _store(course: Course, student: str, assignment: str, picks: dict[str, _Pick
                    + (f", submitted {_fmt(c.time)} ({c.time_from})" if c.time else ", no submission time") + extra)
     if moved_to is not None:
         report.add("replaced", f"{student} {assignment}: the earlier collection was moved to "
-                               f"{moved_to.relative_to(course.workdir)}")
+                               f"{moved_to.relative_to(course.workdir)}"
+                               + (" (neither has a submission time: this later collect's is taken)"
+                                  if earlier and old_when is None and when is None else ""))
     return True
 
 
@@ -806,7 +853,7 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
     for by_nb in groups.values():
         for picks in by_nb.values():
             picks.sort(key=lambda p: p.rank, reverse=True)
-    _download_stamp([p[0] for by_nb in groups.values() for p in by_nb.values()], report)
+    _download_stamp(items, [p for by_nb in groups.values() for ps in by_nb.values() for p in ps], report)
     try:
         for (student, assignment), by_nb in sorted(groups.items()):
             winners: dict[str, _Pick] = {}
@@ -840,19 +887,27 @@ def _collect(course: Course, items: list[_Item], report: Report, *, assignments,
     return got
 
 
-def _download_stamp(winners: list[_Pick], report: Report) -> None:
+def _download_stamp(notebooks: list[_Item], picks: list[_Pick], report: Report) -> None:
     """An LMS that stamps every zip entry with the time of the download (Moodle's zip writer does
-    unless told otherwise) gives no submission time: when two or more students' files all carry
-    one and the same zip entry time, that time is dropped (none is counted late) and said."""
-    stamped = [p for p in winners if p.claim.time and p.claim.time_from.startswith("zip entry time")]
-    if len({p.student for p in stamped}) < 2 or len({p.claim.time for p in stamped}) != 1:
+    unless told otherwise) gives no submission time. That is the case when every notebook entry of
+    the zip (``notebooks``: all of them, taken or not, resubmissions included) carries one and the
+    same zip entry time and they are two or more students' files: then that time is dropped from
+    ``picks`` (none is counted late) and said. Entries with different times are real times, even
+    where the files taken happen to share one (two students who submitted at the same moment)."""
+    times = {i.time for i in notebooks if i.time and i.time_from.startswith("zip entry time")}
+    if len(times) != 1 or any(not (i.time and i.time_from.startswith("zip entry time")) for i in notebooks):
+        return
+    stamped = [p for p in picks if p.claim.time and p.claim.time_from.startswith("zip entry time")]
+    if len({p.student for p in stamped}) < 2:
         return
     when = stamped[0].claim.time
     for p in stamped:
         p.claim.time, p.claim.time_from = None, ""
-    report.add("note", f"every file of the zip carries the same time ({_fmt(when)}), the time the zip was made, "
-                       "not when each was submitted: no submission time is recorded, so none is counted late; "
-                       "check late work in the LMS")
+    rest = [p for p in picks if p.claim.time]
+    report.add("note", f"all {len(notebooks)} notebooks of the zip carry the same time ({_fmt(when)}), the time the "
+                       "zip was made, not when each was submitted: no submission time is recorded"
+                       + (f" for the {len(stamped)} without a time of their own" if rest else "")
+                       + ", so none is counted late; check late work in the LMS")
 
 
 def _nbgrader_dirs(paths: list[tuple[str, ...]], known: set[str]) -> set[tuple[str, ...]]:

@@ -273,7 +273,7 @@ def test_moodle_download_all_with_or_without_a_top_folder(course, tmp_path, top)
     assert lines(got) == [
         f"skipped {pre}Grace Hopper_1234569_assignsubmission_onlinetext_/onlinetext.html: not a notebook (only "
         ".ipynb files are collected)",
-        "note every file of the zip carries the same time (2026-01-20 09:13:04 UTC), the time the zip was made, not "
+        "note all 3 notebooks of the zip carry the same time (2026-01-20 09:13:04 UTC), the time the zip was made, not "
         "when each was submitted: no submission time is recorded, so none is counted late; check late work in the LMS",
         f"took ada_lovelace {A}: {pre}Ada Lovelace_1234567_assignsubmission_file/{A}.ipynb, no submission time; "
         "Moodle participant 1234567",
@@ -806,3 +806,245 @@ def test_demo_replaces_only_what_an_earlier_demo_made(tmp_path, capsys):
         f"demo: replacing the earlier demo in {work}",
         "demo: left as they were (the demo did not make them): notes.txt",
     ]
+
+
+# ------------------------------------------------------------------------------------ a full disk, one name in two
+# Unicode forms, submission times, --due without the environment on PATH
+
+def _tmpfs(path: Path, size: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {out.stderr.strip() or 'mount failed'}")
+
+
+def test_collect_onto_a_full_disk_stops_names_it_and_a_rerun_takes_everything(tmp_path, capsys):
+    """Six Canvas students' notebooks of 200 kB onto a file system with room for two or three: a
+    full disk is the machine's problem, not the students' files (it was reported as 'unreadable'
+    for four of them, "collected 2", exit 0). The collect stops with one line naming the file system
+    and the fix, exits 1, leaves no half-written notebook, and the same collect after freeing space
+    takes everything."""
+    import random
+
+    from autograder.cli import main
+
+    mnt = tmp_path / "mnt"
+    work = mnt / "w"
+    rng = random.Random(7)
+    payload = {s: nb(s + " " + "".join(rng.choice("0123456789abcdef") for _ in range(200_000)))
+               for s in ("ada", "bea", "cyd", "dan", "eve", "fay")}
+    z = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for k, (s, data) in enumerate(payload.items()):
+            add(zf, f"{s}x_{100 + k}_{5000 + k}_{A}.ipynb", data, (2026, 1, 15, 10, k, 0))
+    argv = ["collect", str(z), "--workdir", str(work), "--solutions", str(FIXTURES), "--notebooks",
+            str(tmp_path / "nb")]
+    _tmpfs(mnt, "2m")
+    try:
+        work.mkdir()
+        filler = mnt / "filler.bin"
+        filler.write_bytes(b"\0" * (2 * 2**20 - 520 * 1024))        # about 500 kB left: two notebooks fit
+        assert main(argv) == 1
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 1, out
+        assert out[0].startswith(f"collect: disk full: no space left on the file system at {mnt} (holding {work}; ")
+        assert out[0].endswith("Free some space there, then run the same command again: what was not finished is "
+                               "redone."), out
+        assert "unreadable" not in out[0]
+        # nothing half-written: every notebook in submitted/ is whole, no staging folder is left behind
+        taken = sorted(p.parent.parent.name for p in (work / "submitted").glob(f"*/{A}/{NB}"))
+        assert 1 <= len(taken) < 6, taken
+        for p in (work / "submitted").rglob("*.ipynb"):
+            assert p.read_text() == payload[p.parent.parent.name[:-1]]
+        assert not [p.name for p in (work / "submitted").rglob("*") if p.is_file()
+                    and p.name not in (NB, "timestamp.txt")]
+        assert not list(work.glob(".collect-*"))
+        filler.unlink()
+        assert main(argv) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[-1] == f"collected 6 submission(s) into {work / 'submitted'}"
+        assert sum(ln.startswith("  unchanged ") for ln in out) == len(taken)
+        assert sum(ln.startswith("  took ") for ln in out) == 6 - len(taken)
+        for k, (s, data) in enumerate(payload.items()):
+            assert (work / "submitted" / f"{s}x" / A / NB).read_text() == data
+            assert (work / "submitted" / f"{s}x" / A / "timestamp.txt").read_text() == \
+                f"2026-01-15 10:{k:02d}:00.000000 UTC"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_write_that_fails_is_never_blamed_on_the_students_file(course, tmp_path, monkeypatch):
+    """Where no tmpfs can be mounted the same rule holds: an error while writing (here EIO) stops the
+    collect (it was 'skipped ...: unreadable' for every student and the collect went on)."""
+    import builtins
+    import errno
+
+    z = tmp_path / "flat.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, f"ada_{A}.ipynb", nb("ada"))
+        add(zf, f"bea_{A}.ipynb", nb("bea"))
+    real_open = builtins.open
+
+    class Failing:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.EIO, "Input/output error")
+
+    def fake_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return Failing(fh) if "w" in mode and str(file).endswith(".ipynb") else fh
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(OSError) as exc:
+        collect_zip(course, z)
+    assert exc.value.errno == errno.EIO
+    assert not (course.submitted / "ada").exists() and not list(course.workdir.glob(".collect-*"))
+
+
+def test_one_canvas_student_in_two_unicode_forms_is_one_student(course, tmp_path):
+    """Canvas user 1009's two uploads, one file name in NFC and one in NFD (a macOS re-zip): one
+    student, whose later upload wins, with or without a roster; two different user ids of one
+    display name are still refused."""
+    from autograder.roster import Student
+
+    nfc = unicodedata.normalize("NFC", "\u00e1lvarezjos\u00e9")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    z = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, f"smithjohn_2001_7001_{A}.ipynb", nb("john one"), (2026, 1, 15, 10, 0, 0))
+        add(zf, f"smithjohn_2002_7002_{A}.ipynb", nb("john two"), (2026, 1, 15, 10, 0, 0))
+        add(zf, f"{nfc}_1009_7003_{A}.ipynb", nb("jose first"), (2026, 1, 15, 10, 0, 0))
+        add(zf, f"{nfd}_1009_7004_{A}-1.ipynb", nb("jose second"), (2026, 1, 15, 11, 30, 0))
+    refused = [
+        f"refused smithjohn_2001_7001_{A}.ipynb: 'smithjohn' would be student 'smithjohn', as would 'smithjohn "
+        "(id 2002)'; rename one (or import a roster)",
+        f"refused smithjohn_2002_7002_{A}.ipynb: 'smithjohn' would be student 'smithjohn', as would 'smithjohn "
+        "(id 2001)'; rename one (or import a roster)",
+    ]
+    for roster, sid in [(None, "alvarezjose"), (Directory([Student("jose", "Jos\u00e9", "\u00c1lvarez",
+                                                                   lms_ids=("1009",))]), "jose")]:
+        c = course.with_(workdir=tmp_path / sid)
+        got = collect_zip(c, z, roster=roster)
+        assert got == [(sid, A)]
+        assert submitted(c, sid) == nb("jose second")
+        assert lines(got) == refused + [
+            f"skipped {nfc}_1009_7003_{A}.ipynb: an earlier submission of {sid} {A}; {nfd}_1009_7004_{A}-1.ipynb was "
+            "taken, the later Canvas upload (file id 7004 > 7003)",
+            f"took {sid} {A}: {nfd}_1009_7004_{A}-1.ipynb (copy suffix '-1'), submitted 2026-01-15 11:30:00 UTC (zip "
+            "entry time, read as UTC)",
+        ]
+
+
+def test_real_times_are_kept_when_the_winners_happen_to_share_one(course, tmp_path):
+    """The download-stamp rule looks at every notebook of the zip: here the entries carry three
+    times and the two students' latest copies share one; both times are real and recorded (all
+    were dropped as "every file of the zip carries the same time")."""
+    t1, t2, t3 = (2026, 1, 15, 10, 0, 0), (2026, 1, 15, 11, 30, 0), (2026, 1, 16, 9, 0, 0)
+    z = tmp_path / "plain.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, f"hw/ada_{A}.ipynb", nb("ada 0"), t1)
+        add(zf, f"hw/ada_{A}_1.ipynb", nb("ada 1"), t2)
+        add(zf, f"hw/ada_{A}_2.ipynb", nb("ada 2"), t3)
+        add(zf, f"hw/dara_{A} (3).ipynb", nb("dara 3"), t3)
+        add(zf, f"hw/dara_{A}.ipynb", nb("dara 0"), t1)
+    got = collect_zip(course, z)
+    assert got == [("ada", A), ("dara", A)]
+    assert not [ln for ln in lines(got) if ln.startswith("note ")]
+    assert stamp(course, "ada") == stamp(course, "dara") == "2026-01-16 09:00:00.000000 UTC"
+    # two students who submitted at the same moment, among others who did not: real times, kept
+    z2 = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(z2, "w") as zf:
+        add(zf, f"ab_101_7001_{A}.ipynb", nb("ab"), t2)
+        add(zf, f"cd_102_7002_{A}.ipynb", nb("cd"), t2)
+        add(zf, f"ef_103_7003_{A}.ipynb", nb("ef"), t1)
+    c2 = course.with_(workdir=tmp_path / "w2")
+    got = collect_zip(c2, z2)
+    assert not [ln for ln in lines(got) if ln.startswith("note ")]
+    assert stamp(c2, "ab") == stamp(c2, "cd") == "2026-01-15 11:30:00.000000 UTC"
+    # every notebook of the zip with one time (resubmissions included): a download stamp, and said so
+    z3 = tmp_path / "stamped.zip"
+    with zipfile.ZipFile(z3, "w") as zf:
+        add(zf, f"ada_{A}.ipynb", nb("ada 0"), t3)
+        add(zf, f"ada_{A}_1.ipynb", nb("ada 1"), t3)
+        add(zf, f"dara_{A}.ipynb", nb("dara"), t3)
+    c3 = course.with_(workdir=tmp_path / "w3")
+    got = collect_zip(c3, z3)
+    assert ("note all 3 notebooks of the zip carry the same time (2026-01-16 09:00:00 UTC), the time the zip was "
+            "made, not when each was submitted: no submission time is recorded, so none is counted late; check late "
+            "work in the LMS") in lines(got)
+    assert stamp(c3, "ada") is None and stamp(c3, "dara") is None
+
+
+def test_a_submission_without_a_time_never_silently_replaces_one_with_a_time(course, tmp_path):
+    """A collected notebook with a submission time, then another of the same student whose time is
+    unknown: which is newer cannot be told, so the collected one stays, and the report says so and
+    how to take the other; without a time on either side the later collect's is taken, and said."""
+    z = tmp_path / "first.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        add(zf, f"wrongdara_1004_5002_{A}.ipynb", nb("dara timed"), (2026, 1, 15, 10, 0, 0))
+    collect_zip(course, z)
+    z2 = tmp_path / "no-time.zip"
+    with zipfile.ZipFile(z2, "w") as zf:
+        add(zf, f"wrongdara_1004_5030_{A}.ipynb", nb("dara no time"), (1980, 1, 1, 0, 0, 0))
+    got = collect_zip(course, z2)
+    assert got == []
+    assert submitted(course, "wrongdara") == nb("dara timed")
+    assert stamp(course, "wrongdara") == "2026-01-15 10:00:00.000000 UTC"
+    assert lines(got) == [
+        f"kept wrongdara {A}: this submission has no time (no time in the zip entry), the collected one was "
+        "submitted 2026-01-15 10:00:00 UTC; which is newer cannot be told, so the collected one is left as it "
+        f"was (to take this one, move submitted/wrongdara/{A}/ into replaced/ and collect again)"]
+    # neither with a time: the later collect's is taken, the earlier moved to replaced/, both said
+    c2 = course.with_(workdir=tmp_path / "w2")
+    collect_zip(c2, z2)
+    z3 = tmp_path / "no-time-2.zip"
+    with zipfile.ZipFile(z3, "w") as zf:
+        add(zf, f"wrongdara_1004_5031_{A}.ipynb", nb("dara later"), (1980, 1, 1, 0, 0, 0))
+    got = collect_zip(c2, z3)
+    assert got == [("wrongdara", A)] and submitted(c2, "wrongdara") == nb("dara later")
+    (kept,) = (c2.workdir / "replaced" / "wrongdara" / A).iterdir()
+    assert lines(got) == [
+        f"took wrongdara {A}: wrongdara_1004_5031_{A}.ipynb, no submission time",
+        f"replaced wrongdara {A}: the earlier collection was moved to replaced/wrongdara/{A}/{kept.name} (neither "
+        "has a submission time: this later collect's is taken)",
+    ]
+
+
+@pytest.mark.slow   # the CLI in a fresh process
+def test_due_on_a_first_collect_without_the_environment_on_path(course, tmp_path):
+    """`.venv/bin/python -m autograder collect --due ...` from a shell whose PATH lacks the
+    environment's bin/ (nbgrader runs `alembic` from there): it failed with "[Errno 2] No such file or
+    directory: 'alembic'" after collecting."""
+    import shutil
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    assert shutil.which("alembic", path=str(empty)) is None
+    out = subprocess.run([sys.executable, "-m", "autograder", "collect", canvas_zip(tmp_path / "submissions.zip"),
+                          "--due", f"{A}=2026-01-15T12:00:00Z", "--workdir", course.workdir, "--solutions",
+                          FIXTURES, "--notebooks", tmp_path / "nb"], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PATH=str(empty)), cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == f"due date of {A}: 2026-01-15 12:00:00 UTC"
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:
+        assert gb.find_assignment(A).duedate == dt.datetime(2026, 1, 15, 12, 0)
+    # an unknown assignment in --due is refused before anything is collected
+    fresh = tmp_path / "fresh"
+    bad = _cli("collect", tmp_path / "submissions.zip", "--due", "99_nope=2026-01-15T12:00:00Z", "--workdir", fresh,
+               "--solutions", FIXTURES, "--notebooks", tmp_path / "nb")
+    assert bad.returncode == 1 and bad.stdout.strip() == "collect failed: --due names unknown assignment(s) 99_nope"
+    assert not (fresh / "submitted").exists() and not (fresh / "gradebook.db").exists()
