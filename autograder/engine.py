@@ -33,8 +33,11 @@ and ``autograde`` exits non-zero naming it. A student's own crash stays the stud
 that dies (``os._exit``, a segfault, memory) is graded again in a fresh kernel, and only a death
 at the same cell both times is the submission's (its later cells score nothing, as before); a
 kernel that finishes the second time was killed from outside, and the second grading counts; a
-kernel that dies at different cells is an error (it cannot be told apart). A full disk stops the
-run (every later submission would fail the same way).
+kernel that dies at different cells is an error (it cannot be told apart). A kernel *killed from
+outside its sandbox* is never the submission's: nothing inside can send SIGKILL, set a CPU limit
+or end with a status that reads as one (:mod:`autograder.sandbox.inside.nokill`), so a kernel that
+ends by SIGKILL without its memory cgroup's OOM killer was killed by something outside; killed
+twice, it is an error. A full disk stops the run (every later submission would fail the same way).
 
 One run per work folder: ``autograde`` holds the work folder's lock
 (:func:`autograder.util.work_lock`) and keeps its temporary files in a run folder of its own
@@ -77,7 +80,8 @@ if TYPE_CHECKING:
     from cnnlab.grading.diagnosis import Report
 
 TOOL_VERSION = "3"
-KERNEL_DIED = ("KernelDied", "DeadKernelError")   # the error GuardedExecute puts on the cell where its kernel died
+KERNEL_KILLED = "KernelKilled"   # GuardedExecute's error where its kernel was killed from outside (execute.KERNEL_KILLED)
+KERNEL_DIED = ("KernelDied", "DeadKernelError", KERNEL_KILLED)   # ... where its kernel died, however
 
 
 class GradingStopped(RuntimeError):
@@ -352,15 +356,18 @@ def default_protect(course: Course) -> list[str]:
     return course.protect()
 
 
-def kernel_deaths(folder: Path) -> list[str]:
-    """``<notebook>/<cell index>`` of every cell where a graded notebook's kernel died."""
-    out = []
+def kernel_deaths(folder: Path) -> tuple[list[str], bool]:
+    """``<notebook>/<cell index>`` of every cell where a graded notebook's kernel died, and whether
+    one of them was killed from outside its sandbox (:mod:`autograder.sandbox.inside.nokill`)."""
+    out, killed = [], False
     for nbp in sorted(Path(folder).glob("*.ipynb")):
         nb = nbformat.read(nbp, as_version=4)
         for i, c in enumerate(nb.cells):
-            if any(o.get("output_type") == "error" and o.get("ename") in KERNEL_DIED for o in c.get("outputs", [])):
+            names = {o.get("ename") for o in c.get("outputs", []) if o.get("output_type") == "error"}
+            if names & set(KERNEL_DIED):
                 out.append(f"{nbp.stem}/{i}")
-    return out
+                killed = killed or KERNEL_KILLED in names
+    return out, killed
 
 
 def _run_nbgrader(course, template, priv, student, assignment, res, protect, sandboxed) -> None:
@@ -392,7 +399,7 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
                 if g.needs_manual_grade:
                     msg = "needs manual grading"
                 res.cells[key] = [score, mx, msg]
-    res.deaths = kernel_deaths(graded)
+    res.deaths, res.killed = kernel_deaths(graded)
     _verify(course, template, assignment, priv / "submitted" / student / assignment, res, sandboxed)
     if res.failed:
         return
@@ -613,8 +620,10 @@ def needs_second_try(res: Result) -> bool:
 
 
 def settle(first: Result | None, second: Result) -> Result:
-    """The result of a submission graded twice (see the module docstring): a kernel death is the
-    submission's only when it happens at the same cell both times."""
+    """The result of a submission graded twice (see the module docstring): a kernel killed from
+    outside its sandbox (``killed``: SIGKILL, which nothing inside can send, not its memory limit)
+    is never the submission's; a death the second time that the submission caused is its own when
+    it is at the same cell as the first, or the first was killed from outside."""
     if first is None:
         return second
     if second.failed:
@@ -624,9 +633,21 @@ def settle(first: Result | None, second: Result) -> Result:
         return second
     where = ", ".join(first.deaths)
     if second.deaths:
+        if second.killed:
+            cause = (f"its kernel was killed from outside the sandbox at {', '.join(second.deaths)} (SIGKILL, which "
+                     "nothing in the sandbox can send, and not its memory limit)" +
+                     (f"; in the first run it died at {where}" if first.deaths else f" (the first try failed: {first.cause})")
+                     + ": stop what kills the grading kernels and run autograde again")
+            second.status, second.cause, second.retryable = "error", cause[:400], False
+            second.score = 0.0
+            return second
         if first.deaths == second.deaths:
             second.problems.append(f"the kernel died at the same place in two runs ({where}): the "
                                    "submission's own crash")
+            return second
+        if first.killed:
+            second.problems.append(f"the kernel died at {', '.join(second.deaths)}, after it had been killed from "
+                                   f"outside at {where} in the first run: the submission's own crash")
             return second
         cause = (f"the kernel died at {', '.join(second.deaths)}" + (f" and, in the first run, at {where}" if first.deaths
                  else f" (the first try failed: {first.cause})") +

@@ -43,6 +43,9 @@ NOTEBOOK_OUTPUT_BYTES = 2_000_000
 SMALL = 300               # what an error or a result keeps at least, whatever the limits
 
 
+KERNEL_KILLED = "KernelKilled"   # the error on the cell where the kernel was killed from outside its sandbox
+
+
 class KernelStopped(DeadKernelError):
     """The grader stopped a kernel that ignored the interrupt at a cell's time limit."""
 
@@ -250,6 +253,16 @@ class GuardedExecute(Execute):
         if not reply or reply.get("content", {}).get("status") != "ok":
             raise RuntimeError("the grading kernel did not take the submission's student id")
 
+    def _ending(self) -> tuple[bool, str]:
+        """How the dead kernel ended (see :meth:`SandboxProvisioner.ending`): (killed from outside, how)."""
+        ending = getattr(getattr(self.km, "provisioner", None), "ending", None)
+        if ending is None:
+            return False, "how is not known"
+        try:
+            return ending()
+        except Exception as exc:  # noqa: BLE001 - never lose the cell for it
+            return False, f"how is not known: {type(exc).__name__}"
+
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
@@ -272,9 +285,15 @@ class GuardedExecute(Execute):
             cell.outputs = list(cell.get("outputs", [])) + [_error("TimeoutError", str(exc))]
             self._stopped = "not run: an earlier cell ignored its time limit and its kernel was stopped"
         except DeadKernelError:
-            cell.outputs = list(cell.get("outputs", [])) + [
-                _error("KernelDied", "the kernel died while running this cell (crash, os._exit, "
-                                     "or out of memory); later cells were not run")]
+            outside, how = self._ending()
+            if outside:
+                err = _error(KERNEL_KILLED, f"the kernel was killed from outside its sandbox while running this cell "
+                                            f"({how}): a failure of the grading machine, not of this code; later "
+                                            "cells were not run")
+            else:
+                err = _error("KernelDied", f"the kernel died while running this cell ({how}: a crash, os._exit, "
+                                           "or its memory limit); later cells were not run")
+            cell.outputs = list(cell.get("outputs", [])) + [err]
             self._stopped = "not run: the kernel died in an earlier cell"
         room = min(self.output_bytes, self._output_left)
         limit_output_bytes(cell, room, None if room == self.output_bytes else

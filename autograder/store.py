@@ -55,6 +55,7 @@ class Result:
     cause: str = ""                  # why it could not be graded (status error / crashed), one line
     output_hash: str = ""            # of the published autograded folder
     deaths: list = field(default_factory=list)     # "<notebook>/<cell index>" where the kernel died
+    killed: bool = False             # one of those kernels was killed from outside its sandbox (not stored)
     retryable: bool = False          # an infrastructure failure worth one more try
     full_disk: str = ""              # a path on the file system that was full (status error)
     final: bool = True               # a grade an export may use (see the module docstring)

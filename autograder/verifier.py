@@ -172,22 +172,6 @@ class WorkerFailed(RuntimeError):
         self.crashed_at = crashed_at     # the answer source the worker died in (it ended the process)
 
 
-def exit_text(code: int | None) -> str:
-    """How a process ended, in words: ``exit code 3``, ``signal SIGSEGV`` (a negative code, or
-    bubblewrap's 128 + signal)."""
-    import signal
-
-    if code is None:
-        return "no exit code"
-    num = -code if code < 0 else code - 128 if code > 128 else 0
-    if num:
-        try:
-            return f"signal {signal.Signals(num).name}"
-        except ValueError:
-            return f"signal {num}"
-    return f"exit code {code}"
-
-
 def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.Sandbox | None) -> dict:
     """Run one worker on ``request``; return its decoded reply (raises :class:`WorkerFailed`)."""
     r, w = os.pipe()
@@ -259,9 +243,9 @@ def _exchange(request: dict, *, total_seconds: int, memory_mb: int, sb: sandbox.
     started, answered, body = split_reply(data[len(MAGIC):])
     if not answered and not body:
         if not started:
-            raise WorkerFailed(f"the worker ended before the submission's code ({exit_text(proc.returncode)})",
+            raise WorkerFailed(f"the worker ended before the submission's code ({sandbox.exit_text(proc.returncode)})",
                                infra=True)
-        raise WorkerFailed(f"the submission's code ended the checking process ({exit_text(proc.returncode)})",
+        raise WorkerFailed(f"the submission's code ended the checking process ({sandbox.exit_text(proc.returncode)})",
                            crashed_at=started - 1)
     try:
         reply = loads(body)

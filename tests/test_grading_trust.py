@@ -64,7 +64,8 @@ def _scripted(monkeypatch, folder: Path, plan: dict[str, list[str]]) -> None:
     ``ok`` (every point), ``half`` (the scale tests only: 3 of 6), ``infra`` (the tool failed:
     a kernel that did not start), ``enospc`` (the disk filled up), ``kill-worker`` (the worker
     process is killed), ``die@N`` (full points, but the kernel died at cell N: the engine grades
-    again to tell the student's crash from a kill from outside). Attempts are counted in files,
+    again to tell the student's crash from a kill from outside), ``kill@N`` (the same, but the
+    kernel was killed from outside its sandbox: SIGKILL, which nothing inside can send). Attempts are counted in files,
     across the forked workers.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,8 +86,9 @@ def _scripted(monkeypatch, folder: Path, plan: dict[str, list[str]]) -> None:
         else:
             half = step == "half"
             res.cells = {f"{A}/{g}": [0.0 if half and "corr1d" in g else p, p, ""] for g, p in POINTS.items()}
-            if step.startswith("die@"):
-                res.deaths = [f"{A}/{step[4:]}"]
+            if step.startswith(("die@", "kill@")):
+                res.deaths = [f"{A}/{step.split('@')[1]}"]
+                res.killed = step.startswith("kill@")
             rel = template.release / assignment
             res.output_hash = engine.publish(rel, course.autograded / student / assignment, [f"{A}.ipynb"])
         if res.failed:
@@ -175,6 +177,36 @@ def test_a_failure_of_the_tool_is_never_a_grade(tmp_path, released, monkeypatch,
     rc, out = _cli(course, capsys, "export")
     assert rc == 0, out
     assert {s: _csv(course)[s][A] for s in NOT_GRADED} == {s: "6.0" for s in NOT_GRADED}
+
+
+def test_a_kernel_killed_from_outside_is_never_the_students_crash(tmp_path, released, monkeypatch, capsys):
+    """The review's attack: every kernel killed from outside after the same delay dies at the same
+    cell twice, which passed for the student's own crash (a correct submission got 0). A kernel
+    that ends by SIGKILL without its memory limit was killed from outside (nothing in its sandbox
+    can send SIGKILL: inside/nokill.py), and that is never the student's."""
+    plan = {"killed_twice": ["kill@5", "kill@5"], "killed_then_own": ["kill@5", "die@7"],
+            "own_then_killed": ["die@5", "kill@5"], "own_twice": ["die@5", "die@5"]}
+    course = _course(tmp_path, released)
+    _collect(course, released, plan, tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", plan)
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "2", "--no-progress")
+    assert rc == 1, out
+    named = {ln.strip().split("/")[0]: ln for ln in out.split("NOT GRADED:")[-1].splitlines() if "/00_toy: " in ln}
+    assert set(named) == {"killed_twice", "own_then_killed"}, out
+    assert "its kernel was killed from outside the sandbox at 00_toy/5" in named["killed_twice"], out
+    assert "run autograde again" in named["own_then_killed"], out
+    results = store.read_results(course.gradebook_url)
+    assert results[("killed_then_own", A)].final and results[("own_twice", A)].final
+    assert "after it had been killed from outside at 00_toy/5" in " ".join(results[("killed_then_own", A)].problems)
+    assert "same place in two runs" in " ".join(results[("own_twice", A)].problems)
+    fixed = {s: ["ok"] for s in plan}
+    for p in (tmp_path / "attempts").glob("*.count"):
+        p.unlink()
+    _scripted(monkeypatch, tmp_path / "attempts", fixed)
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "2", "--no-progress")[0] == 0
+    assert _cli(course, capsys, "export")[0] == 0
+    assert {s: _csv(course)[s][A] for s in ("killed_twice", "own_then_killed")} == {"killed_twice": "6.0",
+                                                                                   "own_then_killed": "6.0"}
 
 
 def test_a_regrade_that_fails_keeps_the_grade_of_the_same_files(tmp_path, released, monkeypatch, capsys):

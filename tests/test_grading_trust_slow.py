@@ -76,12 +76,12 @@ def _with_cell(nb, source: str):
 
 
 class Killer(threading.Thread):
-    """Finds kernels by their process name: SIGKILLs the first one (from outside, as an admin's
-    ``kill`` or the OOM killer would), lets every later one go on (SIGUSR1)."""
+    """Finds kernels by their process name: SIGKILLs the first ``kills`` (from outside, as an
+    admin's ``kill`` or the OOM killer would), lets every later one go on (SIGUSR1)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, kills: int = 1) -> None:
         super().__init__(daemon=True)
-        self.name, self.seen, self.done = name, [], threading.Event()
+        self.name, self.seen, self.done, self.kills = name, [], threading.Event(), kills
 
     def run(self) -> None:
         while not self.done.is_set():
@@ -95,7 +95,7 @@ class Killer(threading.Thread):
                 if pid in self.seen:
                     continue
                 self.seen.append(pid)
-                with_signal = signal.SIGKILL if len(self.seen) == 1 else signal.SIGUSR1
+                with_signal = signal.SIGKILL if len(self.seen) <= self.kills else signal.SIGUSR1
                 try:
                     os.kill(pid, with_signal)
                 except ProcessLookupError:
@@ -107,19 +107,33 @@ def test_a_kernel_killed_from_outside_is_graded_again_and_a_students_own_crash_i
     course = _course(tmp_path / "work", released, cell_timeout=60)
     make_class(FIXTURES, released, tmp_path / "class", [A], kinds=("reference",))
     ref = nbformat.read(tmp_path / "class" / "reference" / A / f"{A}.ipynb", as_version=4)
-    name = f"cnl{uuid.uuid4().hex[:10]}"
-    for student, cell in (("interrupted", WAIT_CELL.format(name=name)), ("own_crash", CRASH_CELL)):
+    name, twice = f"cnl{uuid.uuid4().hex[:10]}", f"cnl{uuid.uuid4().hex[:10]}"
+    for student, cell in (("interrupted", WAIT_CELL.format(name=name)), ("own_crash", CRASH_CELL),
+                          ("killed_twice", WAIT_CELL.format(name=twice)),
+                          ("self_kill", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+                          ("exit_137", "import ctypes\nctypes.CDLL(None)._exit(137)   # what bubblewrap reports for a SIGKILL")):
         (tmp_path / "class" / student / A).mkdir(parents=True)
         nbformat.write(_with_cell(ref, cell), tmp_path / "class" / student / A / f"{A}.ipynb")
     collect_folder(course, tmp_path / "class")
-    killer = Killer(name)
-    killer.start()
+    killers = [Killer(name), Killer(twice, kills=2)]
+    for k in killers:
+        k.start()
     try:
         results = {r.student: r for r in engine.autograde(course, jobs=2, progress=False, echo=lambda *_: None)}
     finally:
-        killer.done.set()
-        killer.join()
-    assert len(killer.seen) == 2, "the waiting kernel should have run twice (killed, then let go)"
+        for k in killers:
+            k.done.set()
+            k.join()
+    assert len(killers[0].seen) == 2, "the waiting kernel should have run twice (killed, then let go)"
+    assert len(killers[1].seen) == 2, "the other waiting kernel should have run twice (killed both times)"
+    k = results["killed_twice"]     # at the same cell both times, and still not the student's crash
+    assert k.failed and "killed from outside the sandbox" in k.cause, k.summary()
+    s = results["self_kill"]        # the student's code cannot SIGKILL its kernel: an error in the cell
+    assert s.status == "graded" and s.score == 6.0 and not s.deaths, s.summary()
+    e = results["exit_137"]         # nor pass for a SIGKILL by its exit status: its own crash
+    assert e.status == "graded" and e.score == 3.0, e.summary()
+    assert any("same place in two runs" in p for p in e.problems), e.problems
+    assert "SIGSYS" in e.cells[f"{A}/test_corr1d_public"][2] or "not run" in e.cells[f"{A}/test_corr1d_public"][2]
     r = results["interrupted"]
     assert r.status == "graded" and r.final and r.score == 6.0, r.summary()
     assert r.cells == results["reference"].cells                      # as if it had never been killed
@@ -131,7 +145,8 @@ def test_a_kernel_killed_from_outside_is_graded_again_and_a_students_own_crash_i
         "not run" in c.cells[f"{A}/test_corr1d_public"][2].lower(), c.cells
     stored = store.read_results(course.gradebook_url)
     assert {s: (x.score, x.final) for (s, _), x in stored.items()} == {
-        "reference": (6.0, True), "interrupted": (6.0, True), "own_crash": (3.0, True)}
+        "reference": (6.0, True), "interrupted": (6.0, True), "own_crash": (3.0, True), "killed_twice": (0.0, False),
+        "self_kill": (6.0, True), "exit_137": (3.0, True)}
 
 
 # ----------------------------------------------------------------------------- a full disk mid-run

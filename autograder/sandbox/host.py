@@ -482,6 +482,35 @@ def new_memory_cgroup(sb: Sandbox, memory_mb: int, tmpfs_mb: int = TMPFS_MB) -> 
     return cg
 
 
+def exit_text(code: int | None) -> str:
+    """How a process ended, in words: ``exit code 3``, ``signal SIGSEGV`` (a negative code, or
+    bubblewrap's 128 + signal)."""
+    if code is None:
+        return "no exit code"
+    num = -code if code < 0 else code - 128 if code > 128 else 0
+    if num:
+        try:
+            return f"signal {signal.Signals(num).name}"
+        except ValueError:
+            return f"signal {num}"
+    return f"exit code {code}"
+
+
+def oom_kills(cg: Path | None) -> int:
+    """How many processes the memory cgroup ``cg``'s OOM killer has killed (cgroup v1's
+    ``memory.oom_control``; where the kernel does not count them, 1 when the cgroup ever reached its
+    limit); 0 without a cgroup."""
+    if cg is None:
+        return 0
+    try:
+        for line in (cg / "memory.oom_control").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 1 if int((cg / "memory.failcnt").read_text()) > 0 else 0
+    except (OSError, ValueError):
+        return 0
+
+
 def kill_cgroup(cg: Path | None) -> None:
     """Kill every process left in the cgroup and remove it."""
     if cg is None or not cg.exists():

@@ -87,6 +87,7 @@ class SandboxProvisioner(KernelProvisionerBase):
     protect = List(Unicode(), help="host paths a kernel without a sandbox may not write to (the guard)")
     startup_timeout = Float(60.0, help="seconds for the kernel to make its sockets")
 
+    nokill = "not reported"                  # "on" when the kernel's nokill filter is loaded
     box: host.Sandboxed | None = None       # sandboxed
     process: subprocess.Popen | None = None  # either way: the process whose exit is the kernel's
     _dir: Path | None = None                 # private host folder: the link to the channel, connection file
@@ -106,6 +107,23 @@ class SandboxProvisioner(KernelProvisionerBase):
         while self.process.poll() is None:
             await asyncio.sleep(0.05)
         return self.process.returncode
+
+    def ending(self, wait: float = 3.0) -> tuple[bool, str]:
+        """How the kernel ended, once it has (waiting up to ``wait`` seconds): (killed from outside,
+        how in words). Killed from outside: ended by SIGKILL, which nothing in the sandbox can send
+        (:mod:`.inside.nokill`), and not by the sandbox's memory limit; unknown (False) where the
+        filter is not loaded."""
+        if self.process is None:
+            return False, "no process"
+        end = time.monotonic() + wait
+        while self.process.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        code = self.process.poll()
+        how = host.exit_text(code)
+        killed = code == -signal.SIGKILL or (self.box is not None and code == 128 + signal.SIGKILL)
+        if killed and self.box is not None and host.oom_kills(self.box.memcg):
+            return False, f"{how}: its memory limit ({self.memory_mb} MiB)"
+        return killed and self.nokill == "on", how
 
     async def send_signal(self, signum: int) -> None:
         """Signal 0 asks whether it runs; any other signal ends the kernel and its sandbox (a
@@ -254,7 +272,12 @@ class SandboxProvisioner(KernelProvisionerBase):
         def ready() -> bool:
             with contextlib.suppress(BlockingIOError, TypeError):
                 seen.extend(out.read(64) or b"")
-            return b"ready\n" in seen
+            if b"ready\n" not in seen:
+                return False
+            for line in bytes(seen).decode(errors="replace").splitlines():
+                if line.startswith("nokill "):
+                    self.nokill = line[len("nokill "):][:200]
+            return True
 
         try:
             await self._until(ready, "the kernel's start")

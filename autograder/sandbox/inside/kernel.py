@@ -9,7 +9,8 @@ without one (``--unsafe-no-sandbox``) as ``python -m autograder.sandbox.inside.k
 It reads the kernel's connection information (JSON, as jupyter_client writes it, with ``ip`` the
 socket path prefix) from stdin and writes it to ``DIR/kernel.json``; sets RLIMIT_AS (memory,
 ``--mem-mb``), RLIMIT_CORE = 0 (no core files from crashes) and RLIMIT_FSIZE (no file larger
-than 512 MiB); copies the assignment's released files (``--files``) into its working folder; says
+than 512 MiB); loads the :mod:`.nokill` filter (only the outside can SIGKILL it) and says
+``nokill on`` (or why not) on stdout; copies the assignment's released files (``--files``) into its working folder; says
 ``ready`` on stdout (an error before that is on stderr, which the grader reports); points its
 stdin, stdout and stderr at /dev/null; then starts ipykernel on that connection file (Unix
 sockets ``<ip>-<port>`` in DIR) with the guard (:mod:`.guard`) as an extension. ``--figures
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     opts = dict(zip(ours[::2], ours[1::2]))
     conn = _channel(opts["--channel"])
     _set_limits(int(opts.get("--mem-mb", "0")))
+    from . import nokill
+
+    sys.stdout.write(f"nokill {nokill.install()}\n")   # only the outside can SIGKILL it now (see nokill)
     if "--files" in opts and os.path.isdir(opts["--files"]):
         _copy_files(opts["--files"], os.getcwd())
     sys.stdout.write("ready\n")     # (an error before this line reaches the grader on stderr)

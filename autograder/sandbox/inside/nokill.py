@@ -1,0 +1,86 @@
+"""A grading kernel's way of dying that only the outside can choose (sandbox side, standard library only).
+
+The grader must tell a kernel that the submission's own code ended (a segfault, ``os._exit``, its
+memory limit: the student's) from one killed from outside (an administrator's ``kill -9``, the
+host's OOM killer: a failure of the tool, graded again and never a 0). :func:`install` loads a
+seccomp filter, inherited by every process the kernel starts, that makes both observable in the
+kernel's exit status alone:
+
+- sending ``SIGKILL`` (``kill``, ``tkill``, ``tgkill``, ``rt_sigqueueinfo``,
+  ``rt_tgsigqueueinfo``, ``pidfd_send_signal``) fails with ``EPERM``: no process of the
+  submission can SIGKILL the kernel or itself;
+- ending with an exit status of 128 or more (``exit``/``exit_group``; the status is its low
+  byte) kills the process with ``SIGSYS`` instead: bubblewrap reports a command killed by signal
+  N as exit status 128 + N, so ``os._exit(137)`` cannot pass for a SIGKILL;
+- setting a CPU-time limit (``setrlimit``/``prlimit64`` of ``RLIMIT_CPU``: Linux SIGKILLs a
+  process past its hard CPU limit) and ``ptrace`` (``PTRACE_KILL``) fail with ``EPERM``;
+- another system-call ABI (x32 on x86-64) is refused (``EPERM``).
+
+So a kernel that ends by ``SIGKILL`` was killed from outside its sandbox, or by its memory
+cgroup's OOM killer (which the grader reads in the cgroup). Returns "on", or why the filter
+could not be installed (the grader then cannot tell, and says so).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+SIGKILL = 9
+RLIMIT_CPU = 0
+# machine -> (AUDIT_ARCH_*, {signalling syscall: index of its signal argument}, (exit, exit_group),
+#             {setrlimit, prlimit64: index of their resource argument}, ptrace)
+_ARCH = {
+    "x86_64": (0xC000003E, {62: 1, 200: 1, 234: 2, 129: 1, 297: 2, 424: 1}, (60, 231), {160: 0, 302: 1}, 101),
+    "aarch64": (0xC00000B7, {129: 1, 130: 1, 131: 2, 138: 1, 240: 2, 424: 1}, (93, 94), {164: 0, 261: 1}, 117),
+}
+
+
+def program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The classic BPF program (code, jt, jf, k) of the filter for ``machine``."""
+    arch, signalling, exits, limits, ptrace = _ARCH[machine]
+    ld, jeq, jge, ret, alu_and = 0x20, 0x15, 0x35, 0x06, 0x54     # BPF_LD|W|ABS, JEQ|K, JGE|K, RET|K, ALU|AND|K
+    allow, eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000    # RET_ALLOW, RET_ERRNO|EPERM, RET_KILL_PROCESS
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow),  # another architecture: not ours to judge
+            (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]
+    for nr in exits:           # exit(status), exit_group(status): a status >= 128 -> SIGSYS
+        prog += [(jeq, 0, 5, nr), (ld, 0, 0, 16), (alu_and, 0, 0, 0xFF), (jge, 0, 1, 128), (ret, 0, 0, kill),
+                 (ret, 0, 0, allow)]
+    refused = [(nr, arg, SIGKILL) for nr, arg in signalling.items()]       # SIGKILL -> EPERM
+    for nr, arg, value in refused:
+        prog += [(jeq, 0, 4, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 0, 1, value), (ret, 0, 0, eperm),
+                 (ret, 0, 0, allow)]
+    for nr, arg in limits.items():       # setting RLIMIT_CPU -> EPERM (prlimit64 that only reads it: allowed)
+        new_limit = arg + 1              # prlimit64(pid, resource, new, old); setrlimit(resource, new)
+        prog += [(jeq, 0, 8, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 0, 5, RLIMIT_CPU),
+                 (ld, 0, 0, 16 + 8 * new_limit), (jeq, 0, 2, 0), (ld, 0, 0, 20 + 8 * new_limit), (jeq, 1, 0, 0),
+                 (ret, 0, 0, eperm), (ret, 0, 0, allow)]
+    prog += [(jeq, 0, 1, ptrace), (ret, 0, 0, eperm)]
+    prog.append((ret, 0, 0, allow))
+    return prog
+
+
+def install() -> str:
+    """Load the filter into this process (and every process it starts); "on", or why not."""
+    import ctypes
+
+    machine = platform.machine()
+    if not sys.platform.startswith("linux") or machine not in _ARCH:
+        return f"no filter for {sys.platform} {machine}"
+    prog = program(machine)
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    fprog = Prog(len(prog), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:                  # PR_SET_NO_NEW_PRIVS
+        return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+    if libc.prctl(22, 2, ctypes.cast(ctypes.pointer(fprog), ctypes.c_void_p), 0, 0) != 0:   # SECCOMP_MODE_FILTER
+        return f"the seccomp filter was refused (errno {ctypes.get_errno()})"
+    return "on"

@@ -1,0 +1,69 @@
+"""The grading kernel's filter (``autograder/sandbox/inside/nokill.py``): nothing that runs in the
+kernel can end it in a way that reads as a kill from outside (SIGKILL, or an exit status of 128 + 9
+as bubblewrap reports one), so the grader can tell a student's crash from a failure of the machine.
+Each way is tried in a fresh interpreter with the filter loaded."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INSIDE = Path(__file__).resolve().parent.parent / "autograder" / "sandbox" / "inside"
+LOAD = f"import sys\nsys.path.insert(0, {str(INSIDE)!r})\nimport nokill\nassert nokill.install() == 'on'\n"
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
+                                reason="the filter is for Linux on x86-64 and aarch64")
+
+
+def _run(code: str, load: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", (LOAD if load else "") + code], capture_output=True, text=True, start_new_session=True,
+                          timeout=60)
+
+
+SELF_KILLS = {
+    "os.kill": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    "raise_signal": "import signal\nsignal.raise_signal(signal.SIGKILL)",
+    "killpg": "import os, signal\nos.killpg(0, signal.SIGKILL)",
+    "pthread_kill": "import signal, threading\nsignal.pthread_kill(threading.get_ident(), signal.SIGKILL)",
+    "pidfd": "import os, signal\nsignal.pidfd_send_signal(os.pidfd_open(os.getpid()), signal.SIGKILL)",
+    "a child kills its parent": ("import os, signal, time\nif os.fork() == 0:\n    try:\n"
+                                 "        os.kill(os.getppid(), signal.SIGKILL)\n    finally:\n        os._exit(0)\n"
+                                 "os.wait()\nprint('survived')"),
+    "cpu limit": "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 1))\nwhile True:\n    pass",
+    "ptrace kill": ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                    "assert libc.ptrace(16, os.getppid(), 0, 0) == -1\nprint('refused')"),
+}
+
+
+@pytest.mark.parametrize("how", SELF_KILLS)
+def test_nothing_inside_can_sigkill(how):
+    out = _run(SELF_KILLS[how])
+    assert out.returncode != -9, (how, out.stderr[-500:])
+    if how != "ptrace kill":      # (unfiltered, as root, it would stop the test's own process)
+        unfiltered = _run(SELF_KILLS[how], load=False)        # the wrong case: without the filter, it works
+        assert unfiltered.returncode == -9, (how, unfiltered.returncode, unfiltered.stderr[-300:])
+
+
+@pytest.mark.parametrize("status", [137, 128, 255, 393])
+def test_an_exit_status_that_reads_as_a_signal_becomes_sigsys(status):
+    out = _run(f"import os\nos._exit({status})")
+    assert out.returncode == -31, out.returncode      # SIGSYS: the student's own crash, never "killed"
+    assert _run(f"import os\nos._exit({status})", load=False).returncode == status % 256
+
+
+def test_ordinary_work_goes_on():
+    out = _run("import os, resource, signal, subprocess, sys, threading\n"
+               "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+               "print(resource.getrlimit(resource.RLIMIT_CPU) is not None)\n"
+               "resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+               "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); p.terminate()\n"
+               "print(p.wait())\n"
+               "os.kill(os.getpid(), 0)\n"
+               "signal.signal(signal.SIGUSR1, lambda *a: print('usr1')); os.kill(os.getpid(), signal.SIGUSR1)\n"
+               "os._exit(3)")
+    assert out.returncode == 3, out.stderr[-500:]
+    assert out.stdout.split() == ["thread", "True", "-15", "usr1"], out.stdout
