@@ -34,11 +34,16 @@ class Limits:
 
 
 @contextlib.contextmanager
-def quiet():
-    """Silence nbgrader's logging and console output; yields the captured text."""
+def quiet(errors: bool = False):
+    """Silence nbgrader's logging and console output; yields the captured text.
+
+    With ``errors``, records of level ERROR and above still reach the loggers' handlers: nbgrader's
+    API captures them (``capture_log``: its result's ``"log"``, where the cause of a failure is, e.g.
+    ``OSError: [Errno 28] No space left on device``; without them there is only nbgrader's pointer
+    to "the above traceback"); a handler writing to the console writes into the captured text."""
     buf = io.StringIO()
     old = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+    logging.disable(logging.WARNING if errors else logging.CRITICAL)
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
             warnings.simplefilter("ignore")

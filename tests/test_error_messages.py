@@ -1,0 +1,66 @@
+"""Clear errors (issue 20, item 6): a failure of the machine or of the input is one or two lines
+that name the cause and the fix, never a traceback, a pointer to one, or a wrong hint.
+
+Each test is the reviewer's case, run as the instructor runs it (the CLI), with the wrong output
+it gave first asserted away.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+
+import pytest
+
+from test_grading_trust import (A, FIXTURES, _cli, _collect, _course, _fill, _run, _scripted, _tmpfs, released)  # noqa: F401 (a fixture)
+
+
+def _graded(tmp_path, released, monkeypatch, capsys, students=("alice", "bob")):
+    course = _course(tmp_path, released)
+    _collect(course, released, list(students), tmp_path)
+    _scripted(monkeypatch, tmp_path / "plan", {s: ["ok"] for s in students})
+    rc, out = _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")
+    assert rc == 0, out
+    return course
+
+
+def test_feedback_on_a_full_disk_is_one_line_naming_it_and_leaves_no_page(tmp_path, released, monkeypatch, capsys):
+    work = tmp_path / "work"
+    _tmpfs(work, "8m")
+    try:
+        course = _graded(tmp_path, released, monkeypatch, capsys)
+        filler = _fill(work)
+        rc, out = _cli(course, capsys, "feedback")
+        lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+        assert rc == 1, out
+        assert "above traceback" not in out and "Traceback" not in out and "File \"" not in out, out
+        assert f"disk full: no space left on the file system at {work}" in out, out
+        assert len(lines) == 1, out
+        assert not list(course.feedback.rglob("*.html")) if course.feedback.exists() else True
+        filler.unlink()
+        rc, out = _cli(course, capsys, "feedback")
+        assert rc == 0 and len(list(course.feedback.rglob("*.html"))) == 2, out
+    finally:
+        subprocess.run(["umount", "-l", str(work)], check=False)
+
+
+def test_a_students_feedback_failure_names_the_error_nbgrader_logged(tmp_path, released, monkeypatch, capsys):
+    """Not "raise NbGraderException(msg)" nor "Please see the above traceback": the error itself."""
+    course = _graded(tmp_path, released, monkeypatch, capsys)
+    (course.autograded / "bob" / A / f"{A}.ipynb").write_text("{not json")
+    rc, out = _cli(course, capsys, "feedback")
+    assert rc == 1, out
+    assert "NbGraderException" not in out and "above traceback" not in out and "File \"" not in out, out
+    bob = [ln for ln in out.splitlines() if "bob/00_toy" in ln]
+    assert len(bob) == 1 and "NotJSONError" in bob[0] and "does not appear to be JSON" in bob[0], out
+    assert (course.feedback / "alice" / A / f"{A}.html").is_file()
+
+
+def test_a_log_that_only_says_disk_full_does_not_stop_the_class(tmp_path):
+    """The log's word is checked by a write of our own: with space left, nothing is raised and no
+    probe is left behind (an error message quoting a submission cannot stop everyone's feedback)."""
+    from autograder import feedback
+
+    folder = tmp_path / "feedback"
+    feedback._confirm_disk_full(folder)
+    assert list(folder.iterdir()) == []
