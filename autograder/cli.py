@@ -156,6 +156,7 @@ def _warn_not_on_roster(course: Course, students: list[str]) -> None:
 
 def cmd_roster(args) -> int:
     from .roster import RosterError, import_roster
+    from .util import disk_full_message, is_disk_full
 
     course = _course(args)
     notes: list[str] = []
@@ -165,6 +166,9 @@ def cmd_roster(args) -> int:
         print(f"roster not imported: {exc}")
         return 1
     except (ValueError, OSError) as exc:
+        if is_disk_full(exc):   # nbgrader's InvalidEntry carries SQLite's "database or disk is full"
+            print(f"roster not imported: {disk_full_message(getattr(exc, 'filename', None) or course.workdir)}")
+            return 1
         print(f"roster not imported: {args.csv}: {exc}")
         return 1
     for n in notes:

@@ -64,3 +64,49 @@ def test_a_log_that_only_says_disk_full_does_not_stop_the_class(tmp_path):
     folder = tmp_path / "feedback"
     feedback._confirm_disk_full(folder)
     assert list(folder.iterdir()) == []
+
+
+def test_export_and_roster_on_a_full_disk_name_it_and_leave_no_temporary_file(tmp_path, released, monkeypatch, capsys):
+    work = tmp_path / "work"
+    _tmpfs(work, "8m")
+    try:
+        course = _graded(tmp_path, released, monkeypatch, capsys)
+        roster = tmp_path / "roster.csv"
+        roster.write_text("id,first_name,last_name\nalice,Alice,A\nbob,Bob,B\n" + "".join(
+            f"s{i:04d},First{i},Last{i}\n" for i in range(3000)))
+        filler = _fill(work)
+        rc, out = _cli(course, capsys, "export")
+        assert rc == 1, out
+        assert f"export: disk full: no space left on the file system at {work}" in out, out
+        assert "Traceback" not in out and len(out.strip().splitlines()) == 1, out
+        left = sorted(p.name for p in (course.exports).iterdir()) if course.exports.exists() else []
+        assert not [n for n in left if n.endswith(".tmp")], left
+        rc, out = _cli(course, capsys, "roster", roster)
+        assert rc == 1, out
+        assert "disk full: no space left on the file system at" in out and "Free some space" in out, out
+        assert "OperationalError" not in out and "Traceback" not in out and len(out.strip().splitlines()) == 1, out
+        assert not [p for p in work.iterdir() if p.name.endswith(".tmp")]
+        filler.unlink()
+        assert _cli(course, capsys, "export")[0] == 0
+        rc, out = _cli(course, capsys, "roster", roster)
+        assert rc == 0 and "imported 3002 student(s)" in out, out
+    finally:
+        subprocess.run(["umount", "-l", str(work)], check=False)
+
+
+def test_a_roster_copy_that_cannot_be_written_leaves_no_temporary_file(tmp_path):
+    from autograder.roster import Student, write_roster
+
+    mnt = tmp_path / "mnt"
+    _tmpfs(mnt, "1m")
+    try:
+        (mnt / "other.tmp").write_text("not ours")
+        filler = _fill(mnt)
+        with pytest.raises(OSError):
+            write_roster([Student(f"s{i:05d}", "First", "Last") for i in range(20000)], mnt / "roster.csv")
+        assert sorted(p.name for p in mnt.iterdir()) == ["filler.bin", "other.tmp"]
+        filler.unlink()
+        write_roster([Student("ada", "Ada", "L")], mnt / "roster.csv")
+        assert sorted(p.name for p in mnt.iterdir()) == ["other.tmp", "roster.csv"]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
