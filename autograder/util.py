@@ -324,6 +324,12 @@ def run_folder(workdir: str | Path):
 
 # ------------------------------------------------------------------------------ failures that are not grades
 
+def no_work_folder(folder: str | Path) -> str:
+    """The message for a work folder that does not exist (a typo in --workdir, or nothing collected yet)."""
+    return (f"the work folder {folder} does not exist. Point --workdir at your work folder, or make this "
+            f"one: python -m autograder collect SUBMISSIONS --workdir {folder}")
+
+
 def is_disk_full(exc: BaseException | str) -> bool:
     """True for "no space left" (ENOSPC, EDQUOT, SQLite's "database or disk is full"), anywhere
     in an exception's chain or in a log text."""

@@ -110,3 +110,81 @@ def test_a_roster_copy_that_cannot_be_written_leaves_no_temporary_file(tmp_path)
         assert sorted(p.name for p in mnt.iterdir()) == ["other.tmp", "roster.csv"]
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# ----------------------------------------------------------------------------- the gradebook
+
+def test_an_unreachable_postgresql_names_the_variable_as_it_is_spelled(tmp_path, released, capsys):
+    course = _course(tmp_path, released)
+    rc, out = _cli(course, capsys, "export", "--db", "postgresql+psycopg://grader@127.0.0.1:9/nowhere")
+    assert rc == 1 and "$CNNLAB_DB" in out and "$cnnlab_db" not in out, out
+
+
+@pytest.mark.parametrize("url, says", [
+    ("mysql://grader@127.0.0.1/grades", "mysql is not supported"),
+    ("oracle://grader@127.0.0.1/grades", "oracle is not supported"),
+    ("gradebook.db", "not a database URL"),
+    ("postgresql+nodriver://grader@127.0.0.1/grades", "no driver nodriver"),
+])
+def test_a_database_the_tool_does_not_support_is_one_line_saying_which_it_does(tmp_path, released, capsys, url, says):
+    course = _course(tmp_path, released)
+    for cmd in (["export"], ["roster", tmp_path / "r.csv"], ["feedback"]):
+        rc, out = _cli(course, capsys, *cmd, "--db", url)
+        assert rc == 2, out
+        assert "Traceback" not in out and "MySQLdb" not in out and len(out.strip().splitlines()) == 1, out
+        assert says in out and "SQLite" in out and "postgresql+psycopg://" in out, out
+    assert not course.workdir.exists()
+
+
+def test_a_postgresql_driver_that_is_not_installed_says_which_to_write(tmp_path, released, capsys):
+    """The lock installs psycopg (3); a URL naming psycopg2 where it is missing gets the URL to write."""
+    try:
+        import psycopg2  # noqa: F401
+        pytest.skip("psycopg2 is installed here")
+    except ImportError:
+        pass
+    course = _course(tmp_path, released)
+    rc, out = _cli(course, capsys, "export", "--db", "postgresql+psycopg2://grader:secret@127.0.0.1:9/grades")
+    assert rc == 2 and "Traceback" not in out and len(out.strip().splitlines()) == 1, out
+    assert "psycopg2" in out and "not installed" in out and "postgresql+psycopg://" in out, out
+    assert "secret" not in out, out
+
+
+def test_a_work_folder_that_does_not_exist_is_named_with_the_fix(tmp_path, released, capsys):
+    course = _course(tmp_path, released)
+    for cmd, code in ((["export"], 1), (["feedback"], 2), (["autograde", "--unsafe-no-sandbox"], 2)):
+        rc, out = _cli(course, capsys, *cmd)
+        assert rc == code, out
+        assert "readable and writable" not in out and len(out.strip().splitlines()) <= 2, out
+        assert f"the work folder {course.workdir} does not exist" in out and "--workdir" in out, out
+        assert "collect" in out
+    assert not course.workdir.exists()
+
+
+def test_a_locked_gradebook_says_another_process_holds_it(tmp_path, released, monkeypatch, capsys):
+    course = _graded(tmp_path, released, monkeypatch, capsys, students=("alice",))
+    holder = sqlite3.connect(course.workdir / "gradebook.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        rc, out = _cli(course, capsys, "export")
+    finally:
+        holder.close()
+    assert rc == 1, out
+    assert "readable and writable" not in out and len(out.strip().splitlines()) <= 2, out
+    assert "locked by another process" in out and "again" in out, out
+    assert _cli(course, capsys, "export")[0] == 0
+
+
+# ----------------------------------------------------------------------------- unknown names
+
+def test_an_unknown_student_is_named_and_nothing_is_graded(tmp_path, released, monkeypatch, capsys):
+    course = _graded(tmp_path, released, monkeypatch, capsys)
+    for cmd in (["autograde", "--unsafe-no-sandbox", "--no-progress", "--force"], ["feedback"]):
+        rc, out = _cli(course, capsys, *cmd, "--student", "alice", "nobody")
+        assert rc == 2, out
+        assert "graded 0" not in out and "wrote 0" not in out and len(out.strip().splitlines()) == 1, out
+        assert "'nobody'" in out and "alice, bob" in out and "'alice'" not in out, out
+    assert (tmp_path / "plan" / "alice.count").read_text() == "1"      # graded once, by _graded
+    assert not course.feedback.exists()
+    rc, out = _cli(course, capsys, "autograde", A, "--student", "alice", "--unsafe-no-sandbox", "--no-progress")
+    assert rc == 0 and "unchanged" in out, out
