@@ -215,14 +215,15 @@ def _wait(args) -> float | None:
     return 0 if w is None else (None if w < 0 else w)
 
 
-def _cannot_start(course: Course, command: str, students: list[str], assignments: list[str]) -> str | None:
+def _cannot_start(course: Course, command: str, students: list[str], assignments: list[str],
+                  need_folder: bool = True) -> str | None:
     """Why ``command`` (autograde, feedback) has nothing to work on, in one line: its work folder
-    does not exist (the command would otherwise make it, empty), or a ``--student`` has no
-    collected submission (of ``assignments``, when given). None: it may start."""
+    does not exist (with ``need_folder``: the command would otherwise make it, empty), or a
+    ``--student`` has no collected submission (of ``assignments``, when given). None: it may start."""
     from .collect import find_submissions
     from .util import no_work_folder
 
-    if not course.workdir.is_dir():
+    if need_folder and not course.workdir.is_dir():
         return f"{command}: {no_work_folder(course.workdir)}"
     if not students:
         return None
@@ -242,7 +243,8 @@ def cmd_autograde(args) -> int:
     from .util import WorkFolderBusy
 
     course = _course(args)
-    problem = _cannot_start(course, "autograde", args.student, args.assignments)
+    # (no --student: an autograde of a new folder says "nothing to grade", after the sandbox check)
+    problem = _cannot_start(course, "autograde", args.student, args.assignments, need_folder=False)
     if problem:
         print(problem)
         return 2
