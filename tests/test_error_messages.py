@@ -188,3 +188,11 @@ def test_an_unknown_student_is_named_and_nothing_is_graded(tmp_path, released, m
     assert not course.feedback.exists()
     rc, out = _cli(course, capsys, "autograde", A, "--student", "alice", "--unsafe-no-sandbox", "--no-progress")
     assert rc == 0 and "unchanged" in out, out
+
+
+def test_similarity_of_an_unknown_assignment_names_it_and_the_known_ones(tmp_path, released, capsys):
+    course = _course(tmp_path, released)
+    rc, out = _cli(course, capsys, "similarity", "99_nope")
+    assert rc == 2, out
+    assert "release 99_nope" not in out and len(out.strip().splitlines()) == 1, out
+    assert "unknown assignment '99_nope'" in out and A in out and "--solutions" in out, out
