@@ -196,3 +196,17 @@ def test_similarity_of_an_unknown_assignment_names_it_and_the_known_ones(tmp_pat
     assert rc == 2, out
     assert "release 99_nope" not in out and len(out.strip().splitlines()) == 1, out
     assert "unknown assignment '99_nope'" in out and A in out and "--solutions" in out, out
+
+
+def test_exports_list_of_submissions_a_stopped_run_left_names_why_it_stopped(tmp_path, released, monkeypatch, capsys):
+    """export never printed the "cause above" its list pointed to: the recorded cause says it."""
+    course = _course(tmp_path, released)
+    _collect(course, released, ["a_first", "b"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "plan", {"a_first": ["enospc"], "b": ["ok"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "-j", "1", "--no-progress")[0] == 1
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1 and "INCOMPLETE" in out, out
+    b = [ln for ln in out.splitlines() if ln.strip().startswith("b/00_toy:")]
+    assert len(b) == 1 and "cause above" not in b[0], out
+    assert "the run stopped before grading it" in b[0] and "disk full" in b[0] and "autograde again" in b[0], out
+    assert "a_first" not in b[0], out   # the other student's path stays on its own line
