@@ -118,6 +118,7 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
 
     from .collect import find_submissions
     from .engine import cause_line
+    from .names import printable
 
     env_path()
     subs = [(s, a) for s, a, _ in find_submissions(course, students, assignments)
@@ -136,7 +137,7 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
                     said = "\n".join(filter(None, (out.get("log"), out.get("error"))))
                     if is_disk_full(said):
                         _confirm_disk_full(course.feedback)   # raises OSError ENOSPC when it is so
-                    problems.append(f"{s}/{a}: {cause_line(said)}"[:300])
+                    problems.append(printable(f"{s}/{a}: {cause_line(said)}"[:300]))   # (text a submission may carry)
         pages = {f"{nb.stem}.html" for nb in course.source_notebooks(a)}
         for s in sorted(s for s, aa in subs if aa == a):
             folder = course.feedback / s / a
