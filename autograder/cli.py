@@ -160,6 +160,7 @@ def _warn_not_on_roster(course: Course, students: list[str]) -> None:
 
 def cmd_roster(args) -> int:
     from .roster import RosterError, import_roster
+    from .util import disk_full_message, is_disk_full
 
     course = _course(args)
     notes: list[str] = []
@@ -169,6 +170,9 @@ def cmd_roster(args) -> int:
         print(f"roster not imported: {exc}")
         return 1
     except (ValueError, OSError) as exc:
+        if is_disk_full(exc):   # nbgrader's InvalidEntry carries SQLite's "database or disk is full"
+            print(f"roster not imported: {disk_full_message(getattr(exc, 'filename', None) or course.workdir)}")
+            return 1
         print(f"roster not imported: {args.csv}: {exc}")
         return 1
     for n in notes:
@@ -220,12 +224,39 @@ def _wait(args) -> float | None:
     return 0 if w is None else (None if w < 0 else w)
 
 
+def _cannot_start(course: Course, command: str, students: list[str], assignments: list[str],
+                  need_folder: bool = True) -> str | None:
+    """Why ``command`` (autograde, feedback) has nothing to work on, in one line: its work folder
+    does not exist (with ``need_folder``: the command would otherwise make it, empty), or a
+    ``--student`` has no collected submission (of ``assignments``, when given). None: it may start."""
+    from .collect import find_submissions
+    from .util import no_work_folder
+
+    if need_folder and not course.workdir.is_dir():
+        return f"{command}: {no_work_folder(course.workdir)}"
+    if not students:
+        return None
+    have = sorted({s for s, _, _ in find_submissions(course, None, assignments or None)})
+    unknown = sorted(set(students) - set(have))
+    if not unknown:
+        return None
+    shown = ", ".join(have[:10]) + (f", ... ({len(have)} in all)" if len(have) > 10 else "")
+    of = f" of {', '.join(assignments)}" if assignments else ""
+    return (f"{command}: no collected submission{of} from student(s) {', '.join(map(repr, unknown))} under "
+            f"{course.submitted} (submissions from: {shown or 'nobody yet'}); check the id, or collect it first")
+
+
 def cmd_autograde(args) -> int:
     from .engine import GradingStopped, autograde
     from .sandbox import SandboxUnavailable
     from .util import WorkFolderBusy
 
     course = _course(args)
+    # (no --student: an autograde of a new folder says "nothing to grade", after the sandbox check)
+    problem = _cannot_start(course, "autograde", args.student, args.assignments, need_folder=False)
+    if problem:
+        print(problem)
+        return 2
     try:
         results = autograde(course, args.student or None, args.assignments or None, jobs=args.jobs,
                             force=args.force, progress=not args.no_progress,
@@ -266,6 +297,10 @@ def cmd_feedback(args) -> int:
     if unknown:
         print(f"feedback: unknown assignment(s) {', '.join(unknown)}: the course has "
               f"{', '.join(course.assignments()) or 'none'} (in {course.solutions})")
+        return 2
+    problem = _cannot_start(course, "feedback", args.student, args.assignments)
+    if problem:
+        print(problem)
         return 2
     left_out: list[str] = []
     try:
@@ -760,6 +795,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cnnlab-grade`` and ``python -m autograder``."""
     args = build_parser().parse_args(argv)
+    problem = _db_problem(args.db) if getattr(args, "db", None) else None
+    if problem:
+        print(f"{args.command}: {problem}")
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -771,6 +810,38 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{args.command}: {message}")
         return 1
+
+
+SUPPORTED_DBS = ("The gradebook is SQLite (the default, in the work folder: leave --db out) or PostgreSQL "
+                 "(--db postgresql+psycopg://USER@HOST/DATABASE)")
+
+
+def _db_problem(url: str) -> str | None:
+    """One line when ``--db`` names no database this tool can use (not a URL, neither SQLite nor
+    PostgreSQL, a driver that SQLAlchemy or this Python lacks); None when it may be used."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from .store import public_url
+
+    shown = public_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"--db {shown!r} is not a database URL. {SUPPORTED_DBS}."
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in ("sqlite", "postgresql"):
+        return f"--db {shown}: {backend} is not supported. {SUPPORTED_DBS}."
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return f"--db {shown}: SQLAlchemy has no driver {driver} for {backend}. {SUPPORTED_DBS}."
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return (f"--db {shown}: its driver {dialect.driver} is not installed ({exc}). {SUPPORTED_DBS}: "
+                "psycopg is the driver this tool installs.")
+    return None
 
 
 def _clear_error(args, exc: BaseException) -> str | None:

@@ -682,10 +682,11 @@ def _run_pool(course, template, todo, protect, jobs, sandboxed, stop=lambda: Fal
     try:
         while queue or any(w.task for w in workers):
             if stop() and queue:
+                why = stop() if isinstance(stop(), str) else "a failure that stops the class"
                 while queue:
                     s, a, _, d = queue.popleft()
-                    yield not_graded(template, s, a, "the run stopped before grading it (see the cause above)",
-                                     input_hash=d)
+                    yield not_graded(template, s, a, f"the run stopped before grading it ({why}); run autograde "
+                                     "again", input_hash=d)
                 continue
             for w in workers:
                 if w.task is None and queue:
@@ -833,7 +834,8 @@ def _autograde(course, run, students, names, jobs, force, progress, echo, sandbo
                    dynamic_ncols=True, mininterval=0.5, disable=not sys.stdout.isatty())
     stopped: list[str] = []
     try:
-        for res in _run_pool(course, template, todo, protect, jobs, sandboxed, stop=lambda: bool(stopped)):
+        why = lambda: stopped[0].split(" (writing ")[0] if stopped else ""   # (no other student's path)  # noqa: E731
+        for res in _run_pool(course, template, todo, protect, jobs, sandboxed, stop=why):
             prev = ledger.get((res.student, res.assignment))
             keep = (res.failed and prev is not None and prev.final and prev.status in store.FINAL
                     and prev.input_hash == res.input_hash)

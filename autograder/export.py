@@ -79,16 +79,21 @@ def export_csv(course: Course, path: Path | None = None) -> Path:
     path = Path(path or course.exports / "grades.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
-        w.writerow(["student", *names, "total"])
-        for st in sorted(set(table) | {s for s, _ in missing}):
-            row = ["" if (st, a) in missing else table.get(st, {}).get(a, 0.0) for a in names]
-            total = "" if "" in row else round(sum(row), 4)
-            w.writerow([st, *row, total])
-        known = [maxes[a] for a in names if a in maxes]
-        w.writerow(["max", *[maxes.get(a, "") for a in names], sum(known) if len(known) == len(names) else ""])
-    tmp.replace(path)
+    fh = open(tmp, "w", newline="")
+    try:   # from here on the temporary file is ours: a failure (a full disk) removes it
+        with fh:
+            w = csv_writer(fh)  # names: spreadsheet-safe cells (CSV injection), see autograder/names.py
+            w.writerow(["student", *names, "total"])
+            for st in sorted(set(table) | {s for s, _ in missing}):
+                row = ["" if (st, a) in missing else table.get(st, {}).get(a, 0.0) for a in names]
+                total = "" if "" in row else round(sum(row), 4)
+                w.writerow([st, *row, total])
+            known = [maxes[a] for a in names if a in maxes]
+            w.writerow(["max", *[maxes.get(a, "") for a in names], sum(known) if len(known) == len(names) else ""])
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -15,6 +15,7 @@ deleted and reported (the rest of the class is unaffected).
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 from pathlib import Path
@@ -26,7 +27,7 @@ from . import store
 from .config import Course
 from .preprocessors import FeedbackPreprocessor, assignment_hidden_lines
 from .release import secret_lines
-from .util import env_path, quiet
+from .util import env_path, is_disk_full, quiet
 
 
 def html_text(page: str) -> str:
@@ -116,6 +117,8 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     from nbgrader.apps import NbGraderAPI
 
     from .collect import find_submissions
+    from .engine import cause_line
+    from .names import printable
 
     env_path()
     subs = [(s, a) for s, a, _ in find_submissions(course, students, assignments)
@@ -126,12 +129,15 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     cfg = course.config()   # the course's one feedback chain (autograder.config.pipeline_config)
     for a in sorted({a for _, a in subs}):
         secret = hidden_lines(course, a)
-        with quiet():
+        with quiet(errors=True):
             api = NbGraderAPI(config=cfg)
             for s in sorted(s for s, aa in subs if aa == a):
                 out = api.generate_feedback(a, s, force=True)
                 if not out.get("success"):
-                    problems.append(f"{s}/{a}: {(out.get('error') or out.get('log') or '')[-300:]}")
+                    said = "\n".join(filter(None, (out.get("log"), out.get("error"))))
+                    if is_disk_full(said):
+                        _confirm_disk_full(course.feedback)   # raises OSError ENOSPC when it is so
+                    problems.append(printable(f"{s}/{a}: {cause_line(said)}"[:300]))   # (text a submission may carry)
         pages = {f"{nb.stem}.html" for nb in course.source_notebooks(a)}
         for s in sorted(s for s, aa in subs if aa == a):
             folder = course.feedback / s / a
@@ -146,12 +152,12 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
             for name in RELEASE_READS if folder.is_dir() else ():
                 src = course.submitted / s / a / name
                 if src.is_file() and not src.is_symlink():   # written by collect (a secret checked there)
-                    shutil.copyfile(src, folder / name)
+                    _write_whole(folder / name, src.read_bytes())
             for f in sorted(folder.glob("*.html")):
                 page = f.read_text(encoding="utf-8")
                 if any(ln in html_text(page) for ln in secret):
                     page = _clean_page(page, secret, "(hidden test code not shown)")
-                    f.write_text(page, encoding="utf-8")
+                    _write_whole(f, page.encode("utf-8"))
                 bad = [ln for ln in secret if ln in html_text(page)]
                 if bad:
                     f.unlink()
@@ -161,6 +167,36 @@ def generate_feedback(course: Course, assignments: list[str] | None = None,
     if problems:
         raise RuntimeError("feedback problems:\n  " + "\n  ".join(problems))
     return written
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a write that fails (a full disk) removes the file, which
+    this run made (nbgrader wrote the page, or it is a copy of the submission's), so no student is
+    given half a page; the error is raised."""
+    try:
+        path.write_bytes(data)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _confirm_disk_full(folder: Path) -> None:
+    """nbgrader's log says the disk is full: raise the OSError (ENOSPC) of a write of our own in
+    ``folder`` when it is so. The log alone is not trusted (an error it quotes may carry a
+    submission's text); a write that succeeds leaves that student's failure as a failure of one
+    submission."""
+    probe = folder / f".cnnlab-space-probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as fh:
+            fh.write(b"\0" * 65536)
+            os.fsync(fh.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 LEFT_OUT: list[str] = []   # pages removed by the last run (reported by the CLI)

@@ -219,12 +219,17 @@ def write_roster(students: list[Student], path: Path) -> Path:
     """Write ``id,first_name,last_name,email,lms_ids`` to ``path`` (spreadsheet-safe cells); return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = names.csv_writer(fh)
-        w.writerow(["id", "first_name", "last_name", "email", "lms_ids"])
-        for s in sorted(students, key=lambda s: s.id):
-            w.writerow([s.id, s.first_name or "", s.last_name or "", s.email or "", " ".join(s.lms_ids)])
-    os.replace(tmp, path)
+    fh = open(tmp, "w", newline="", encoding="utf-8")
+    try:   # from here on the temporary file is ours: a failure (a full disk) removes it
+        with fh:
+            w = names.csv_writer(fh)
+            w.writerow(["id", "first_name", "last_name", "email", "lms_ids"])
+            for s in sorted(students, key=lambda s: s.id):
+                w.writerow([s.id, s.first_name or "", s.last_name or "", s.email or "", " ".join(s.lms_ids)])
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

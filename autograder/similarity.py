@@ -139,6 +139,10 @@ def own_lines(code: str, template: str) -> str:
 def read_class(course: Course, assignment: str) -> tuple[list[tuple[str, str, str]], dict, list[str], list[str]]:
     """The released answer cells ``[(notebook, grade_id, template)]``, the answers
     ``{(notebook, grade_id): {student: code}}``, the students, and what could not be read."""
+    known = course.assignments()
+    if assignment not in known:
+        raise ValueError(f"unknown assignment {assignment!r}: the course has {', '.join(known) or 'none'} "
+                         f"(in {course.solutions}); check the name or --solutions")
     release = course.notebooks / assignment
     nbs = sorted(release.glob("*.ipynb")) if release.is_dir() else []
     if not nbs:

@@ -169,9 +169,19 @@ def _null_pool():
 def unavailable(url: str, exc: BaseException) -> GradebookUnavailable:
     """The error that says the gradebook at ``url`` could not be opened, and what to check."""
     first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0][:200]
-    hint = ("check --db (or $CNNLAB_DB) and that the database server runs and accepts this user"
-            if not url.startswith("sqlite") else "check that the work folder is readable and writable")
-    return GradebookUnavailable(f"cannot open the gradebook {public_url(url)}: {first}. {hint.capitalize()}.")
+    path = sqlite_path(url)
+    if not url.startswith("sqlite"):
+        hint = "Check --db (or $CNNLAB_DB) and that the database server runs and accepts this user"
+    elif "locked" in first.lower():
+        hint = ("The gradebook is locked by another process (another grader, formgrader, or a command that "
+                "hangs): let it finish, or stop it, and run the command again")
+    elif path and not Path(path).parent.is_dir():
+        from .util import no_work_folder
+
+        return GradebookUnavailable(no_work_folder(Path(path).parent))
+    else:
+        hint = "Check that the work folder is readable and writable"
+    return GradebookUnavailable(f"cannot open the gradebook {public_url(url)}: {first}. {hint}.")
 
 
 @contextlib.contextmanager

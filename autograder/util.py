@@ -35,9 +35,12 @@ class Limits:
 
 @contextlib.contextmanager
 def quiet(errors: bool = False):
-    """Silence nbgrader's logging and console output; yields the captured text. ``errors``: let
-    log records of level ERROR and above through (nbgrader's ``capture_log`` hands them back as
-    its result's ``log``: the cause of a failure; what reaches a console goes into the text)."""
+    """Silence nbgrader's logging and console output; yields the captured text.
+
+    With ``errors``, records of level ERROR and above still reach the loggers' handlers: nbgrader's
+    API captures them (``capture_log``: its result's ``"log"``, where the cause of a failure is, e.g.
+    ``OSError: [Errno 28] No space left on device``; without them there is only nbgrader's pointer
+    to "the above traceback"); a handler writing to the console writes into the captured text."""
     buf = io.StringIO()
     old = logging.root.manager.disable
     logging.disable(logging.WARNING if errors else logging.CRITICAL)
@@ -320,6 +323,12 @@ def run_folder(workdir: str | Path):
 
 
 # ------------------------------------------------------------------------------ failures that are not grades
+
+def no_work_folder(folder: str | Path) -> str:
+    """The message for a work folder that does not exist (a typo in --workdir, or nothing collected yet)."""
+    return (f"the work folder {folder} does not exist. Point --workdir at your work folder, or make this "
+            f"one: python -m autograder collect SUBMISSIONS --workdir {folder}")
+
 
 def is_disk_full(exc: BaseException | str) -> bool:
     """True for "no space left" (ENOSPC, EDQUOT, SQLite's "database or disk is full"), anywhere

@@ -175,4 +175,5 @@ def test_the_command(tmp_path, capsys):
     assert "compared 9 submissions" in out and "never a verdict" in out
     assert (work / "reports" / "similarity-02_filters.html").is_file()
     assert main(["similarity", "no_such", "--workdir", str(work)]) == 2
-    assert "no released notebook" in capsys.readouterr().out
+    out = capsys.readouterr().out   # the unknown name and the known ones, not "release no_such" (not an assignment)
+    assert "unknown assignment 'no_such'" in out and "02_filters" in out and "release no_such" not in out, out
