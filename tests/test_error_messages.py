@@ -161,6 +161,7 @@ def test_a_work_folder_that_does_not_exist_is_named_with_the_fix(tmp_path, relea
     assert not course.workdir.exists()
 
 
+@pytest.mark.slow   # waits out SQLite's busy timeout (5 s): the full suite runs it, the fast tier does not
 def test_a_locked_gradebook_says_another_process_holds_it(tmp_path, released, monkeypatch, capsys):
     course = _graded(tmp_path, released, monkeypatch, capsys, students=("alice",))
     holder = sqlite3.connect(course.workdir / "gradebook.db", isolation_level=None)
