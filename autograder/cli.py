@@ -346,6 +346,9 @@ def cmd_export(args) -> int:
     print(f"grades CSV: {path}")
     print(f"flags for you to look at: {flags}")
     print(f"Gradescope results.json: {len(files)} file(s) under {course.exports / 'gradescope'}")
+    mismatch = export.roster_mismatch(course)
+    if mismatch:
+        print(f"warning: {mismatch}")
     for a in (args.gradescope_package or []):
         print(f"Gradescope autograder ({args.gradescope_isolation} isolation): "
               f"{export.gradescope_package(course, a, isolation=args.gradescope_isolation)}")

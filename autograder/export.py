@@ -50,6 +50,30 @@ def incomplete(course: Course, results: dict | None = None) -> list[tuple[str, s
     return [(s, a, c) for (s, a), c in sorted(out.items())]
 
 
+def roster_mismatch(course: Course, results: dict | None = None) -> str | None:
+    """A warning when the saved roster and the graded submissions do not meet: students on the
+    roster without any submission while submissions come from ids not on it (a roster imported
+    after collect, or an LMS export whose ids are not the ones submitted under); None otherwise."""
+    from .roster import load_saved
+
+    roster = {s.id for s in load_saved(course)}
+    if not roster:
+        return None
+    results = _results(course) if results is None else results
+    submitted = {s for s, _ in results}
+    absent, strangers = sorted(roster - submitted), sorted(submitted - roster)
+    if not absent or not strangers:
+        return None
+
+    def some(ids: list[str]) -> str:
+        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    return (f"{len(strangers)} student(s) with submissions are not on the roster ({some(strangers)}) and "
+            f"{len(absent)} on the roster have none ({some(absent)}): the CSV lists both. If the roster was "
+            "imported after collect, run the same collect again (it files submissions under roster ids) and "
+            "autograde; or check --id-column of `roster`")
+
+
 def grade_table(course: Course, results: dict | None = None
                 ) -> tuple[list[str], dict[str, dict[str, float]], dict[str, float]]:
     """Return (assignments, {student: {assignment: final score}}, {assignment: max score}); a

@@ -632,3 +632,27 @@ def test_nbgraders_logged_error_reaches_the_cause_while_grading_is_quiet():
         "RuntimeError: Kernel died before replying to kernel_info"
     with quiet():
         assert "log" not in capture_log(App())       # what grading got before
+
+
+def test_export_warns_when_the_roster_and_the_submissions_do_not_meet(tmp_path, released, monkeypatch, capsys):
+    """The review: a roster imported after collect listed its students with 0 next to the ids the
+    submissions were collected under, and export said nothing."""
+    from autograder.roster import import_roster
+
+    course = _course(tmp_path, released)
+    _collect(course, released, ["jose_alvarez", "ada"], tmp_path)
+    _scripted(monkeypatch, tmp_path / "attempts", {"jose_alvarez": ["ok"], "ada": ["ok"]})
+    assert _cli(course, capsys, "autograde", "--unsafe-no-sandbox", "--no-progress")[0] == 0
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 0 and "warning" not in out, out                 # no roster: nothing to compare
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\n1009,José,Álvarez,ja@example.edu\nada,Ada,Lovelace,\n")
+    import_roster(course, roster)
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 0, out
+    assert ("warning: 1 student(s) with submissions are not on the roster (jose_alvarez) and 1 on the roster "
+            "have none (1009): the CSV lists both.") in out, out
+    roster.write_text("id,first_name,last_name,email\njose_alvarez,José,Álvarez,\nada,Ada,Lovelace,\n")
+    import_roster(course, roster)
+    rc, out = _cli(course, capsys, "export")                     # (1009 stays on the saved roster: merged)
+    assert "with submissions are not on the roster" not in out, out
