@@ -115,10 +115,11 @@ def base_config() -> Config:
 SANITIZE_FEEDBACK = "autograder.feedback.SanitizeFeedback"
 
 # GuardedExecute's traits that one grading run prepares (files made from the sources once per
-# run, see autograder.engine.build_template); everything else in every chain comes from
+# run, see autograder.engine.build_template; the folder whose lock a notebook's run holds: the work
+# folder, or the grading worker's private folder); everything else in every chain comes from
 # pipeline_config, the same for every caller. Where they are not set (formgrader's Autograde),
 # GuardedExecute reads the demonstration cells from its source_directory.
-PER_RUN_TRAITS = {"GuardedExecute": ("locked_file", "skip_file", "files_dir")}
+PER_RUN_TRAITS = {"GuardedExecute": ("locked_file", "skip_file", "files_dir", "work_folder")}
 
 
 def _nbgrader_default(converter, trait: str) -> list:
@@ -248,6 +249,7 @@ def course_config(workdir: str | Path | None = None, db_url: str | None = None, 
     cfg.CourseDirectory.root = str(workdir)
     cfg.CourseDirectory.source_directory = str(solutions)
     cfg.GuardedExecute.source_directory = cfg.CourseDirectory.source_directory   # demonstration cells
+    cfg.GuardedExecute.work_folder = str(workdir)   # nbgrader's own autograde holds the work folder too
     cfg.CourseDirectory.release_directory = str(Path(release_directory or notebooks).resolve())
     cfg.CourseDirectory.course_id = COURSE_ID
     cfg.CourseDirectory.db_url = db_url

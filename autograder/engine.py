@@ -81,7 +81,8 @@ if TYPE_CHECKING:
 
 TOOL_VERSION = "3"
 KERNEL_KILLED = "KernelKilled"   # GuardedExecute's error where its kernel was killed from outside (execute.KERNEL_KILLED)
-KERNEL_DIED = ("KernelDied", "DeadKernelError", KERNEL_KILLED)   # ... where its kernel died, however
+KERNEL_CRASHED = "KernelCrashed"  # ... where the submission's code ended it (execute.KERNEL_CRASHED)
+KERNEL_DIED = ("KernelDied", "DeadKernelError", KERNEL_KILLED, KERNEL_CRASHED)   # ... where its kernel died, however
 
 
 class GradingStopped(RuntimeError):
@@ -356,18 +357,19 @@ def default_protect(course: Course) -> list[str]:
     return course.protect()
 
 
-def kernel_deaths(folder: Path) -> tuple[list[str], bool]:
-    """``<notebook>/<cell index>`` of every cell where a graded notebook's kernel died, and whether
-    one of them was killed from outside its sandbox (:mod:`autograder.sandbox.inside.nokill`)."""
-    out, killed = [], False
+def kernel_deaths(folder: Path) -> tuple[list[str], str]:
+    """``<notebook>/<cell index>`` of every cell where a graded notebook's kernel died, and who ended
+    it: ``outside`` (one was killed from outside its sandbox), ``itself`` (each was the
+    submission's doing) or ``unknown`` (see :meth:`autograder.sandbox.provisioner.SandboxProvisioner.ending`)."""
+    out, whos = [], set()
     for nbp in sorted(Path(folder).glob("*.ipynb")):
         nb = nbformat.read(nbp, as_version=4)
         for i, c in enumerate(nb.cells):
             names = {o.get("ename") for o in c.get("outputs", []) if o.get("output_type") == "error"}
             if names & set(KERNEL_DIED):
                 out.append(f"{nbp.stem}/{i}")
-                killed = killed or KERNEL_KILLED in names
-    return out, killed
+                whos.add("outside" if KERNEL_KILLED in names else "itself" if KERNEL_CRASHED in names else "unknown")
+    return out, ("outside" if "outside" in whos else "itself" if whos == {"itself"} else "unknown" if whos else "")
 
 
 def _run_nbgrader(course, template, priv, student, assignment, res, protect, sandboxed) -> None:
@@ -399,7 +401,7 @@ def _run_nbgrader(course, template, priv, student, assignment, res, protect, san
                 if g.needs_manual_grade:
                     msg = "needs manual grading"
                 res.cells[key] = [score, mx, msg]
-    res.deaths, res.killed = kernel_deaths(graded)
+    res.deaths, res.ended_by = kernel_deaths(graded)
     _verify(course, template, assignment, priv / "submitted" / student / assignment, res, sandboxed)
     if res.failed:
         return
@@ -622,8 +624,9 @@ def needs_second_try(res: Result) -> bool:
 def settle(first: Result | None, second: Result) -> Result:
     """The result of a submission graded twice (see the module docstring): a kernel killed from
     outside its sandbox (``killed``: SIGKILL, which nothing inside can send, not its memory limit)
-    is never the submission's; a death the second time that the submission caused is its own when
-    it is at the same cell as the first, or the first was killed from outside."""
+    is never the submission's; a death the second time is the submission's own when it is at the
+    same cell as the first, when the first was killed from outside, or when both were known to be the
+    submission's doing (``ended_by == "itself"``); otherwise it cannot be told, and is an error."""
     if first is None:
         return second
     if second.failed:
@@ -648,6 +651,11 @@ def settle(first: Result | None, second: Result) -> Result:
         if first.killed:
             second.problems.append(f"the kernel died at {', '.join(second.deaths)}, after it had been killed from "
                                    f"outside at {where} in the first run: the submission's own crash")
+            return second
+        if second.ended_by == "itself" and first.ended_by in ("itself", ""):
+            second.problems.append(f"the submission's code ended its kernel at {', '.join(second.deaths)}" +
+                                   (f" (in the first run at {where})" if first.deaths else "") +
+                                   ": the submission's own crash (nothing outside killed it)")
             return second
         cause = (f"the kernel died at {', '.join(second.deaths)}" + (f" and, in the first run, at {where}" if first.deaths
                  else f" (the first try failed: {first.cause})") +

@@ -44,6 +44,7 @@ SMALL = 300               # what an error or a result keeps at least, whatever t
 
 
 KERNEL_KILLED = "KernelKilled"   # the error on the cell where the kernel was killed from outside its sandbox
+KERNEL_CRASHED = "KernelCrashed"  # ... where the submission's code ended it (known: see SandboxProvisioner.ending)
 
 
 class KernelStopped(DeadKernelError):
@@ -150,6 +151,9 @@ class GuardedExecute(Execute):
     source_directory = Unicode("", help="nbgrader's source folder: where skip_file is not given, the demonstration "
                                         "cells are read from <source_directory>/<assignment>/<notebook>.ipynb").tag(config=True)
     figures = Bool(False, help="render matplotlib figures (off: a one-line placeholder each)").tag(config=True)
+    work_folder = Unicode("", help="the work folder whose lock (autograder.util.work_lock) each notebook's run "
+                                   "holds: formgrader's Autograde and `nbgrader autograde` refuse while a course "
+                                   "command holds it, and hold off the course's commands meanwhile").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         # the sandbox is killed right after the notebook: a graceful shutdown only waits
@@ -198,8 +202,15 @@ class GuardedExecute(Execute):
                     self._skip = set(demos.skipped_hashes([nbformat.read(src, as_version=4)]))
         self._stopped = None
         self._output_left = self.notebook_output_bytes
+        hold = contextlib.nullcontext()
+        if self.work_folder:
+            from .util import work_lock
+
+            hold = work_lock(self.work_folder, "nbgrader's autograde (formgrader's Autograde)", wait=0,
+                             advice="Autograde it again when that one has finished.")
         try:
-            nb, resources = super().preprocess(nb, resources, km)
+            with hold:
+                nb, resources = super().preprocess(nb, resources, km)
             self._limit_again(nb)
             return nb, resources
         finally:
@@ -253,15 +264,15 @@ class GuardedExecute(Execute):
         if not reply or reply.get("content", {}).get("status") != "ok":
             raise RuntimeError("the grading kernel did not take the submission's student id")
 
-    def _ending(self) -> tuple[bool, str]:
-        """How the dead kernel ended (see :meth:`SandboxProvisioner.ending`): (killed from outside, how)."""
+    def _ending(self) -> tuple[str, str]:
+        """How the dead kernel ended (see :meth:`SandboxProvisioner.ending`): (who, how)."""
         ending = getattr(getattr(self.km, "provisioner", None), "ending", None)
         if ending is None:
-            return False, "how is not known"
+            return "unknown", "how is not known"
         try:
             return ending()
         except Exception as exc:  # noqa: BLE001 - never lose the cell for it
-            return False, f"how is not known: {type(exc).__name__}"
+            return "unknown", f"how is not known: {type(exc).__name__}"
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -285,14 +296,17 @@ class GuardedExecute(Execute):
             cell.outputs = list(cell.get("outputs", [])) + [_error("TimeoutError", str(exc))]
             self._stopped = "not run: an earlier cell ignored its time limit and its kernel was stopped"
         except DeadKernelError:
-            outside, how = self._ending()
-            if outside:
+            who, how = self._ending()
+            if who == "outside":
                 err = _error(KERNEL_KILLED, f"the kernel was killed from outside its sandbox while running this cell "
                                             f"({how}): a failure of the grading machine, not of this code; later "
                                             "cells were not run")
+            elif who == "itself":
+                err = _error(KERNEL_CRASHED, f"the kernel died while running this cell ({how}): this code crashed "
+                                             "it (a fault, os._exit, or its memory limit); later cells were not run")
             else:
                 err = _error("KernelDied", f"the kernel died while running this cell ({how}: a crash, os._exit, "
-                                           "or its memory limit); later cells were not run")
+                                           "its memory limit, or killed from outside); later cells were not run")
             cell.outputs = list(cell.get("outputs", [])) + [err]
             self._stopped = "not run: the kernel died in an earlier cell"
         room = min(self.output_bytes, self._output_left)

@@ -55,7 +55,12 @@ class Result:
     cause: str = ""                  # why it could not be graded (status error / crashed), one line
     output_hash: str = ""            # of the published autograded folder
     deaths: list = field(default_factory=list)     # "<notebook>/<cell index>" where the kernel died
-    killed: bool = False             # one of those kernels was killed from outside its sandbox (not stored)
+    ended_by: str = ""               # who ended those kernels: outside | itself | unknown (not stored)
+
+    @property
+    def killed(self) -> bool:
+        """A kernel of this grading was killed from outside its sandbox (a failure of the machine)."""
+        return self.ended_by == "outside"
     retryable: bool = False          # an infrastructure failure worth one more try
     full_disk: str = ""              # a path on the file system that was full (status error)
     final: bool = True               # a grade an export may use (see the module docstring)

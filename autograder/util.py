@@ -216,13 +216,13 @@ def _lock_owner(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def work_lock(workdir: str | Path, command: str, wait: float | None = 0, echo=print):
+def work_lock(workdir: str | Path, command: str, wait: float | None = 0, echo=print, advice: str | None = None):
     """Hold the work folder for one command (an OS lock, ``fcntl.flock``, on
     ``<workdir>/.cnnlab-run.lock``): a second command on the same folder waits or is refused.
 
     ``wait``: seconds to wait for the folder (0: refuse at once; None: wait as long as it takes);
     a refusal raises :class:`WorkFolderBusy`, whose message names the other command, its pid and
-    what to do. While waiting, ``echo`` says so once. The lock is the kernel's: it goes when its
+    what to do (``advice``: instead of the CLI's). While waiting, ``echo`` says so once. The lock is the kernel's: it goes when its
     process ends (killed or not), so a dead run never blocks the next. Re-entrant within a
     process (``demo`` runs collect, autograde and feedback under one lock). Works whatever the
     gradebook is (SQLite or PostgreSQL): it guards the folder's files.
@@ -256,8 +256,8 @@ def work_lock(workdir: str | Path, command: str, wait: float | None = 0, echo=pr
                     waited = f" (waited {wait:g} s)" if wait else ""
                     raise WorkFolderBusy(
                         f"{command}: the work folder {workdir} is in use by {owner}{waited}. Nothing was "
-                        f"changed. Run {command} again when that one has finished, or add --wait to queue "
-                        "behind it.") from None
+                        "changed. " + (advice or f"Run {command} again when that one has finished, or add "
+                                       "--wait to queue behind it.")) from None
                 if not told:
                     echo(f"{command}: waiting for {owner} to finish with {workdir} ...")
                     told = True

@@ -559,9 +559,11 @@ def _verify(verdict: Verdict, assignment, graded_nb, release_nb, source_nb, scor
         if replies is None:
             _withdraw(verdict, item, failure or "no reply", infra=infra)
             continue
-        disagreement, cause = _judge(item, [replies[i] for i in item.calls])
+        mine = [replies[i] for i in item.calls]
+        disagreement, cause = _judge(item, mine)
         note = notes[item.worker]
-        if note and disagreement is not None:   # run without a piece of the student's code: not a verdict
+        if note and disagreement is not None and any(str(r.get("raised", "")).endswith("NameError") for r in mine):
+            # what it calls was in the code left out: no verdict (a wrong value stays a disagreement)
             cause, disagreement = f"a fresh run of {item.what} on its {item.tier} cases: {disagreement}", None
         if cause is not None:
             _withdraw(verdict, item, f"{cause} ({note})" if note else cause, infra=False)

@@ -65,7 +65,8 @@ def _scripted(monkeypatch, folder: Path, plan: dict[str, list[str]]) -> None:
     a kernel that did not start), ``enospc`` (the disk filled up), ``kill-worker`` (the worker
     process is killed), ``die@N`` (full points, but the kernel died at cell N: the engine grades
     again to tell the student's crash from a kill from outside), ``kill@N`` (the same, but the
-    kernel was killed from outside its sandbox: SIGKILL, which nothing inside can send). Attempts are counted in files,
+    kernel was killed from outside its sandbox: SIGKILL, which nothing inside can send),
+    ``crash@N`` (the same, but the submission's code is known to have ended the kernel). Attempts are counted in files,
     across the forked workers.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,9 +87,9 @@ def _scripted(monkeypatch, folder: Path, plan: dict[str, list[str]]) -> None:
         else:
             half = step == "half"
             res.cells = {f"{A}/{g}": [0.0 if half and "corr1d" in g else p, p, ""] for g, p in POINTS.items()}
-            if step.startswith(("die@", "kill@")):
+            if step.startswith(("die@", "kill@", "crash@")):
                 res.deaths = [f"{A}/{step.split('@')[1]}"]
-                res.killed = step.startswith("kill@")
+                res.ended_by = {"die": "unknown", "kill": "outside", "crash": "itself"}[step.split("@")[0]]
             rel = template.release / assignment
             res.output_hash = engine.publish(rel, course.autograded / student / assignment, [f"{A}.ipynb"])
         if res.failed:
@@ -185,7 +186,8 @@ def test_a_kernel_killed_from_outside_is_never_the_students_crash(tmp_path, rele
     that ends by SIGKILL without its memory limit was killed from outside (nothing in its sandbox
     can send SIGKILL: inside/nokill.py), and that is never the student's."""
     plan = {"killed_twice": ["kill@5", "kill@5"], "killed_then_own": ["kill@5", "die@7"],
-            "own_then_killed": ["die@5", "kill@5"], "own_twice": ["die@5", "die@5"]}
+            "own_then_killed": ["die@5", "kill@5"], "own_twice": ["die@5", "die@5"],
+            "crashes_wander": ["crash@5", "crash@7"]}    # the review: its own crash at a different cell each time
     course = _course(tmp_path, released)
     _collect(course, released, plan, tmp_path)
     _scripted(monkeypatch, tmp_path / "attempts", plan)
@@ -199,6 +201,9 @@ def test_a_kernel_killed_from_outside_is_never_the_students_crash(tmp_path, rele
     assert results[("killed_then_own", A)].final and results[("own_twice", A)].final
     assert "after it had been killed from outside at 00_toy/5" in " ".join(results[("killed_then_own", A)].problems)
     assert "same place in two runs" in " ".join(results[("own_twice", A)].problems)
+    assert results[("crashes_wander", A)].final, results[("crashes_wander", A)].cause
+    assert ("the submission's code ended its kernel at 00_toy/7 (in the first run at 00_toy/5): the submission's "
+            "own crash") in " ".join(results[("crashes_wander", A)].problems)
     fixed = {s: ["ok"] for s in plan}
     for p in (tmp_path / "attempts").glob("*.count"):
         p.unlink()
@@ -656,3 +661,30 @@ def test_export_warns_when_the_roster_and_the_submissions_do_not_meet(tmp_path, 
     import_roster(course, roster)
     rc, out = _cli(course, capsys, "export")                     # (1009 stays on the saved roster: merged)
     assert "with submissions are not on the roster" not in out, out
+
+
+def test_formgraders_autograde_refuses_a_busy_work_folder(tmp_path):
+    """The review: formgrader's Autograde (nbgrader's autograde with the course's configuration)
+    took no lock and ran beside the course's autograde. Its kernel step holds the work folder: it
+    refuses while a course command holds it, and starts no kernel."""
+    from nbgrader.utils import capture_log  # noqa: F401  (nbgrader imported as formgrader has it)
+
+    from autograder.config import course_config
+    from autograder.execute import GuardedExecute
+    from autograder.util import WorkFolderBusy
+
+    work = tmp_path / "work"
+    cfg = course_config(work)
+    assert cfg.GuardedExecute.work_folder == str(work.resolve())
+    ex = GuardedExecute(config=cfg)
+    started = []
+    ex.setup_kernel = lambda **kw: started.append(1)       # (no kernel in this test)
+    proc, run = _holder(work)
+    try:
+        with pytest.raises(WorkFolderBusy, match=r"nbgrader's autograde \(formgrader's Autograde\): the work "
+                                                 r"folder .* is in use by `autograde` \(pid .*\)\. Nothing was changed\. Autograde it "
+                                                 r"again when that one has finished\.$"):
+            ex.preprocess(nbformat.v4.new_notebook(), {})
+        assert not started and (run / "mine.txt").read_text() == "in use"     # nothing of the holder's touched
+    finally:
+        proc.communicate("\n", timeout=30)

@@ -64,7 +64,16 @@ with open("/proc/self/comm", "w") as fh:      # a name the test can find the ker
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
 print("resumed" if signal.sigtimedwait([signal.SIGUSR1], 50) else "not resumed")
 """
-CRASH_CELL = "import faulthandler\nfaulthandler._sigsegv()   # the student's own code crashes its kernel"
+CRASH_CELL = "import ctypes\nctypes.string_at(0)   # the student's own code crashes its kernel (a real fault)"
+FSETSIG_CELL = """\
+import fcntl, os, time   # the review's attack: Linux sends SIGKILL as the pipe's "input ready" signal
+r, w = os.pipe()
+fcntl.fcntl(r, 10, 9)    # F_SETSIG: SIGKILL
+fcntl.fcntl(r, fcntl.F_SETOWN, os.getpid())
+fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+os.write(w, b"x")
+time.sleep(0.5)
+"""
 
 
 def _with_cell(nb, source: str):
@@ -111,7 +120,8 @@ def test_a_kernel_killed_from_outside_is_graded_again_and_a_students_own_crash_i
     for student, cell in (("interrupted", WAIT_CELL.format(name=name)), ("own_crash", CRASH_CELL),
                           ("killed_twice", WAIT_CELL.format(name=twice)),
                           ("self_kill", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
-                          ("exit_137", "import ctypes\nctypes.CDLL(None)._exit(137)   # what bubblewrap reports for a SIGKILL")):
+                          ("exit_137", "import ctypes\nctypes.CDLL(None)._exit(137)   # what bubblewrap reports for a SIGKILL"),
+                          ("sigio_kill", FSETSIG_CELL)):
         (tmp_path / "class" / student / A).mkdir(parents=True)
         nbformat.write(_with_cell(ref, cell), tmp_path / "class" / student / A / f"{A}.ipynb")
     collect_folder(course, tmp_path / "class")
@@ -130,6 +140,8 @@ def test_a_kernel_killed_from_outside_is_graded_again_and_a_students_own_crash_i
     assert k.failed and "killed from outside the sandbox" in k.cause, k.summary()
     s = results["self_kill"]        # the student's code cannot SIGKILL its kernel: an error in the cell
     assert s.status == "graded" and s.score == 6.0 and not s.deaths, s.summary()
+    f = results["sigio_kill"]       # nor have Linux send it SIGKILL (it is process 1 of its namespace)
+    assert f.status == "graded" and f.score == 6.0 and not f.deaths, f.summary()
     e = results["exit_137"]         # nor pass for a SIGKILL by its exit status: its own crash
     assert e.status == "graded" and e.score == 3.0, e.summary()
     assert any("same place in two runs" in p for p in e.problems), e.problems
@@ -146,7 +158,7 @@ def test_a_kernel_killed_from_outside_is_graded_again_and_a_students_own_crash_i
     stored = store.read_results(course.gradebook_url)
     assert {s: (x.score, x.final) for (s, _), x in stored.items()} == {
         "reference": (6.0, True), "interrupted": (6.0, True), "own_crash": (3.0, True), "killed_twice": (0.0, False),
-        "self_kill": (6.0, True), "exit_137": (3.0, True)}
+        "self_kill": (6.0, True), "exit_137": (3.0, True), "sigio_kill": (6.0, True)}
 
 
 # ----------------------------------------------------------------------------- a full disk mid-run

@@ -67,3 +67,21 @@ def test_ordinary_work_goes_on():
                "os._exit(3)")
     assert out.returncode == 3, out.stderr[-500:]
     assert out.stdout.split() == ["thread", "True", "-15", "usr1"], out.stdout
+
+
+INT80_EXIT_137 = """\
+import ctypes, mmap
+code = bytes([0x53, 0xb8, 1, 0, 0, 0, 0xbb, 137, 0, 0, 0, 0xcd, 0x80, 0x5b, 0xc3])   # exit(137) by int 0x80
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+print('returned', ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))())
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the 32-bit system-call ABI of x86-64")
+def test_the_32_bit_abi_is_refused():
+    """The attack: the filter judged only x86-64 numbers and let the i386 ABI (int 0x80) through,
+    where exit(137) and kill(self, SIGKILL) have other numbers."""
+    out = _run(INT80_EXIT_137)
+    assert out.returncode == 0 and out.stdout.strip() == "returned -1", (out.returncode, out.stdout, out.stderr[-300:])
+    assert _run(INT80_EXIT_137, load=False).returncode == 137      # the wrong case: it ends as if SIGKILLed

@@ -139,6 +139,8 @@ def test_formgrader_is_configured_with_exactly_the_clis_chains(configured):
         (u, u_run), (c, c_run) = split_per_run(u), split_per_run(c)
         problems += differences(u, c)
         for cls, traits in c_run.items():   # per-run inputs: unset in formgrader, set by the CLI's run
+            folder = u_run[cls].pop("work_folder")      # the folder a notebook's run holds: formgrader's
+            assert folder.endswith("/course") and traits.pop("work_folder") != folder   # is the work folder
             assert all(v in ("", None) for v in u_run[cls].values()), u_run
             assert traits["locked_file"] and traits["skip_file"], traits
     assert not problems, "\n".join(problems)

@@ -112,6 +112,19 @@ def test_code_that_ends_the_checking_process_costs_its_own_checks_only(notebooks
     assert not v.tampering and not v.errors
 
 
+def test_leaving_out_code_that_ends_the_worker_does_not_hide_tampering(notebooks):
+    """The attack: a wrong answer that scored in the notebook, plus a cell of the student's own that
+    ends only the verifier's process; the wrong answer must still read as possible tampering."""
+    wrong = "def fc_params(n_in, n_out, bias=True):\n    return n_in * n_out"
+    nb = submission(notebooks, fc_params=wrong)
+    nb.cells.append(nbformat.v4.new_code_cell("class Scratch:\n    import os, sys\n"
+                                              "    if 'ipykernel' not in sys.modules:\n        os._exit(3)\n"))
+    v = verify(notebooks, nb)
+    assert v.tampering, (v.withdrawn, v.flags)
+    assert all(v.withdrawn[g].startswith("possible tampering") for g in v.withdrawn if "fc_params" in g), v.withdrawn
+    assert any("ended the checking process" in f for f in v.flags), v.flags
+
+
 def test_a_worker_that_never_starts_is_retried_once_then_an_error(notebooks, monkeypatch):
     starts = []
     real = verifier._exchange

@@ -151,9 +151,11 @@ def _parents(paths: list[str]) -> list[str]:
 
 
 def bwrap_args(sb: Sandbox, *, ro_files: dict[str, str] | None = None, tmpfs_mb: int = TMPFS_MB,
-               info_fd: int | None = None) -> list[str]:
+               info_fd: int | None = None, as_pid_1: bool = False) -> list[str]:
     """bubblewrap's options for a fresh sandbox (see the module docstring); ``ro_files``: host
-    path -> path inside, bound read-only."""
+    path -> path inside, bound read-only; ``as_pid_1``: the command is process 1 of the sandbox's
+    PID namespace (no reaper of bubblewrap's): nothing inside can SIGKILL it (see
+    :mod:`autograder.sandbox.inside.nokill`)."""
     if sb.as_root:
         # no user namespace: the command starts as root with only these capabilities and drops
         # them with its uid (setpriv) before anything of ours runs
@@ -163,6 +165,8 @@ def bwrap_args(sb: Sandbox, *, ro_files: dict[str, str] | None = None, tmpfs_mb:
         args = [sb.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
                 "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
     args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if as_pid_1:
+        args += ["--as-pid-1"]
     if info_fd is not None:
         args += ["--info-fd", str(info_fd)]
     args += ["--ro-bind", "/usr", "/usr"]
@@ -222,10 +226,11 @@ def _env(extra: dict[str, str] | None = None) -> list[str]:
 def command(sb: Sandbox, argv: list[str], *, uid: int | None = None, max_processes: int = MAX_PROCESSES,
             ro_files: dict[str, str] | None = None, env: dict[str, str] | None = None,
             cgroup: Path | None = None, tmpfs_mb: int = TMPFS_MB, info_fd: int | None = None,
-            memcg: Path | None = None) -> list[str]:
+            memcg: Path | None = None, as_pid_1: bool = False) -> list[str]:
     """The command line that runs ``python argv...`` in a fresh sandbox (:class:`Sandboxed` runs it);
-    ``cgroup``, ``memcg``: the sandbox's pids and memory cgroups (None: not used)."""
-    args = bwrap_args(sb, ro_files=ro_files, tmpfs_mb=tmpfs_mb, info_fd=info_fd)
+    ``cgroup``, ``memcg``: the sandbox's pids and memory cgroups (None: not used); ``as_pid_1``:
+    see :func:`bwrap_args`."""
+    args = bwrap_args(sb, ro_files=ro_files, tmpfs_mb=tmpfs_mb, info_fd=info_fd, as_pid_1=as_pid_1)
     args += _env(env) + ["--chdir", HOME, "--"]
     if sb.as_root:
         uid = fresh_uid() if uid is None else uid
@@ -257,14 +262,16 @@ class Sandboxed:
     the sandbox and removes its cgroups; call it (or use the object as a context manager) whatever
     happens. ``pin`` (default): the constructor waits until bubblewrap names the sandbox's first
     process (a few milliseconds), so that :meth:`kill` can wait until every process is gone; an
-    asynchronous caller passes False and calls :meth:`poll_info` itself.
+    asynchronous caller passes False and calls :meth:`poll_info` itself. ``as_pid_1``: the command
+    is the sandbox's process 1 (see :func:`bwrap_args`; the grading kernel).
     """
 
     def __init__(self, sb: Sandbox, argv: list[str], *, max_processes: int = MAX_PROCESSES,
                  ro_files: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (), stdin=None,
                  stdout=None, stderr=None, env: dict[str, str] | None = None, tmpfs_mb: int = TMPFS_MB,
-                 pin: bool = True, memory_mb: int = 0) -> None:
+                 pin: bool = True, memory_mb: int = 0, as_pid_1: bool = False) -> None:
         self.sb = sb
+        self.as_pid_1 = as_pid_1
         self.uid = fresh_uid() if sb.as_root else None
         self.cgroup = new_cgroup(sb, max_processes)
         try:
@@ -279,7 +286,8 @@ class Sandboxed:
         info_r, info_w = os.pipe()
         try:
             cmd = command(sb, argv, uid=self.uid, max_processes=max_processes, ro_files=ro_files, env=env,
-                          cgroup=self.cgroup, tmpfs_mb=tmpfs_mb, info_fd=info_w, memcg=self.memcg)
+                          cgroup=self.cgroup, tmpfs_mb=tmpfs_mb, info_fd=info_w, memcg=self.memcg,
+                          as_pid_1=as_pid_1)
             self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL if stdout is None else stdout,
                                          stderr=subprocess.DEVNULL if stderr is None else stderr,
                                          pass_fds=(info_w, *pass_fds))

@@ -108,22 +108,27 @@ class SandboxProvisioner(KernelProvisionerBase):
             await asyncio.sleep(0.05)
         return self.process.returncode
 
-    def ending(self, wait: float = 3.0) -> tuple[bool, str]:
-        """How the kernel ended, once it has (waiting up to ``wait`` seconds): (killed from outside,
-        how in words). Killed from outside: ended by SIGKILL, which nothing in the sandbox can send
-        (:mod:`.inside.nokill`), and not by the sandbox's memory limit; unknown (False) where the
-        filter is not loaded."""
+    def ending(self, wait: float = 3.0) -> tuple[str, str]:
+        """How the kernel ended, once it has (waiting up to ``wait`` seconds): (who, how in words).
+
+        who: ``outside`` (ended by SIGKILL, which nothing in its sandbox can send: it is the
+        sandbox's process 1 and loads :mod:`.inside.nokill`; and not by the sandbox's memory
+        limit), ``itself`` (anything else: a fault, an exit status, its memory limit: the
+        submission's doing), or ``unknown`` (no sandbox, or no filter: either could be)."""
         if self.process is None:
-            return False, "no process"
+            return "unknown", "no process"
         end = time.monotonic() + wait
         while self.process.poll() is None and time.monotonic() < end:
             time.sleep(0.02)
         code = self.process.poll()
         how = host.exit_text(code)
-        killed = code == -signal.SIGKILL or (self.box is not None and code == 128 + signal.SIGKILL)
-        if killed and self.box is not None and host.oom_kills(self.box.memcg):
-            return False, f"{how}: its memory limit ({self.memory_mb} MiB)"
-        return killed and self.nokill == "on", how
+        if code is None or self.box is None or self.nokill != "on":
+            return "unknown", how
+        if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+            if host.oom_kills(self.box.memcg):
+                return "itself", f"{how}: its memory limit ({self.memory_mb} MiB)"
+            return "outside", how
+        return "itself", how
 
     async def send_signal(self, signum: int) -> None:
         """Signal 0 asks whether it runs; any other signal ends the kernel and its sandbox (a
@@ -228,7 +233,7 @@ class SandboxProvisioner(KernelProvisionerBase):
             ro_files[self.files_dir] = host.FILES
         self.box = host.Sandboxed(sb, cmd, ro_files=ro_files, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, pin=False,   # (pinned below, without blocking the loop)
-                                  memory_mb=self.memory_mb)
+                                  memory_mb=self.memory_mb, as_pid_1=True)   # only the outside can SIGKILL it
         self.process = self.box.proc
         self._send_connection(self.process)
         await self._until(self.box.poll_info, "the sandbox to start")

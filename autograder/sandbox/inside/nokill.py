@@ -2,19 +2,25 @@
 
 The grader must tell a kernel that the submission's own code ended (a segfault, ``os._exit``, its
 memory limit: the student's) from one killed from outside (an administrator's ``kill -9``, the
-host's OOM killer: a failure of the tool, graded again and never a 0). :func:`install` loads a
-seccomp filter, inherited by every process the kernel starts, that makes both observable in the
-kernel's exit status alone:
+host's OOM killer: a failure of the tool, graded again and never a 0).
 
-- sending ``SIGKILL`` (``kill``, ``tkill``, ``tgkill``, ``rt_sigqueueinfo``,
-  ``rt_tgsigqueueinfo``, ``pidfd_send_signal``) fails with ``EPERM``: no process of the
-  submission can SIGKILL the kernel or itself;
+The kernel runs as process 1 of its own PID namespace (bubblewrap's ``--as-pid-1``, see
+:class:`autograder.sandbox.host.Sandboxed`): Linux delivers a signal sent from inside the namespace
+to its process 1 only where that process handles it, and SIGKILL cannot be handled. So no process
+of the sandbox can SIGKILL the kernel, by whatever route Linux sends signals (``kill``, a child's
+exit signal, ``F_SETSIG``, a POSIX timer, a message queue): only the outside can, and Linux itself
+(a real fault, the memory cgroup's OOM killer, a CPU-time limit). :func:`install` then loads a
+seccomp filter, inherited by every process the kernel starts, for what remains:
+
 - ending with an exit status of 128 or more (``exit``/``exit_group``; the status is its low
   byte) kills the process with ``SIGSYS`` instead: bubblewrap reports a command killed by signal
   N as exit status 128 + N, so ``os._exit(137)`` cannot pass for a SIGKILL;
 - setting a CPU-time limit (``setrlimit``/``prlimit64`` of ``RLIMIT_CPU``: Linux SIGKILLs a
   process past its hard CPU limit) and ``ptrace`` (``PTRACE_KILL``) fail with ``EPERM``;
-- another system-call ABI (x32 on x86-64) is refused (``EPERM``).
+- another system-call ABI (``int 0x80`` and x32 on x86-64) is refused (``EPERM``): its numbers
+  would pass the rest of the filter;
+- ``kill`` and the other calls that send a signal fail with ``EPERM`` for SIGKILL (process 1
+  would ignore it; a clear error is kinder to the student than nothing).
 
 So a kernel that ends by ``SIGKILL`` was killed from outside its sandbox, or by its memory
 cgroup's OOM killer (which the grader reads in the cgroup). Returns "on", or why the filter
@@ -41,8 +47,8 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
     arch, signalling, exits, limits, ptrace = _ARCH[machine]
     ld, jeq, jge, ret, alu_and = 0x20, 0x15, 0x35, 0x06, 0x54     # BPF_LD|W|ABS, JEQ|K, JGE|K, RET|K, ALU|AND|K
     allow, eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000    # RET_ALLOW, RET_ERRNO|EPERM, RET_KILL_PROCESS
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow),  # another architecture: not ours to judge
-            (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # another ABI (int 0x80 on x86-64): refused
+            (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]   # (and x32's numbers)
     for nr in exits:           # exit(status), exit_group(status): a status >= 128 -> SIGSYS
         prog += [(jeq, 0, 5, nr), (ld, 0, 0, 16), (alu_and, 0, 0, 0xFF), (jge, 0, 1, 128), (ret, 0, 0, kill),
                  (ret, 0, 0, allow)]
