@@ -79,7 +79,7 @@ from .util import (disk_full_message, disk_full_path, env_path, is_disk_full, ow
 if TYPE_CHECKING:
     from cnnlab.grading.diagnosis import Report
 
-TOOL_VERSION = "3"
+TOOL_VERSION = "4"   # 4: kills attributed, the verifier's skip, the auto scores kept in the store: regrade
 KERNEL_KILLED = "KernelKilled"   # GuardedExecute's error where its kernel was killed from outside (execute.KERNEL_KILLED)
 KERNEL_CRASHED = "KernelCrashed"  # ... where the submission's code ended it (execute.KERNEL_CRASHED)
 KERNEL_DIED = ("KernelDied", "DeadKernelError", KERNEL_KILLED, KERNEL_CRASHED)   # ... where its kernel died, however

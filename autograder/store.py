@@ -332,7 +332,11 @@ def read_results(url: str, assignments: list[str] | None = None) -> dict[tuple[s
                               "output_hash"):
                         if k in data:
                             setattr(res, k, data[k])
-                if changed:
+                if data is not None and recorded is None:
+                    res.status = UNGRADED
+                    res.cause = ("graded by an older version of the tool, which did not keep the scores it wrote: "
+                                 "run `python -m autograder autograde`")
+                elif changed:
                     res.status = UNGRADED
                     res.cause = (f"its scores were changed outside the course's autograde ({', '.join(changed)[:120]}: "
                                  "formgrader's Autograde or `nbgrader autograde`, which do not verify hidden "

@@ -608,6 +608,14 @@ def test_scores_changed_outside_autograde_are_not_final_until_it_grades_them(tmp
     assert rc == 0 and "1 submission(s) unchanged" in out, out
     assert _cli(course, capsys, "export")[0] == 0
     assert _csv(course)["alice"][A] == "3.0" and _csv(course)["bob"][A] == "5.0"
+    with Gradebook(course.gradebook_url, "cnnlab") as gb:      # a row of an older tool, without its scores
+        row = gb.db.execute(store.table().select().where(store.table().c.student == "alice")).first()
+        data = json.loads(row.data)
+        data.pop("auto")
+        gb.db.execute(store.table().update().where(store.table().c.student == "alice").values(data=json.dumps(data)))
+        gb.db.commit()
+    rc, out = _cli(course, capsys, "export")
+    assert rc == 1 and "alice/00_toy: graded by an older version of the tool" in out, out
 
 
 def test_nbgraders_logged_error_reaches_the_cause_while_grading_is_quiet():
