@@ -34,6 +34,18 @@ SELF_KILLS = {
                                  "        os.kill(os.getppid(), signal.SIGKILL)\n    finally:\n        os._exit(0)\n"
                                  "os.wait()\nprint('survived')"),
     "cpu limit": "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 1))\nwhile True:\n    pass",
+    "real-time limit": ("import ctypes, resource, signal, time\n"     # the second attack: Linux's own SIGKILL
+                        "resource.setrlimit(resource.RLIMIT_RTTIME, (0, 0))\n"
+                        "libc = ctypes.CDLL(None, use_errno=True)\n"
+                        "class Ev(ctypes.Structure):\n"
+                        "    _fields_ = [('v', ctypes.c_void_p), ('signo', ctypes.c_int), ('notify', ctypes.c_int),"
+                        " ('pad', ctypes.c_byte * 48)]\n"
+                        "class Spec(ctypes.Structure):\n"
+                        "    _fields_ = [('interval', ctypes.c_long * 2), ('value', ctypes.c_long * 2)]\n"
+                        "tid = ctypes.c_void_p()\n"
+                        "libc.timer_create(3, ctypes.byref(Ev(None, int(signal.SIGWINCH), 0)), ctypes.byref(tid))\n"
+                        "libc.timer_settime(tid, 0, ctypes.byref(Spec((0, 0), (0, 10_000_000))), None)\n"
+                        "end = time.time() + 5\nwhile time.time() < end:\n    pass\n"),
     "ptrace kill": ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                     "assert libc.ptrace(16, os.getppid(), 0, 0) == -1\nprint('refused')"),
 }
@@ -85,3 +97,34 @@ def test_the_32_bit_abi_is_refused():
     out = _run(INT80_EXIT_137)
     assert out.returncode == 0 and out.stdout.strip() == "returned -1", (out.returncode, out.stdout, out.stderr[-300:])
     assert _run(INT80_EXIT_137, load=False).returncode == 137      # the wrong case: it ends as if SIGKILLed
+
+
+def test_how_the_grader_reads_a_kernels_end(tmp_path):
+    """SandboxProvisioner.ending: SIGKILL is "outside" only where the sandbox has a memory cgroup
+    that counted no OOM kill, and the filter is on; anything else it reads as the submission's doing,
+    or cannot tell (the second attack: with no memory cgroup, memory held outside the kernel's address
+    space let a submission push the machine's OOM killer onto its kernel)."""
+    from types import SimpleNamespace
+
+    from autograder.sandbox.provisioner import SandboxProvisioner
+
+    memcg = tmp_path / "memcg"
+    memcg.mkdir()
+
+    def ending(code, *, cgroup=True, oom=0, nokill="on", box=True):
+        (memcg / "memory.oom_control").write_text(f"oom_kill_disable 0\nunder_oom 0\noom_kill {oom}\n")
+        prov = SandboxProvisioner.__new__(SandboxProvisioner)
+        prov.__dict__.update(process=SimpleNamespace(poll=lambda: code), nokill=nokill,
+                             box=SimpleNamespace(memcg=memcg if cgroup else None) if box else None)
+        prov._trait_values = {"memory_mb": 2048}
+        return prov.ending(wait=0)
+
+    assert ending(137) == ("outside", "signal SIGKILL")
+    assert ending(-9) == ("outside", "signal SIGKILL")
+    assert ending(137, oom=1) == ("itself", "signal SIGKILL: its memory limit (2048 MiB)")
+    assert ending(137, cgroup=False)[0] == "unknown"
+    assert ending(137, nokill="the seccomp filter was refused (errno 22)")[0] == "unknown"
+    assert ending(137, box=False)[0] == "unknown"
+    assert ending(139) == ("itself", "signal SIGSEGV")
+    assert ending(159) == ("itself", "signal SIGSYS")
+    assert ending(3) == ("itself", "exit code 3")

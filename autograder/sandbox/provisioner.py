@@ -114,7 +114,8 @@ class SandboxProvisioner(KernelProvisionerBase):
         who: ``outside`` (ended by SIGKILL, which nothing in its sandbox can send: it is the
         sandbox's process 1 and loads :mod:`.inside.nokill`; and not by the sandbox's memory
         limit), ``itself`` (anything else: a fault, an exit status, its memory limit: the
-        submission's doing), or ``unknown`` (no sandbox, or no filter: either could be)."""
+        submission's doing), or ``unknown`` (no sandbox, or no filter, or a SIGKILL where the
+        sandbox has no memory cgroup: either could be)."""
         if self.process is None:
             return "unknown", "no process"
         end = time.monotonic() + wait
@@ -127,6 +128,10 @@ class SandboxProvisioner(KernelProvisionerBase):
         if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
             if host.oom_kills(self.box.memcg):
                 return "itself", f"{how}: its memory limit ({self.memory_mb} MiB)"
+            if self.box.memcg is None:
+                # no memory cgroup: pages a submission holds outside its address-space limit
+                # (memfd) can make the machine's OOM killer pick the kernel, which nothing counts
+                return "unknown", f"{how}: killed from outside, or by the machine's OOM killer"
             return "outside", how
         return "itself", how
 

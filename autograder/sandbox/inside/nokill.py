@@ -15,8 +15,10 @@ seccomp filter, inherited by every process the kernel starts, for what remains:
 - ending with an exit status of 128 or more (``exit``/``exit_group``; the status is its low
   byte) kills the process with ``SIGSYS`` instead: bubblewrap reports a command killed by signal
   N as exit status 128 + N, so ``os._exit(137)`` cannot pass for a SIGKILL;
-- setting a CPU-time limit (``setrlimit``/``prlimit64`` of ``RLIMIT_CPU``: Linux SIGKILLs a
-  process past its hard CPU limit) and ``ptrace`` (``PTRACE_KILL``) fail with ``EPERM``;
+- setting a CPU-time or real-time limit (``setrlimit``/``prlimit64`` of ``RLIMIT_CPU`` or
+  ``RLIMIT_RTTIME``: Linux itself SIGKILLs a process past either hard limit, which process 1 cannot
+  ignore; a limit of 0 with a CPU-time timer did it at once) and ``ptrace`` (``PTRACE_KILL``) fail
+  with ``EPERM``;
 - another system-call ABI (``int 0x80`` and x32 on x86-64) is refused (``EPERM``): its numbers
   would pass the rest of the filter;
 - ``kill`` and the other calls that send a signal fail with ``EPERM`` for SIGKILL (process 1
@@ -33,7 +35,7 @@ import platform
 import sys
 
 SIGKILL = 9
-RLIMIT_CPU = 0
+RLIMIT_CPU, RLIMIT_RTTIME = 0, 15    # the two limits past whose hard value Linux sends SIGKILL
 # machine -> (AUDIT_ARCH_*, {signalling syscall: index of its signal argument}, (exit, exit_group),
 #             {setrlimit, prlimit64: index of their resource argument}, ptrace)
 _ARCH = {
@@ -56,9 +58,9 @@ def program(machine: str) -> list[tuple[int, int, int, int]]:
     for nr, arg, value in refused:
         prog += [(jeq, 0, 4, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 0, 1, value), (ret, 0, 0, eperm),
                  (ret, 0, 0, allow)]
-    for nr, arg in limits.items():       # setting RLIMIT_CPU -> EPERM (prlimit64 that only reads it: allowed)
+    for nr, arg in limits.items():       # setting RLIMIT_CPU or RLIMIT_RTTIME -> EPERM (reading them: allowed)
         new_limit = arg + 1              # prlimit64(pid, resource, new, old); setrlimit(resource, new)
-        prog += [(jeq, 0, 8, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 0, 5, RLIMIT_CPU),
+        prog += [(jeq, 0, 9, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 1, 0, RLIMIT_CPU), (jeq, 0, 5, RLIMIT_RTTIME),
                  (ld, 0, 0, 16 + 8 * new_limit), (jeq, 0, 2, 0), (ld, 0, 0, 20 + 8 * new_limit), (jeq, 1, 0, 0),
                  (ret, 0, 0, eperm), (ret, 0, 0, allow)]
     prog += [(jeq, 0, 1, ptrace), (ret, 0, 0, eperm)]
