@@ -761,6 +761,7 @@ def check_sandbox(unsafe_no_sandbox: bool = False, echo=print) -> bool:
              "permissions and can read or change anything you can")
         return False
     sandbox.probe()
+    sandbox.lift_kill_limits()   # (inherited by every sandbox: see SandboxProvisioner.ending)
     return True
 
 

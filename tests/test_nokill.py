@@ -34,6 +34,26 @@ SELF_KILLS = {
                                  "        os.kill(os.getppid(), signal.SIGKILL)\n    finally:\n        os._exit(0)\n"
                                  "os.wait()\nprint('survived')"),
     "cpu limit": "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 1))\nwhile True:\n    pass",
+    # the first attack's routes, which the third made reach process 1 again (after a race that clears
+    # its protection): refused at the call, so they fail here, in a process that is not process 1
+    "F_SETSIG": ("import fcntl, os, time\nr, w = os.pipe()\nfcntl.fcntl(r, 10, 9)\n"
+                 "fcntl.fcntl(r, fcntl.F_SETOWN, os.getpid())\n"
+                 "fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)\n"
+                 "os.write(w, b'x')\ntime.sleep(1)"),
+    "a child's exit signal": ("import ctypes, os, platform, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                              "libc.syscall.restype = ctypes.c_long\n"
+                              "nr = 56 if platform.machine() == 'x86_64' else 220\n"
+                              "pid = libc.syscall(nr, 9, 0, 0, 0, 0)\nif pid == 0:\n    os._exit(0)\n"
+                              "assert pid > 0, ctypes.get_errno()\ntime.sleep(1)"),
+    "a timer": ("import ctypes, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "class Ev(ctypes.Structure):\n"
+                "    _fields_ = [('v', ctypes.c_void_p), ('signo', ctypes.c_int), ('notify', ctypes.c_int),"
+                " ('pad', ctypes.c_byte * 48)]\n"
+                "class Spec(ctypes.Structure):\n"
+                "    _fields_ = [('interval', ctypes.c_long * 2), ('value', ctypes.c_long * 2)]\n"
+                "tid = ctypes.c_void_p()\n"
+                "assert libc.timer_create(1, ctypes.byref(Ev(None, 9, 0)), ctypes.byref(tid)) == 0, ctypes.get_errno()\n"
+                "libc.timer_settime(tid, 0, ctypes.byref(Spec((0, 0), (0, 1_000_000))), None)\ntime.sleep(1)"),
     "real-time limit": ("import ctypes, resource, signal, time\n"     # the second attack: Linux's own SIGKILL
                         "resource.setrlimit(resource.RLIMIT_RTTIME, (0, 0))\n"
                         "libc = ctypes.CDLL(None, use_errno=True)\n"
@@ -65,6 +85,16 @@ def test_an_exit_status_that_reads_as_a_signal_becomes_sigsys(status):
     out = _run(f"import os\nos._exit({status})")
     assert out.returncode == -31, out.returncode      # SIGSYS: the student's own crash, never "killed"
     assert _run(f"import os\nos._exit({status})", load=False).returncode == status % 256
+
+
+def test_io_uring_is_refused():
+    """The third attack used io_uring's deferred work to win a race against process 1's protection."""
+    code = ("import ctypes, platform\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.syscall.restype = ctypes.c_long\n"
+            "params = ctypes.create_string_buffer(120)\n"
+            "fd = libc.syscall(425, 8, params)\nprint(fd, ctypes.get_errno())")
+    assert _run(code).stdout.split() == ["-1", "1"]                        # EPERM
+    fd, errno = _run(code, load=False).stdout.split()                        # the wrong case: a ring,
+    assert int(fd) >= 0 or errno != "1", (fd, errno)                         # unless the host disabled them
 
 
 def test_ordinary_work_goes_on():
@@ -128,3 +158,10 @@ def test_how_the_grader_reads_a_kernels_end(tmp_path):
     assert ending(139) == ("itself", "signal SIGSEGV")
     assert ending(159) == ("itself", "signal SIGSYS")
     assert ending(3) == ("itself", "exit code 3")
+    import resource                    # the third attack: a hard CPU limit the tool was started with
+    real = resource.getrlimit
+    try:
+        resource.getrlimit = lambda r: (2, 3) if r == resource.RLIMIT_CPU else real(r)
+        assert ending(137) == ("unknown", "signal SIGKILL: killed from outside, or by its RLIMIT_CPU (set for the tool)")
+    finally:
+        resource.getrlimit = real

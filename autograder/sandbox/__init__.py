@@ -31,8 +31,8 @@ own RLIMIT_AS: ``Sandbox.memory`` says which), or protect against exploits of th
 
 from .host import (CGROUP_MEMORY, CGROUP_PIDS, CHANNEL, FILES, HOME, INSIDE_UID, LIB, LOCKED, MAX_PROCESSES,
                    MEMORY_ENV, PIDS_ENV, SHM, TMPFS_MB, VERIFY_WORKER, Sandbox, Sandboxed, SandboxUnavailable,
-                   exit_text, find_bwrap, probe, remove_stale, run_python)
+                   exit_text, find_bwrap, lift_kill_limits, probe, remove_stale, run_python)
 
 __all__ = ["CGROUP_MEMORY", "CGROUP_PIDS", "CHANNEL", "FILES", "HOME", "INSIDE_UID", "LIB", "LOCKED", "MAX_PROCESSES",
-           "MEMORY_ENV", "PIDS_ENV", "SHM", "TMPFS_MB", "VERIFY_WORKER", "Sandbox", "Sandboxed", "SandboxUnavailable", "exit_text", "find_bwrap", "probe",
+           "MEMORY_ENV", "PIDS_ENV", "SHM", "TMPFS_MB", "VERIFY_WORKER", "Sandbox", "Sandboxed", "SandboxUnavailable", "exit_text", "find_bwrap", "lift_kill_limits", "probe",
            "remove_stale", "run_python"]

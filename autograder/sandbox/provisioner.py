@@ -132,6 +132,12 @@ class SandboxProvisioner(KernelProvisionerBase):
                 # no memory cgroup: pages a submission holds outside its address-space limit
                 # (memfd) can make the machine's OOM killer pick the kernel, which nothing counts
                 return "unknown", f"{how}: killed from outside, or by the machine's OOM killer"
+            import resource
+
+            finite = [name for name in ("RLIMIT_CPU", "RLIMIT_RTTIME")
+                      if resource.getrlimit(getattr(resource, name))[1] != resource.RLIM_INFINITY]
+            if finite:   # inherited by the kernel from whoever started the tool: Linux enforces them with SIGKILL
+                return "unknown", f"{how}: killed from outside, or by its {' and '.join(finite)} (set for the tool)"
             return "outside", how
         return "itself", how
 

@@ -22,7 +22,15 @@ seccomp filter, inherited by every process the kernel starts, for what remains:
 - another system-call ABI (``int 0x80`` and x32 on x86-64) is refused (``EPERM``): its numbers
   would pass the rest of the filter;
 - ``kill`` and the other calls that send a signal fail with ``EPERM`` for SIGKILL (process 1
-  would ignore it; a clear error is kinder to the student than nothing).
+  would ignore it; a clear error is kinder to the student than nothing), and so do the other ways to
+  have Linux send SIGKILL later, which a race can make reach process 1 (the third attack cleared its
+  protection with a fault whose signal a second thread caught): ``fcntl(F_SETSIG, SIGKILL)``, a
+  ``clone`` whose child's exit signal is SIGKILL (``clone3``, whose flags the filter cannot read,
+  says ENOSYS and the C library falls back to ``clone``), ``ioctl(TIOCSIG)``, ``timer_create`` and
+  ``mq_notify`` (their signal is in memory the filter cannot read), and io_uring (the attack's delay).
+
+What is left: a submission that finds another way to have Linux SIGKILL its kernel gets "not
+graded" (an error the instructor sees, never points), not its own 0.
 
 So a kernel that ends by ``SIGKILL`` was killed from outside its sandbox, or by its memory
 cgroup's OOM killer (which the grader reads in the cgroup). Returns "on", or why the filter
@@ -36,34 +44,59 @@ import sys
 
 SIGKILL = 9
 RLIMIT_CPU, RLIMIT_RTTIME = 0, 15    # the two limits past whose hard value Linux sends SIGKILL
-# machine -> (AUDIT_ARCH_*, {signalling syscall: index of its signal argument}, (exit, exit_group),
-#             {setrlimit, prlimit64: index of their resource argument}, ptrace)
-_ARCH = {
-    "x86_64": (0xC000003E, {62: 1, 200: 1, 234: 2, 129: 1, 297: 2, 424: 1}, (60, 231), {160: 0, 302: 1}, 101),
-    "aarch64": (0xC00000B7, {129: 1, 130: 1, 131: 2, 138: 1, 240: 2, 424: 1}, (93, 94), {164: 0, 261: 1}, 117),
+F_SETSIG = 10                        # fcntl: the signal sent when a file is ready (SIGIO by default)
+TIOCSIG = 0x40045436                 # ioctl: send a signal to a terminal's foreground group
+CSIGNAL = 0xFF                       # clone: the signal its parent gets when the child ends
+ENOSYS = 38
+_ARCH = {   # machine -> AUDIT_ARCH_* and the system calls the filter judges
+    "x86_64": dict(arch=0xC000003E, signalling={62: 1, 200: 1, 234: 2, 129: 1, 297: 2, 424: 1}, exits=(60, 231),
+                   limits={160: 0, 302: 1}, refused=(101, 222, 244, 425, 426, 427), fcntl=72, ioctl=16,
+                   clone=56, clone3=435),
+    "aarch64": dict(arch=0xC00000B7, signalling={129: 1, 130: 1, 131: 2, 138: 1, 240: 2, 424: 1}, exits=(93, 94),
+                    limits={164: 0, 261: 1}, refused=(117, 107, 184, 425, 426, 427), fcntl=25, ioctl=29,
+                    clone=220, clone3=435),
 }
+# refused: ptrace (PTRACE_KILL), timer_create and mq_notify (a signal of any number, SIGKILL
+# included, named in memory the filter cannot read), io_uring_setup/enter/register (its deferred
+# work lets a fault and a new handler race: the third attack cleared process 1's protection with it)
 
 
 def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The classic BPF program (code, jt, jf, k) of the filter for ``machine``."""
-    arch, signalling, exits, limits, ptrace = _ARCH[machine]
+    m = _ARCH[machine]
     ld, jeq, jge, ret, alu_and = 0x20, 0x15, 0x35, 0x06, 0x54     # BPF_LD|W|ABS, JEQ|K, JGE|K, RET|K, ALU|AND|K
     allow, eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000    # RET_ALLOW, RET_ERRNO|EPERM, RET_KILL_PROCESS
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # another ABI (int 0x80 on x86-64): refused
+    enosys = 0x00050000 | ENOSYS
+
+    def arg(i: int) -> int:             # the low 32 bits of argument i
+        return 16 + 8 * i
+
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, m["arch"]), (ret, 0, 0, eperm),  # another ABI (int 0x80 on x86-64): refused
             (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]   # (and x32's numbers)
-    for nr in exits:           # exit(status), exit_group(status): a status >= 128 -> SIGSYS
-        prog += [(jeq, 0, 5, nr), (ld, 0, 0, 16), (alu_and, 0, 0, 0xFF), (jge, 0, 1, 128), (ret, 0, 0, kill),
+    for nr in m["exits"]:      # exit(status), exit_group(status): a status >= 128 -> SIGSYS
+        prog += [(jeq, 0, 5, nr), (ld, 0, 0, arg(0)), (alu_and, 0, 0, 0xFF), (jge, 0, 1, 128), (ret, 0, 0, kill),
                  (ret, 0, 0, allow)]
-    refused = [(nr, arg, SIGKILL) for nr, arg in signalling.items()]       # SIGKILL -> EPERM
-    for nr, arg, value in refused:
-        prog += [(jeq, 0, 4, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 0, 1, value), (ret, 0, 0, eperm),
+    judged = [(nr, i, SIGKILL) for nr, i in m["signalling"].items()]      # SIGKILL -> EPERM
+    judged += [(m["fcntl"], 1, F_SETSIG)]                                  # (then its signal, below)
+    for nr, i, value in judged:
+        if nr == m["fcntl"]:             # fcntl(fd, F_SETSIG, SIGKILL) -> EPERM
+            prog += [(jeq, 0, 6, nr), (ld, 0, 0, arg(1)), (jeq, 0, 3, F_SETSIG), (ld, 0, 0, arg(2)),
+                     (jeq, 0, 1, SIGKILL), (ret, 0, 0, eperm), (ret, 0, 0, allow)]
+            continue
+        prog += [(jeq, 0, 4, nr), (ld, 0, 0, arg(i)), (jeq, 0, 1, value), (ret, 0, 0, eperm),
                  (ret, 0, 0, allow)]
-    for nr, arg in limits.items():       # setting RLIMIT_CPU or RLIMIT_RTTIME -> EPERM (reading them: allowed)
-        new_limit = arg + 1              # prlimit64(pid, resource, new, old); setrlimit(resource, new)
-        prog += [(jeq, 0, 9, nr), (ld, 0, 0, 16 + 8 * arg), (jeq, 1, 0, RLIMIT_CPU), (jeq, 0, 5, RLIMIT_RTTIME),
-                 (ld, 0, 0, 16 + 8 * new_limit), (jeq, 0, 2, 0), (ld, 0, 0, 20 + 8 * new_limit), (jeq, 1, 0, 0),
+    prog += [(jeq, 0, 4, m["ioctl"]), (ld, 0, 0, arg(1)), (jeq, 0, 1, TIOCSIG), (ret, 0, 0, eperm),
+             (ret, 0, 0, allow)]        # ioctl(tty, TIOCSIG, n) -> EPERM
+    prog += [(jeq, 0, 5, m["clone"]), (ld, 0, 0, arg(0)), (alu_and, 0, 0, CSIGNAL), (jeq, 0, 1, SIGKILL),
+             (ret, 0, 0, eperm), (ret, 0, 0, allow)]      # clone whose child ends with SIGKILL to its parent -> EPERM
+    prog += [(jeq, 0, 1, m["clone3"]), (ret, 0, 0, enosys)]   # clone3 (flags in memory): ENOSYS, the C library uses clone
+    for nr, i in m["limits"].items():    # setting RLIMIT_CPU or RLIMIT_RTTIME -> EPERM (reading them: allowed)
+        new_limit = i + 1                # prlimit64(pid, resource, new, old); setrlimit(resource, new)
+        prog += [(jeq, 0, 9, nr), (ld, 0, 0, arg(i)), (jeq, 1, 0, RLIMIT_CPU), (jeq, 0, 5, RLIMIT_RTTIME),
+                 (ld, 0, 0, arg(new_limit)), (jeq, 0, 2, 0), (ld, 0, 0, arg(new_limit) + 4), (jeq, 1, 0, 0),
                  (ret, 0, 0, eperm), (ret, 0, 0, allow)]
-    prog += [(jeq, 0, 1, ptrace), (ret, 0, 0, eperm)]
+    for nr in m["refused"]:
+        prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
     prog.append((ret, 0, 0, allow))
     return prog
 
