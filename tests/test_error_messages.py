@@ -24,6 +24,7 @@ def _graded(tmp_path, released, monkeypatch, capsys, students=("alice", "bob")):
     return course
 
 
+@pytest.mark.slow   # mounts a small tmpfs and fills it: the full suite runs it
 def test_feedback_on_a_full_disk_is_one_line_naming_it_and_leaves_no_page(tmp_path, released, monkeypatch, capsys):
     work = tmp_path / "work"
     _tmpfs(work, "8m")
@@ -66,6 +67,7 @@ def test_a_log_that_only_says_disk_full_does_not_stop_the_class(tmp_path):
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow   # mounts a small tmpfs and fills it: the full suite runs it
 def test_export_and_roster_on_a_full_disk_name_it_and_leave_no_temporary_file(tmp_path, released, monkeypatch, capsys):
     work = tmp_path / "work"
     _tmpfs(work, "8m")

@@ -15,8 +15,8 @@ import pytest
 INSIDE = Path(__file__).resolve().parent.parent / "autograder" / "sandbox" / "inside"
 LOAD = f"import sys\nsys.path.insert(0, {str(INSIDE)!r})\nimport nokill\nassert nokill.install() == 'on'\n"
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
-                                reason="the filter is for Linux on x86-64 and aarch64")
+pytestmark = [pytest.mark.sandbox, pytest.mark.skipif(not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"),
+                                reason="the filter is for Linux on x86-64 and aarch64")]   # (sandbox-side code)
 
 
 def _run(code: str, load: bool = True) -> subprocess.CompletedProcess:
